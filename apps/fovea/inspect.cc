@@ -1,0 +1,67 @@
+// `fovea inspect MODEL`: inputs, outputs, op histogram, parameters and MACs at the given shapes.
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "fovea/session.h"
+#include "ir/graph.h"
+#include "ir/stats.h"
+
+namespace fovea::cli {
+
+namespace {
+
+std::string desc_text(const TensorDesc& d) {
+    std::string s = std::string(dtype_name(d.dtype)) + "[";
+    for (size_t i = 0; i < d.shape.size(); ++i) {
+        if (i) s += ",";
+        const std::string& p = i < d.dim_params.size() ? d.dim_params[i] : std::string();
+        s += !p.empty() ? p : d.shape[i] < 0 ? "?" : std::to_string(d.shape[i]);
+    }
+    return s + "]";
+}
+
+std::string with_units(double v) {
+    char buf[32];
+    if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
+    else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+    else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f K", v / 1e3);
+    else std::snprintf(buf, sizeof buf, "%.0f ", v);
+    return buf;
+}
+
+}  // namespace
+
+Command add_inspect(CLI::App& app) {
+    auto* sub = app.add_subcommand("inspect", "Show a model's inputs, outputs, ops, parameters and MACs");
+    auto model = std::make_shared<std::string>();
+    auto shapes = std::make_shared<std::vector<std::string>>();
+    auto graph = std::make_shared<bool>(false);
+    sub->add_option("model", *model, "ONNX model file")->required();
+    sub->add_option("--shape", *shapes, "Bind an input's shape, e.g. --shape x=1,3,640,640 (repeatable)");
+    sub->add_flag("--graph", *graph, "Also print the graph, one node per line, with inferred types");
+    return {sub, [=]() -> Status {
+                FOVEA_ASSIGN(auto bound, parse_shapes(*shapes));
+                SessionOptions options;
+                options.input_shapes = bound;
+                FOVEA_ASSIGN(auto session, Session::load(*model, options));
+                const ir::GraphStats stats = ir::compute_stats(session->graph());
+                std::printf("model: %s\n", model->c_str());
+                for (const auto& d : session->inputs()) std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
+                for (const auto& d : session->outputs()) std::printf("output %s: %s\n", d.name.c_str(), desc_text(d).c_str());
+                int nodes = 0;
+                for (const auto& [op, n] : stats.op_counts) nodes += n;
+                std::printf("nodes: %d\nops:\n", nodes);
+                for (const auto& [op, n] : stats.op_counts) std::printf("  %-24s %d\n", op.c_str(), n);
+                std::printf("parameters: %s(%sB)\n", with_units(static_cast<double>(stats.parameters)).c_str(),
+                            with_units(static_cast<double>(stats.parameter_bytes)).c_str());
+                if (stats.macs_complete)
+                    std::printf("MACs: %s\n", with_units(static_cast<double>(stats.macs)).c_str());
+                else
+                    std::printf("MACs: unknown until every dynamic input dim is bound (use --shape NAME=DIMS)\n");
+                if (*graph) std::printf("\n%s", session->graph().to_text().c_str());
+                return Status::ok();
+            }};
+}
+
+}  // namespace fovea::cli
