@@ -97,13 +97,14 @@ Result<int64_t> range_count(const Tensor& start, const Tensor& limit, const Tens
         const double n = start.dtype() == DType::kFloat32
                              ? std::ceil((static_cast<float>(l) - static_cast<float>(s)) / static_cast<float>(d))
                              : std::ceil((l - s) / d);
-        if (!std::isfinite(n) || n > static_cast<double>(std::numeric_limits<int32_t>::max()))
+        if (!std::isfinite(n) || n >= static_cast<double>(std::numeric_limits<int64_t>::max()))
             return invalid_argument("start, limit and delta give no finite element count");
         return std::max<int64_t>(static_cast<int64_t>(n), 0);
     }
     const int64_t s = start.element_as_int64(0), l = limit.element_as_int64(0), d = delta.element_as_int64(0);
     if (d == 0) return invalid_argument("delta is 0");
-    const int64_t diff = l - s;
+    int64_t diff = 0;
+    if (__builtin_sub_overflow(l, s, &diff)) return invalid_argument("limit - start overflows int64");
     const int64_t n = diff / d + (diff % d != 0 && (diff > 0) == (d > 0) ? 1 : 0);
     return std::max<int64_t>(n, 0);
 }

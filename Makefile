@@ -1,0 +1,37 @@
+# The two set-up commands of the README: `make demo` and `make test`. Everything else here serves them.
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+FOVEA := $(BUILD_DIR)/apps/fovea/fovea
+CMAKE_FLAGS := $(if $(CI),-DFOVEA_WERROR=ON,)
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build models zoo demo test conformance-report clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake --preset $(PRESET) $(CMAKE_FLAGS) >/dev/null
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+models: deps
+	@scripts/fetch-models.sh
+
+zoo: deps
+	@scripts/make-zoo.sh
+
+# Until the pipeline lands, the main job is a benchmark of the bundled PP-OCRv4 text detector on the CPU.
+demo: build models
+	$(FOVEA) inspect .cache/models/ppocr/det.onnx --shape x=1,3,640,640
+	$(FOVEA) bench .cache/models/ppocr/det.onnx --backend ref --shape x=1,3,640,640 --warmup 1 --iterations 3
+
+test: build zoo
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+conformance-report: build
+	FOVEA_CONFORMANCE_REPORT=$(CURDIR)/docs/conformance.md $(BUILD_DIR)/tests/fovea_conformance --gtest_brief=1
+
+clean:
+	rm -rf build

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package fovea needs. Idempotent; when all are present it only checks (no apt-get update).
+# docs/dependencies.md says why each one is here.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # libraries the engine links
+  libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata
+  # model export and peer runs (zoo): Debian's PyTorch, torchvision, ONNX and NumPy; Node.js for onnxruntime-node
+  python3 python3-numpy python3-onnx python3-torch python3-torchvision
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js: any installed node >= 18 will do (Debian 12 ships 18); install Debian's if there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
