@@ -28,9 +28,6 @@ std::string ints_to_string(const std::vector<int64_t>& v) {
     return s + "]";
 }
 
-// Python-style floor division: ConvTranspose splits a negative total padding the way the ONNX reference does.
-int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0) ? 1 : 0); }
-
 // Reads an int list attribute of `count` values (all `fallback` when absent), each at least `min_value`.
 Status read_ints(const ir::Node& node, const char* name, int64_t fallback, size_t count, int64_t min_value,
                  std::vector<int64_t>& out) {
@@ -297,9 +294,10 @@ Result<Window> resolve_window(const ir::Node& node, WindowKind kind, const Shape
             const int64_t natural = s * (in - 1) + output_padding[i] + extent;
             if (output_shape.empty()) w.output[i] = same ? in * s : natural - w.pad_begin[i] - w.pad_end[i];
             if (!output_shape.empty() || same) {
-                const int64_t total = natural - w.output[i];
-                w.pad_end[i] = auto_pad == "SAME_UPPER" ? total - floor_div(total, 2) : floor_div(total, 2);
-                w.pad_begin[i] = total - w.pad_end[i];
+                // An output larger than the natural one grows at the end, like output_padding (as onnxruntime does).
+                const int64_t total = std::max<int64_t>(0, natural - w.output[i]);
+                w.pad_begin[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+                w.pad_end[i] = natural - w.output[i] - w.pad_begin[i];
             }
             if (w.output[i] < 0)
                 return fail("output dim " + str(static_cast<int64_t>(i)) + " would be " + str(w.output[i]));
