@@ -118,8 +118,8 @@ Command add_bench(CLI::App& app) {
     sub->add_option("--backend,-b", o->backend, "ref, cpu or cuda");
     sub->add_option("--batch", o->batches, "Comma-separated batch sizes for a dynamic leading dim, e.g. 1,8");
     sub->add_option("--threads", o->threads, "Threads (0: all cores)");
-    sub->add_option("--warmup", o->warmup, "Untimed runs before measuring")->check(CLI::NonNegativeNumber);
-    sub->add_option("--iterations", o->iterations, "Timed runs")->check(CLI::PositiveNumber);
+    sub->add_option("--warmup", o->warmup, "Untimed runs before measuring")->check(CLI::Range(0, 1 << 30));
+    sub->add_option("--iterations", o->iterations, "Timed runs")->check(CLI::Range(1, 1 << 30));
     sub->add_option("--shape", o->shapes, "NAME=DIMS for an input's full shape (repeatable)");
     sub->add_option("--format", o->format, "md or json")->check(CLI::IsMember({"md", "json"}));
     return {sub, [o]() -> Status {

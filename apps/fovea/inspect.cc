@@ -26,7 +26,7 @@ std::string with_units(double v) {
     if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
     else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
     else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f K", v / 1e3);
-    else std::snprintf(buf, sizeof buf, "%.0f ", v);
+    else std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
 }
 
@@ -48,12 +48,18 @@ Command add_inspect(CLI::App& app) {
                 const ir::GraphStats stats = ir::compute_stats(session->graph());
                 std::printf("model: %s\n", model->c_str());
                 for (const auto& d : session->inputs()) std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
-                for (const auto& d : session->outputs()) std::printf("output %s: %s\n", d.name.c_str(), desc_text(d).c_str());
+                const auto& graph_outputs = session->graph().outputs;
+                for (size_t i = 0; i < graph_outputs.size(); ++i) {
+                    const ir::Value& v = *graph_outputs[i];
+                    std::printf("output %s: %s", v.name.c_str(), desc_text(session->outputs()[i]).c_str());
+                    if (!bound.empty()) std::printf(" (at the given shapes: %s)", v.shape ? shape_to_string(*v.shape).c_str() : "[*]");
+                    std::printf("\n");
+                }
                 int nodes = 0;
                 for (const auto& [op, n] : stats.op_counts) nodes += n;
                 std::printf("nodes: %d\nops:\n", nodes);
                 for (const auto& [op, n] : stats.op_counts) std::printf("  %-24s %d\n", op.c_str(), n);
-                std::printf("parameters: %s(%sB)\n", with_units(static_cast<double>(stats.parameters)).c_str(),
+                std::printf("parameters: %s (%s bytes)\n", with_units(static_cast<double>(stats.parameters)).c_str(),
                             with_units(static_cast<double>(stats.parameter_bytes)).c_str());
                 if (stats.macs_complete)
                     std::printf("MACs: %s\n", with_units(static_cast<double>(stats.macs)).c_str());

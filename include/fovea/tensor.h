@@ -83,7 +83,8 @@ public:
     static Tensor from_vector(Shape shape, const std::vector<T>& values) {
         Tensor t(dtype_of<T>(), std::move(shape));
         FOVEA_CHECK(static_cast<size_t>(t.numel()) == values.size());
-        if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+        T* out = t.data<T>();
+        for (size_t i = 0; i < values.size(); ++i) out[i] = values[i];  // a loop, since std::vector<bool> has no data()
         return t;
     }
     template <typename T>

@@ -88,8 +88,8 @@ Status expect_dim(const InferContext& ctx, int64_t got, int64_t want, const std:
 Status expect_per_channel(const InferContext& ctx, size_t i, int64_t channels) {
     FOVEA_TRY(expect_rank(ctx, i, 1, 1));
     if (ctx.has_input(i) && ctx.input(i).rank() == 1)
-        FOVEA_TRY(expect_dim(ctx, (*ctx.input(i).shape)[0], channels, "input " + str(static_cast<int64_t>(i)) +
-                                                                           "'s size (one value per channel)"));
+        FOVEA_TRY(expect_dim(ctx, (*ctx.input(i).shape)[0], channels,
+                             "input " + str(static_cast<int64_t>(i)) + "'s size (one value per channel)"));
     return Status::ok();
 }
 
@@ -154,7 +154,7 @@ Status infer_conv_like(InferContext& ctx, bool transposed) {
     const int64_t in_channels = dim_or_unknown(ctx.input(0).shape, 1);
     // Conv weights are [M, C/group, k...]; ConvTranspose weights are [C, M/group, k...].
     const int64_t w0 = dim_or_unknown(w, 0), w1 = dim_or_unknown(w, 1);
-    int64_t out_channels = transposed ? (w1 < 0 ? -1 : w1 * group) : w0;
+    const int64_t out_channels = transposed ? (w1 < 0 ? -1 : w1 * group) : w0;
     if (transposed) {
         FOVEA_TRY(expect_dim(ctx, w0, in_channels, "weight dim 0 (input channels)"));
     } else {
@@ -172,8 +172,9 @@ Status infer_conv_like(InferContext& ctx, bool transposed) {
 Status infer_pool(InferContext& ctx, bool is_max) {
     FOVEA_TRY(ctx.expect_inputs(1, 1));
     if (is_max && ctx.node.opset >= 12) {
-        FOVEA_TRY(expect_dtype(ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
-                                        DType::kInt8, DType::kUInt8}));
+        FOVEA_TRY(expect_dtype(
+            ctx, 0,
+            {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8, DType::kUInt8}));
     } else {
         FOVEA_TRY(expect_dtype(ctx, 0, kFloatTypes));
     }
@@ -241,8 +242,7 @@ Result<std::string> parse_einsum_term(const ir::Node& node, const std::string& t
             labels += '.';
             i += 2;
         } else {
-            return invalid_argument(node.describe() + ": einsum term '" + term + "' is malformed at '" + term[i] +
-                                    "'");
+            return invalid_argument(node.describe() + ": einsum term '" + term + "' is malformed at '" + term[i] + "'");
         }
     }
     return labels;
@@ -345,8 +345,8 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<Shape>& o
     int64_t ellipsis_rank = 0;
     for (size_t k = 0; k < terms.size(); ++k) {
         const bool has_ellipsis = terms[k].find('.') != std::string::npos;
-        covered[k] = static_cast<int64_t>(operands[k].size()) - static_cast<int64_t>(terms[k].size()) +
-                     (has_ellipsis ? 1 : 0);
+        covered[k] =
+            static_cast<int64_t>(operands[k].size()) - static_cast<int64_t>(terms[k].size()) + (has_ellipsis ? 1 : 0);
         if (covered[k] < 0 || (!has_ellipsis && covered[k] != 0))
             return fail("einsum term '" + terms[k] + "' does not match input " + str(static_cast<int64_t>(k)) +
                         "'s rank " + str(static_cast<int64_t>(operands[k].size())));
@@ -363,7 +363,8 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<Shape>& o
         std::vector<int>& labels = plan.operands.emplace_back();
         for (char c : terms[k]) {
             if (c == '.') {
-                for (int64_t e = ellipsis_rank - covered[k]; e < ellipsis_rank; ++e) labels.push_back(static_cast<int>(e));
+                for (int64_t e = ellipsis_rank - covered[k]; e < ellipsis_rank; ++e)
+                    labels.push_back(static_cast<int>(e));
             } else {
                 labels.push_back(label_of(c));
                 ++letter_count[c];
@@ -422,10 +423,9 @@ Status infer_BatchNormalization(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(5, 5));
     for (size_t i = 0; i < 5; ++i) FOVEA_TRY(expect_dtype(ctx, i, kFloatTypes));
     // Opset 14 made training explicit; before it, the extra outputs (mean, var, saved stats) meant training.
-    const bool training = ctx.node.opset >= 14 ? ctx.node.attr_int("training_mode", 0) != 0
-                                               : ctx.node.outputs.size() > 1 &&
-                                                     std::any_of(ctx.node.outputs.begin() + 1, ctx.node.outputs.end(),
-                                                                 [](const ir::Value* v) { return v != nullptr; });
+    bool extra_outputs = false;
+    for (size_t i = 1; i < ctx.node.outputs.size(); ++i) extra_outputs = extra_outputs || has_output(ctx, i);
+    const bool training = ctx.node.opset >= 14 ? ctx.node.attr_int("training_mode", 0) != 0 : extra_outputs;
     if (training) return ctx.fail_unsupported("training mode (batch statistics) is not supported, only inference");
     FOVEA_TRY(expect_rank(ctx, 0, 2, 64));
     const bool per_channel = ctx.node.opset >= 9 || ctx.node.attr_int("spatial", 1) != 0;
@@ -461,9 +461,10 @@ Status infer_LayerNormalization(InferContext& ctx) {
         FOVEA_TRY(unwrap(ctx, normalize_axis(ctx.node.attr_int("axis", -1), static_cast<int64_t>(x->size())), axis));
         const Shape normalized(x->begin() + axis, x->end());
         for (size_t i = 1; i < 3; ++i) {
-            const std::optional<Shape>& p = ctx.has_input(i) ? ctx.input(i).shape : std::nullopt;
-            if (p && !broadcasts_to(*p, normalized))
-                return ctx.fail("input " + str(static_cast<int64_t>(i)) + " " + shape_to_string(*p) +
+            if (!ctx.has_input(i) || !ctx.input(i).shape) continue;
+            const Shape& p = *ctx.input(i).shape;
+            if (!broadcasts_to(p, normalized))
+                return ctx.fail("input " + str(static_cast<int64_t>(i)) + " " + shape_to_string(p) +
                                 " does not broadcast to the normalized shape " + shape_to_string(normalized));
         }
         stats = *x;
@@ -486,8 +487,8 @@ Status infer_LpNormalization(InferContext& ctx) {
 
 Status infer_Gemm(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(2, 3));
-    FOVEA_TRY(expect_dtype(ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
-                                    DType::kInt32, DType::kInt64}));
+    FOVEA_TRY(expect_dtype(
+        ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt32, DType::kInt64}));
     FOVEA_TRY(expect_same_dtype(ctx, 1, 2));
     FOVEA_TRY(expect_rank(ctx, 0, 2, 2));
     FOVEA_TRY(expect_rank(ctx, 1, 2, 2));
@@ -510,8 +511,8 @@ Status infer_Gemm(InferContext& ctx) {
 
 Status infer_MatMul(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(2, 2));
-    FOVEA_TRY(expect_dtype(ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
-                                    DType::kInt32, DType::kInt64}));
+    FOVEA_TRY(expect_dtype(
+        ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt32, DType::kInt64}));
     FOVEA_TRY(expect_same_dtype(ctx, 1, 1));
     FOVEA_TRY(expect_rank(ctx, 0, 1, 64));
     FOVEA_TRY(expect_rank(ctx, 1, 1, 64));
@@ -535,8 +536,9 @@ Status infer_MatMul(InferContext& ctx) {
 
 Status infer_Einsum(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(1, 64));
-    FOVEA_TRY(expect_dtype(ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
-                                    DType::kUInt8, DType::kInt32, DType::kInt64}));
+    FOVEA_TRY(expect_dtype(ctx, 0,
+                           {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt8,
+                            DType::kUInt8, DType::kInt32, DType::kInt64}));
     FOVEA_TRY(expect_same_dtype(ctx, 1, ctx.num_inputs() - 1));
     std::vector<Shape> shapes;
     for (const TensorInfo& in : ctx.inputs) {

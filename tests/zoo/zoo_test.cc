@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -44,6 +45,9 @@ struct ZooCase {
     int batch = 0;
     fs::path dir;  // <zoo>/<model>/b<batch>
 };
+
+// gtest prints parameters in listings and failures; the default is a byte dump.
+void PrintTo(const ZooCase& c, std::ostream* os) { *os << c.model << " b" << c.batch; }
 
 // Every <model>/b<N> directory next to a model.onnx, sorted by model then batch.
 std::vector<ZooCase> find_cases() {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "backends/ref/kernels.h"
@@ -63,7 +64,7 @@ void for_each_index(std::span<const int64_t> dims, F&& f) {
     std::vector<int64_t> index(dims.size(), 0);
     int64_t flat = 0;
     do {
-        f(static_cast<const std::vector<int64_t>&>(index), flat++);
+        f(std::as_const(index), flat++);
     } while (next_index(index, dims));
 }
 
@@ -113,11 +114,14 @@ std::vector<Tap> window_taps(const ops::Window& w, const Shape& in, const std::v
         int64_t input_offset = 0;
         bool inside = true, inside_padded = true;
         for (size_t d = 0; d < in.size(); ++d) {
-            int64_t pos = out[d] * w.strides[d] - w.pad_begin[d] + k[d] * w.dilations[d];
+            int64_t pos = 0;
             if (transposed) {
+                // Input i scatters to output i * stride - pad + k * dilation: invert that for this output.
                 const int64_t scattered = out[d] + w.pad_begin[d] - k[d] * w.dilations[d];
                 inside = inside && scattered % w.strides[d] == 0;
                 pos = scattered / w.strides[d];
+            } else {
+                pos = out[d] * w.strides[d] - w.pad_begin[d] + k[d] * w.dilations[d];
             }
             inside_padded = inside_padded && pos < in[d] + w.pad_end[d];
             inside = inside && pos >= 0 && pos < in[d];
@@ -175,8 +179,8 @@ Status conv_like(KernelContext& ctx, bool transposed) {
                         const int64_t c = g * group_channels + cg;
                         const T* xc = xd + (n * channels + c) * in_size;
                         // Conv weights are [M, C/group, k...]; ConvTranspose weights are [C, M/group, k...].
-                        const int64_t filter = transposed ? c * group_features + m % group_features
-                                                          : m * group_channels + cg;
+                        const int64_t filter =
+                            transposed ? c * group_features + m % group_features : m * group_channels + cg;
                         const T* wc = wd + filter * kernel_size;
                         for (const Tap& t : taps) sum += A(xc[t.input]) * A(wc[t.kernel]);
                     }
@@ -445,8 +449,8 @@ Status ref_Gemm(KernelContext& ctx) {
     return visit_numeric(ctx, a.dtype(), [&]<typename T>() {
         using W = Wide<T>;
         const T* cd = c ? c->data<T>() : nullptr;
-        matrix_product(a.data<T>(), trans_a ? 1 : k, trans_a ? m : 1, b.data<T>(), trans_b ? 1 : n, trans_b ? k : 1,
-                       m, n, k, [&](int64_t i, int64_t j, W sum) {
+        matrix_product(a.data<T>(), trans_a ? 1 : k, trans_a ? m : 1, b.data<T>(), trans_b ? 1 : n, trans_b ? k : 1, m,
+                       n, k, [&](int64_t i, int64_t j, W sum) {
                            W value = W(alpha) * sum;
                            if (cd) value += W(beta) * W(cd[i * c_strides[0] + j * c_strides[1]]);
                            y.data<T>()[i * n + j] = T(value);
