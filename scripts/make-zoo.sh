@@ -42,11 +42,15 @@ zoo_stamp="zoo recipe $ZOO_RECIPE, export recipe $EXPORT_RECIPE"
 export_stamp="export recipe $EXPORT_RECIPE"
 exported="$cache/models/zoo"
 
+# Size and mtime of a model file: a re-export or a new download changes it, and the cases built on the old
+# file are rebuilt. fetch-models.sh only rewrites a file whose content changed.
+model_id() { stat -L -c '%s %Y' "$1" 2>/dev/null || echo missing; }
+
 if [[ "$(cat "$stamp" 2>/dev/null)" == "$zoo_stamp" ]]; then
     complete=1
     for entry in "${MODELS[@]}"; do
         IFS='|' read -r name file _ <<<"$entry"
-        [[ -f "$cache/models/$file" ]] || complete=0
+        [[ "$(cat "$zoo/$name/model.id" 2>/dev/null)" == "$(model_id "$cache/models/$file")" ]] || complete=0
         for b in "${BATCHES[@]}"; do
             [[ -f "$zoo/$name/b$b/.done" ]] || complete=0
         done
@@ -71,16 +75,14 @@ if [[ -d "$zoo" && "$(cat "$stamp" 2>/dev/null)" != "$zoo_stamp" ]]; then
 fi
 mkdir -p "$zoo" "$exported"
 echo "$export_stamp" >"$exported/.stamp"
+rm -f "$stamp"  # written again only when every case is built
 
 FOVEA_CACHE_DIR="$cache" "$root/scripts/fetch-models.sh"
 
 missing=()
 for entry in "${MODELS[@]}"; do
     IFS='|' read -r name file _ <<<"$entry"
-    if [[ "$file" == zoo/* && ! -f "$cache/models/$file" ]]; then
-        missing+=("$name")
-        rm -rf "${zoo:?}/$name"  # its inputs and outputs belong to the old weights
-    fi
+    [[ "$file" == zoo/* && ! -f "$cache/models/$file" ]] && missing+=("$name")
 done
 if ((${#missing[@]})); then
     echo "make-zoo: exporting ${missing[*]}"
@@ -91,7 +93,11 @@ for entry in "${MODELS[@]}"; do
     IFS='|' read -r name file height width norm content <<<"$entry"
     model="$cache/models/$file"
     [[ -f "$model" ]] || { echo "make-zoo: $model is missing" >&2; exit 1; }
+    if [[ "$(cat "$zoo/$name/model.id" 2>/dev/null)" != "$(model_id "$model")" ]]; then
+        rm -rf "${zoo:?}/$name"  # built on another version of the model file, or never built
+    fi
     mkdir -p "$zoo/$name"
+    model_id "$model" >"$zoo/$name/model.id"
     ln -sfn "../../models/$file" "$zoo/$name/model.onnx"  # relative: the cache can move as a whole
     t0=$EPOCHREALTIME
     built=()

@@ -237,7 +237,12 @@ private:
             if (graph_.find_value(in.name())) return invalid_argument("graph input '" + in.name() + "' is defined twice");
             ir::Value* v = graph_.add_value(in.name());
             set_type_from_proto(in, *v);
-            if (!v->has_type) return unsupported("graph input '" + in.name() + "' is not a tensor of a supported type");
+            if (!in.type().has_tensor_type())
+                return unsupported("graph input '" + in.name() + "' is not a tensor (sequences, maps and optionals are not supported)");
+            if (!v->has_type) {
+                const auto dt = dtype_from_onnx(in.type().tensor_type().elem_type());
+                return unsupported("graph input '" + in.name() + "': " + dt.status().message());
+            }
             graph_.inputs.push_back(v);
         }
         return Status::ok();
@@ -351,6 +356,10 @@ private:
             ints_attr_to_input(node, op == "Split" ? "split" : "axes", 1);
         } else if (op.rfind("Reduce", 0) == 0 && !(op == "ReduceSum" && v >= 13)) {
             ints_attr_to_input(node, "axes", 1);
+        } else if (op == "Reshape" && v < 5) {
+            ints_attr_to_input(node, "shape", 1);
+        } else if (op == "Concat" && v < 4 && !node.has_attr("axis")) {
+            node.attrs["axis"] = int64_t{1};  // opset 1-3 default
         } else if (op == "Upsample" && node.has_attr("scales")) {
             auto s = node.attr_floats("scales");
             set_const_input(node, 1, Tensor::from_vector<float>({static_cast<int64_t>(s.size())}, s));

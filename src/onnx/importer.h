@@ -12,7 +12,7 @@
 namespace fovea::onnx {
 
 // The default-domain opsets fovea imports.
-constexpr int kMinOpset = 6;
+constexpr int kMinOpset = 1;
 constexpr int kMaxOpset = 17;
 
 // Parses a model file; external tensor data is read relative to the file's folder.

@@ -6,8 +6,9 @@
 // Every output must match ONNX Runtime's dtype and shape exactly, and its values within a relative L2 error
 // ||fovea - ort|| / ||ort|| below 1e-4 (integer and bool outputs: exactly). Each test prints one table row per
 // output and, when $FOVEA_ZOO_REPORT names a file (docs/zoo.md is its home), merges its rows into that file.
-#include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -47,7 +48,9 @@ struct ZooCase {
 };
 
 // gtest prints parameters in listings and failures; the default is a byte dump.
-void PrintTo(const ZooCase& c, std::ostream* os) { *os << c.model << " b" << c.batch; }
+void PrintTo(const ZooCase& c, std::ostream* os) {
+    *os << c.model << " b" << c.batch;
+}
 
 // Every <model>/b<N> directory next to a model.onnx, sorted by model then batch.
 std::vector<ZooCase> find_cases() {
@@ -65,8 +68,9 @@ std::vector<ZooCase> find_cases() {
             cases.push_back({model_dir.path().filename().string(), std::stoi(digits), batch_dir.path()});
         }
     }
-    std::sort(cases.begin(), cases.end(),
-              [](const ZooCase& a, const ZooCase& b) { return std::tie(a.model, a.batch) < std::tie(b.model, b.batch); });
+    std::sort(cases.begin(), cases.end(), [](const ZooCase& a, const ZooCase& b) {
+        return std::tie(a.model, a.batch) < std::tie(b.model, b.batch);
+    });
     return cases;
 }
 
@@ -176,7 +180,8 @@ void merge_into_report(const std::string& path, const std::vector<Row>& rows) {
 
     std::string out = kReportHeader;
     for (const auto& [key, line] : table) out += line + "\n";
-    const bool ok = ::ftruncate(fd, 0) == 0 && ::pwrite(fd, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size());
+    const bool ok =
+        ::ftruncate(fd, 0) == 0 && ::pwrite(fd, out.data(), out.size(), 0) == static_cast<ssize_t>(out.size());
     ::flock(fd, LOCK_UN);
     ::close(fd);
     if (!ok) ADD_FAILURE() << "cannot write FOVEA_ZOO_REPORT file " << path;
@@ -191,6 +196,9 @@ TEST(ZooCache, is_built) {
     ASSERT_FALSE(cases.empty()) << "no zoo cache at " << zoo_dir()
                                 << " (no <model>/model.onnx with b<N>/ directories): run scripts/make-zoo.sh "
                                    "(or point FOVEA_ZOO_DIR at a built cache)";
+    // make-zoo.sh writes the stamp last: without it the cache is half built and some cases may be missing.
+    EXPECT_TRUE(fs::exists(zoo_dir() / ".stamp"))
+        << zoo_dir() << " has no .stamp (interrupted build?): run scripts/make-zoo.sh";
     std::printf("zoo cache %s: %zu (model, batch) cases\n", zoo_dir().c_str(), cases.size());
 }
 
@@ -202,9 +210,7 @@ TEST_P(Zoo, ref_matches_onnxruntime) {
         << c.dir << " is incomplete (interrupted build?): run scripts/make-zoo.sh again";
 
     std::vector<Row> rows;
-    auto fail_row = [&](const std::string& why) {
-        rows.push_back({c.model, c.batch, "-", "-", "-", "FAIL: " + why});
-    };
+    auto fail_row = [&](const std::string& why) { rows.push_back({c.model, c.batch, "-", "-", "-", "FAIL: " + why}); };
     auto report = [&] {
         std::printf("| model | batch | output | shape | rel L2 | result |\n");
         for (const Row& r : rows) std::printf("%s\n", format_row(r).c_str());
@@ -269,8 +275,8 @@ TEST_P(Zoo, ref_matches_onnxruntime) {
             row.error = bad == 0 ? "exact" : std::to_string(bad) + " differ";
             if (bad != 0) row.result = "FAIL: integer output differs";
         }
-        EXPECT_EQ(row.result, "ok") << c.model << " b" << c.batch << " output '" << descs[i].name << "' "
-                                    << row.shape << " rel L2 " << row.error;
+        EXPECT_EQ(row.result, "ok") << c.model << " b" << c.batch << " output '" << descs[i].name << "' " << row.shape
+                                    << " rel L2 " << row.error;
         rows.push_back(std::move(row));
     }
     report();
@@ -278,13 +284,12 @@ TEST_P(Zoo, ref_matches_onnxruntime) {
 
 // A missing cache yields no cases here; ZooCache.is_built is the test that fails then.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Zoo);
-INSTANTIATE_TEST_SUITE_P(Cache, Zoo, ::testing::ValuesIn(find_cases()),
-                         [](const ::testing::TestParamInfo<ZooCase>& info) {
-                             std::string name = info.param.model + "_b" + std::to_string(info.param.batch);
-                             for (char& ch : name)
-                                 if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                             return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Cache, Zoo, ::testing::ValuesIn(find_cases()), [](const ::testing::TestParamInfo<ZooCase>& p) {
+    std::string name = p.param.model + "_b" + std::to_string(p.param.batch);
+    for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return name;
+});
 
 }  // namespace
 }  // namespace fovea
