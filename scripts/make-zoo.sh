@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Builds the zoo cache that tests/zoo (fovea_zoo) compares against ONNX Runtime:
 #
-#   .cache/zoo/<model>/model.onnx                 symlink to the model under .cache/models/
-#   .cache/zoo/<model>/b<N>/inputs/<input>.npy    random image-like inputs (fixed seed), batch N in {1, 2}
-#   .cache/zoo/<model>/b<N>/ort/<output>.npy      ONNX Runtime's outputs for them (tools/zoo/ort_run.mjs)
+#   $FOVEA_CACHE_DIR/zoo/<model>/model.onnx                 symlink to the model under $FOVEA_CACHE_DIR/models/
+#   $FOVEA_CACHE_DIR/zoo/<model>/b<N>/inputs/<input>.npy    random image-like inputs (fixed seed), batch N in {1, 2}
+#   $FOVEA_CACHE_DIR/zoo/<model>/b<N>/ort/<output>.npy      ONNX Runtime's outputs for them (tools/zoo/ort_run.mjs)
 #
 # Idempotent: each (model, batch) is skipped when done, and a stamp with the recipe versions makes a rerun of
 # a finished cache return at once. Bump ZOO_RECIPE when the inputs or ORT outputs change (the table below,
 # the `inputs` command of export_models.py, ort_run.mjs), and EXPORT_RECIPE when the exported models change
 # (export_models.py export, detectors.py); the next run rebuilds what depends on them.
-# Environment: FOVEA_CACHE_DIR (default <repo>/.cache), FOVEA_PYTHON (default /usr/bin/python3).
+# Environment: FOVEA_CACHE_DIR (default ~/$FOVEA_CACHE_DIR/fovea, outside the clone so that fresh clones reuse it), FOVEA_PYTHON (default /usr/bin/python3).
 set -euo pipefail
 
 readonly ZOO_RECIPE=2
 readonly EXPORT_RECIPE=1
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${FOVEA_CACHE_DIR:-$root/.cache}"
+cache="${FOVEA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fovea}"
+export FOVEA_NPM_PREFIX="${FOVEA_NPM_PREFIX:-$cache/npm}"
 python="${FOVEA_PYTHON:-/usr/bin/python3}"
 zoo="$cache/zoo"
 stamp="$zoo/.stamp"
@@ -61,7 +62,10 @@ if [[ "$(cat "$stamp" 2>/dev/null)" == "$zoo_stamp" ]]; then
     fi
 fi
 
-[[ -x "$python" ]] || { echo "make-zoo: $python not found (set FOVEA_PYTHON to a python with torch, onnx, numpy)" >&2; exit 1; }
+if [[ ! -x "$python" ]]; then
+    echo "make-zoo: $python not found (set FOVEA_PYTHON to a python with torch, torchvision, onnx, numpy)" >&2
+    exit 1
+fi
 command -v node >/dev/null || { echo "make-zoo: node not found (Node.js 20+ is required)" >&2; exit 1; }
 
 start=$EPOCHREALTIME
@@ -116,7 +120,7 @@ for entry in "${MODELS[@]}"; do
         node "$root/tools/zoo/ort_run.mjs" "$model" "$dir/ort" "${feeds[@]}"
         touch "$dir/.done"
         built+=("b$b")
-        outs=$(cd "$dir/ort" && ls -- *.npy | sed 's/\.npy$//' | paste -sd, -)
+        outs=$(find "$dir/ort" -name '*.npy' -printf '%f\n' | sed 's/\.npy$//' | sort | paste -sd, -)
     done
     if ((${#built[@]})); then
         printf 'make-zoo: %-20s %s: Nx3x%sx%s %s (%s) -> ORT [%s], %.1f s\n' "$name" "${built[*]}" "$height" \

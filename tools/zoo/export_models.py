@@ -3,7 +3,7 @@
 
   export_models.py export [--out DIR] [--force] [NAME ...]
       Exports torchvision classifiers (random weights, BatchNorm statistics calibrated on random images)
-      and the YOLO-style detectors of detectors.py to DIR/<name>.onnx (default .cache/models/zoo).
+      and the YOLO-style detectors of detectors.py to DIR/<name>.onnx (default ~/.cache/fovea/models/zoo).
       Existing files are kept unless --force. Opset 13, dynamic batch dim "batch", constant folding on.
 
   export_models.py inputs MODEL.onnx OUTDIR --batch N --height H --width W --norm {unit,imagenet,paddle}
@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUT = ROOT / ".cache" / "models" / "zoo"
+DEFAULT_OUT = Path(os.environ.get("FOVEA_CACHE_DIR") or
+                   Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fovea") / "models" / "zoo"
 OPSET = 13
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -154,10 +155,10 @@ def export_one(name, out_dir):
     os.replace(tmp, path)
 
     ref = reference.numpy()
-    print(f"export {name}: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} "
-          f"{path.stat().st_size / 1e6:.1f} MB, {len(proto.graph.node)} nodes, input {input_name}[batch,3,{size},{size}]"
-          f", output {output_name}{list(ref.shape[1:])}, {n_bn} BN calibrated, output std {ref.std():.3g}, "
-          f"{time.time() - t0:.1f} s", flush=True)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"export {name}: {shown} {path.stat().st_size / 1e6:.1f} MB, {len(proto.graph.node)} nodes, "
+          f"input {input_name}[batch,3,{size},{size}], output {output_name}{list(ref.shape[1:])}, "
+          f"{n_bn} BN calibrated, output std {ref.std():.3g}, {time.time() - t0:.1f} s", flush=True)
 
 
 def cmd_export(args):

@@ -3,16 +3,16 @@
 //
 //   node tools/zoo/ort_run.mjs MODEL.onnx OUTDIR NAME=IN.npy [NAME=IN.npy ...]
 //
-// onnxruntime-node comes from .cache/npm (scripts/fetch-models.sh puts it there; FOVEA_NPM_PREFIX overrides).
+// onnxruntime-node comes from $FOVEA_CACHE_DIR/npm (default ~/.cache/fovea/npm) (scripts/fetch-models.sh puts it there; FOVEA_NPM_PREFIX overrides).
 // Settings are fixed so results are reproducible: CPU EP, all graph optimizations, 2 intra-op threads,
 // sequential execution. Output files are named after the outputs, with characters outside [A-Za-z0-9._-]
 // replaced by '_' (tests/zoo/zoo_test.cc applies the same rule).
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const kRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // The dtypes the zoo exchanges: numpy descr (little-endian) <-> ONNX Runtime tensor type <-> typed array.
 const kDTypes = [
@@ -55,17 +55,24 @@ export function readNpy(file) {
   const descrMatch = /'descr'\s*:\s*'([^']*)'/.exec(header);
   const fortranMatch = /'fortran_order'\s*:\s*(True|False)/.exec(header);
   const shapeMatch = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
-  if (!descrMatch || !fortranMatch || !shapeMatch) throw new Error(`${file}: malformed header ${JSON.stringify(header)}`);
+  if (!descrMatch || !fortranMatch || !shapeMatch) {
+    throw new Error(`${file}: malformed header ${JSON.stringify(header)}`);
+  }
   if (fortranMatch[1] === 'True') throw new Error(`${file}: Fortran order is not supported`);
   const descr = kDescrAliases[descrMatch[1]] ?? descrMatch[1];
   const dtype = kDTypes.find((d) => d.descr === descr);
-  if (!dtype) throw new Error(`${file}: unsupported dtype '${descrMatch[1]}' (big-endian or not one of float32/int64/int32/uint8/int8/bool)`);
+  if (!dtype) {
+    throw new Error(`${file}: unsupported dtype '${descrMatch[1]}' ` +
+                    '(big-endian, or not one of float32, int64, int32, uint8, int8, bool)');
+  }
   const shape = shapeMatch[1].split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
   if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new Error(`${file}: bad shape (${shapeMatch[1]})`);
   const numel = shape.reduce((a, b) => a * b, 1);
   const dataStart = offset + headerLen;
   const nbytes = numel * dtype.array.BYTES_PER_ELEMENT;
-  if (buf.length - dataStart < nbytes) throw new Error(`${file}: truncated data (${buf.length - dataStart} of ${nbytes} bytes)`);
+  if (buf.length - dataStart < nbytes) {
+    throw new Error(`${file}: truncated data (${buf.length - dataStart} of ${nbytes} bytes)`);
+  }
   // Copy into a fresh, aligned buffer: typed arrays need element alignment, and Node buffers are pooled.
   const data = new dtype.array(numel);
   Buffer.from(data.buffer).set(buf.subarray(dataStart, dataStart + nbytes));
@@ -92,7 +99,9 @@ export function sanitizeName(name) {
 }
 
 function loadOrt() {
-  const prefix = process.env.FOVEA_NPM_PREFIX ?? path.join(kRoot, '.cache', 'npm');
+  const cacheDir = process.env.FOVEA_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'fovea');
+  const prefix = process.env.FOVEA_NPM_PREFIX ?? path.join(cacheDir, 'npm');
   const require = createRequire(path.join(prefix, 'package.json'));
   try {
     return require('onnxruntime-node');
@@ -121,7 +130,9 @@ async function main(argv) {
     const eq = pair.indexOf('=');
     if (eq <= 0) fail(`expected NAME=FILE.npy, got '${pair}'`);
     const name = pair.slice(0, eq);
-    if (!session.inputNames.includes(name)) fail(`${modelPath} has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
+    if (!session.inputNames.includes(name)) {
+      fail(`${modelPath} has no input '${name}' (inputs: ${session.inputNames.join(', ')})`);
+    }
     const { dtype, shape, data } = readNpy(pair.slice(eq + 1));
     feeds[name] = new ort.Tensor(dtype.ort, data, shape);
   }
