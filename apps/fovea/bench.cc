@@ -33,9 +33,12 @@ Tensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng) {
     visit_dtype(dtype, [&]<typename T>() {
         T* p = t.data<T>();
         for (int64_t i = 0; i < t.numel(); ++i) {
-            if constexpr (std::is_same_v<T, bool>) p[i] = uniform(rng) < 0.5f;
-            else if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(uniform(rng) * 16);
-            else p[i] = static_cast<T>(uniform(rng));
+            if constexpr (std::is_same_v<T, bool>)
+                p[i] = uniform(rng) < 0.5f;
+            else if constexpr (std::is_integral_v<T>)
+                p[i] = static_cast<T>(uniform(rng) * 16);
+            else
+                p[i] = static_cast<T>(uniform(rng));
         }
     });
     return t;
@@ -60,7 +63,8 @@ Result<std::vector<int64_t>> parse_batches(const std::string& text) {
     while (std::getline(ss, item, ',')) {
         char* end = nullptr;
         const long long b = std::strtoll(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || b <= 0) return invalid_argument("--batch '" + text + "' must list positive integers");
+        if (item.empty() || *end != '\0' || b <= 0)
+            return invalid_argument("--batch '" + text + "' must list positive integers");
         batches.push_back(b);
     }
     return batches;
@@ -68,7 +72,8 @@ Result<std::vector<int64_t>> parse_batches(const std::string& text) {
 
 // Shapes for one batch size: explicit --shape wins; otherwise a dynamic leading dim becomes the batch.
 Result<std::map<std::string, Shape>> shapes_for_batch(const std::vector<TensorDesc>& inputs,
-                                                      const std::map<std::string, Shape>& explicit_shapes, int64_t batch) {
+                                                      const std::map<std::string, Shape>& explicit_shapes,
+                                                      int64_t batch) {
     std::map<std::string, Shape> shapes;
     for (const TensorDesc& d : inputs) {
         Shape s = explicit_shapes.count(d.name) ? explicit_shapes.at(d.name) : d.shape;
@@ -128,11 +133,12 @@ Command add_bench(CLI::App& app) {
                 FOVEA_ASSIGN(auto probe, Session::load(o->model, SessionOptions{.backend = o->backend}));
                 const std::vector<TensorDesc> descs = probe->inputs();
                 probe.reset();
-                const std::string build = build_description(), cpu = cpu_description(), gpu = "none";
+                const std::string build = build_description(), cpu = cpu_description(), gpu = gpu_description();
                 nlohmann::json rows = nlohmann::json::array();
                 if (o->format == "md")
-                    std::printf("| model | backend | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak RSS MB | "
-                                "build | CPU | GPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                    std::printf(
+                        "| model | backend | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak RSS MB | "
+                        "build | CPU | GPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
                 for (int64_t batch : batches) {
                     FOVEA_ASSIGN(auto shapes, shapes_for_batch(descs, explicit_shapes, batch));
                     FOVEA_ASSIGN(Row r, bench_batch(*o, shapes, batch));
@@ -143,11 +149,20 @@ Command add_bench(CLI::App& app) {
                                     cpu.c_str(), gpu.c_str());
                         std::fflush(stdout);
                     }
-                    rows.push_back({{"model", o->model}, {"backend", o->backend}, {"batch", r.batch},
-                                    {"min_ms", r.min_ms}, {"median_ms", r.median_ms}, {"p90_ms", r.p90_ms},
-                                    {"p99_ms", r.p99_ms}, {"items_per_s", r.items_per_s},
-                                    {"peak_rss_mb", r.peak_rss_mb}, {"build", build}, {"cpu", cpu}, {"gpu", gpu},
-                                    {"threads", o->threads}, {"iterations", o->iterations}});
+                    rows.push_back({{"model", o->model},
+                                    {"backend", o->backend},
+                                    {"batch", r.batch},
+                                    {"min_ms", r.min_ms},
+                                    {"median_ms", r.median_ms},
+                                    {"p90_ms", r.p90_ms},
+                                    {"p99_ms", r.p99_ms},
+                                    {"items_per_s", r.items_per_s},
+                                    {"peak_rss_mb", r.peak_rss_mb},
+                                    {"build", build},
+                                    {"cpu", cpu},
+                                    {"gpu", gpu},
+                                    {"threads", o->threads},
+                                    {"iterations", o->iterations}});
                 }
                 if (o->format == "json") std::printf("%s\n", rows.dump(2).c_str());
                 return Status::ok();

@@ -13,7 +13,7 @@
 namespace fovea::cli {
 
 struct Command {
-    CLI::App* app;              // the subcommand, owned by the parent app
+    CLI::App* app;                // the subcommand, owned by the parent app
     std::function<Status()> run;  // runs it with the parsed options
 };
 
@@ -26,5 +26,6 @@ Result<std::map<std::string, Shape>> parse_shapes(const std::vector<std::string>
 // "fovea 0.1.0 Release g++ 12.2" and the CPU's model name, for rows of reports.
 std::string build_description();
 std::string cpu_description();
+std::string gpu_description();
 
 }  // namespace fovea::cli

@@ -3,6 +3,10 @@
 
 #include "commands.h"
 
+#ifdef FOVEA_HAVE_CUDA
+#include "backends/cuda/device_info.h"
+#endif
+
 namespace fovea::cli {
 
 Result<std::map<std::string, Shape>> parse_shapes(const std::vector<std::string>& specs) {
@@ -39,6 +43,14 @@ std::string cpu_description() {
         if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
     }
     return "unknown CPU";
+}
+
+std::string gpu_description() {
+#ifdef FOVEA_HAVE_CUDA
+    return cuda::describe_device();
+#else
+    return "none (built without CUDA)";
+#endif
 }
 
 }  // namespace fovea::cli

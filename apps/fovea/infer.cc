@@ -52,7 +52,8 @@ Command add_infer(CLI::App& app) {
                 if (ec) return io_error("cannot create '" + o->output_dir + "': " + ec.message());
                 for (size_t i = 0; i < outputs.size(); ++i) {
                     const std::string path =
-                        (std::filesystem::path(o->output_dir) / (safe_file_name(session->outputs()[i].name) + ".npy")).string();
+                        (std::filesystem::path(o->output_dir) / (safe_file_name(session->outputs()[i].name) + ".npy"))
+                            .string();
                     FOVEA_TRY(write_npy(path, outputs[i]));
                     std::printf("%s: %s -> %s\n", session->outputs()[i].name.c_str(), outputs[i].describe().c_str(),
                                 path.c_str());

@@ -23,10 +23,14 @@ std::string desc_text(const TensorDesc& d) {
 
 std::string with_units(double v) {
     char buf[32];
-    if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
-    else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
-    else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.2f K", v / 1e3);
-    else std::snprintf(buf, sizeof buf, "%.0f", v);
+    if (v >= 1e9)
+        std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
+    else if (v >= 1e6)
+        std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+    else if (v >= 1e3)
+        std::snprintf(buf, sizeof buf, "%.2f K", v / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
 }
 
@@ -47,12 +51,14 @@ Command add_inspect(CLI::App& app) {
                 FOVEA_ASSIGN(auto session, Session::load(*model, options));
                 const ir::GraphStats stats = ir::compute_stats(session->graph());
                 std::printf("model: %s\n", model->c_str());
-                for (const auto& d : session->inputs()) std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
+                for (const auto& d : session->inputs())
+                    std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
                 const auto& graph_outputs = session->graph().outputs;
                 for (size_t i = 0; i < graph_outputs.size(); ++i) {
                     const ir::Value& v = *graph_outputs[i];
                     std::printf("output %s: %s", v.name.c_str(), desc_text(session->outputs()[i]).c_str());
-                    if (!bound.empty()) std::printf(" (at the given shapes: %s)", v.shape ? shape_to_string(*v.shape).c_str() : "[*]");
+                    if (!bound.empty())
+                        std::printf(" (at the given shapes: %s)", v.shape ? shape_to_string(*v.shape).c_str() : "[*]");
                     std::printf("\n");
                 }
                 int nodes = 0;

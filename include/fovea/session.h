@@ -37,7 +37,7 @@ struct TensorDesc {
 std::vector<std::string> available_backends();
 
 class Session {
-public:
+  public:
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -59,7 +59,7 @@ public:
     // The bound, shape-inferred graph (for inspection tools).
     const ir::Graph& graph() const { return *graph_; }
 
-private:
+  private:
     Session() = default;
     static Result<std::unique_ptr<Session>> create(std::unique_ptr<ir::Graph> graph, const SessionOptions& options);
     Status bind(const std::map<std::string, Shape>& shapes);

@@ -21,7 +21,7 @@ const char* status_code_name(StatusCode code);
 
 // A code and a message; messages name what failed and where ("node 'conv1' (Conv, opset 11): ...").
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;
     Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
     static Status ok() { return {}; }
@@ -34,22 +34,34 @@ public:
     // Prefixes context, so errors read outermost-first: "loading model.onnx: node 'x' (Conv): bad pads".
     Status with_context(const std::string& context) const;
 
-private:
+  private:
     StatusCode code_ = StatusCode::kOk;
     std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
-inline Status out_of_range(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
-inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+    return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+    return {StatusCode::kUnsupported, std::move(m)};
+}
+inline Status out_of_range(std::string m) {
+    return {StatusCode::kOutOfRange, std::move(m)};
+}
+inline Status io_error(std::string m) {
+    return {StatusCode::kIoError, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+    return {StatusCode::kInternal, std::move(m)};
+}
 
 // A value or the Status that explains why there is none.
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like std::expected
     Result(Status status) : v_(std::move(status)) {}
 
@@ -65,7 +77,7 @@ public:
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 
@@ -75,23 +87,23 @@ private:
 #define FOVEA_CONCAT(a, b) FOVEA_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` failed.
-#define FOVEA_TRY(expr)                                    \
-    do {                                                   \
-        ::fovea::Status fovea_status_ = (expr);            \
-        if (!fovea_status_.is_ok()) return fovea_status_;  \
+#define FOVEA_TRY(expr)                                   \
+    do {                                                  \
+        ::fovea::Status fovea_status_ = (expr);           \
+        if (!fovea_status_.is_ok()) return fovea_status_; \
     } while (0)
 
 // `FOVEA_ASSIGN(auto x, make())`: unwraps a Result or returns its Status.
 #define FOVEA_ASSIGN(lhs, expr) FOVEA_ASSIGN_IMPL(FOVEA_CONCAT(fovea_result_, __LINE__), lhs, expr)
-#define FOVEA_ASSIGN_IMPL(tmp, lhs, expr)            \
-    auto tmp = (expr);                               \
-    if (!tmp.is_ok()) return tmp.status();           \
+#define FOVEA_ASSIGN_IMPL(tmp, lhs, expr)  \
+    auto tmp = (expr);                     \
+    if (!tmp.is_ok()) return tmp.status(); \
     lhs = std::move(tmp).value()
 
 // Internal invariants only: a failure here is a fovea bug, never a user error.
-#define FOVEA_CHECK(cond)                                                              \
-    do {                                                                               \
-        if (!(cond)) ::fovea::detail::check_failed(#cond, __FILE__, __LINE__);         \
+#define FOVEA_CHECK(cond)                                                      \
+    do {                                                                       \
+        if (!(cond)) ::fovea::detail::check_failed(#cond, __FILE__, __LINE__); \
     } while (0)
 
 namespace fovea::detail {

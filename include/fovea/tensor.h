@@ -39,40 +39,76 @@ uint16_t float_to_bfloat16(float f);
 
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::kFloat32; }
-template <> constexpr DType dtype_of<double>() { return DType::kFloat64; }
-template <> constexpr DType dtype_of<Half>() { return DType::kFloat16; }
-template <> constexpr DType dtype_of<BFloat16>() { return DType::kBFloat16; }
-template <> constexpr DType dtype_of<int8_t>() { return DType::kInt8; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::kUInt8; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::kInt32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::kInt64; }
-template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
+template <>
+constexpr DType dtype_of<float>() {
+    return DType::kFloat32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+    return DType::kFloat64;
+}
+template <>
+constexpr DType dtype_of<Half>() {
+    return DType::kFloat16;
+}
+template <>
+constexpr DType dtype_of<BFloat16>() {
+    return DType::kBFloat16;
+}
+template <>
+constexpr DType dtype_of<int8_t>() {
+    return DType::kInt8;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+    return DType::kUInt8;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+    return DType::kInt32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+    return DType::kInt64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+    return DType::kBool;
+}
 
 // Calls f.template operator()<T>() with the C++ type of `dt`.
 template <typename F>
 decltype(auto) visit_dtype(DType dt, F&& f) {
     switch (dt) {
-        case DType::kFloat32: return f.template operator()<float>();
-        case DType::kFloat64: return f.template operator()<double>();
-        case DType::kFloat16: return f.template operator()<Half>();
-        case DType::kBFloat16: return f.template operator()<BFloat16>();
-        case DType::kInt8: return f.template operator()<int8_t>();
-        case DType::kUInt8: return f.template operator()<uint8_t>();
-        case DType::kInt32: return f.template operator()<int32_t>();
-        case DType::kInt64: return f.template operator()<int64_t>();
-        case DType::kBool: return f.template operator()<bool>();
+        case DType::kFloat32:
+            return f.template operator()<float>();
+        case DType::kFloat64:
+            return f.template operator()<double>();
+        case DType::kFloat16:
+            return f.template operator()<Half>();
+        case DType::kBFloat16:
+            return f.template operator()<BFloat16>();
+        case DType::kInt8:
+            return f.template operator()<int8_t>();
+        case DType::kUInt8:
+            return f.template operator()<uint8_t>();
+        case DType::kInt32:
+            return f.template operator()<int32_t>();
+        case DType::kInt64:
+            return f.template operator()<int64_t>();
+        case DType::kBool:
+            return f.template operator()<bool>();
     }
     return f.template operator()<float>();  // unreachable: every enumerator is handled above
 }
 
 using Shape = std::vector<int64_t>;
-int64_t shape_numel(std::span<const int64_t> shape);  // 1 for a scalar
-std::string shape_to_string(std::span<const int64_t> shape);  // "[1,3,224,224]"; -1 prints as '?'
+int64_t shape_numel(std::span<const int64_t> shape);                      // 1 for a scalar
+std::string shape_to_string(std::span<const int64_t> shape);              // "[1,3,224,224]"; -1 prints as '?'
 std::vector<int64_t> contiguous_strides(std::span<const int64_t> shape);  // in elements, C order
 
 class Tensor {
-public:
+  public:
     static constexpr size_t kAlignment = 64;
 
     Tensor() = default;
@@ -133,7 +169,7 @@ public:
     std::vector<int64_t> to_int64_vector() const;
     std::string describe() const;  // "float32[1,3,224,224]"
 
-private:
+  private:
     DType dtype_ = DType::kFloat32;
     Shape shape_;
     std::shared_ptr<std::byte> storage_;

@@ -49,7 +49,8 @@ Result<Tensor> parse_npy(std::string_view bytes, const std::string& what) {
         offset = 10;
     } else if (major == 2 || major == 3) {
         if (bytes.size() < 12) return invalid_argument(what + ": truncated .npy header");
-        for (int i = 0; i < 4; ++i) header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+        for (int i = 0; i < 4; ++i)
+            header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
         offset = 12;
     } else {
         return unsupported(what + ": .npy format version " + std::to_string(major) + " is not supported");
@@ -115,7 +116,8 @@ Status write_npy(const std::string& path, const Tensor& t) {
     for (int64_t i = 0; i < t.rank(); ++i) shape += (i ? ", " : "") + std::to_string(t.dim(i));
     shape += t.rank() == 1 ? ",)" : ")";
     const char order = dtype_size(t.dtype()) == 1 ? '|' : '<';
-    std::string header = "{'descr': '" + std::string(1, order) + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+    std::string header =
+        "{'descr': '" + std::string(1, order) + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
     // Pad so that data starts on a 64-byte boundary, as NumPy does.
     const size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');

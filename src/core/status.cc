@@ -7,13 +7,20 @@ namespace fovea {
 
 const char* status_code_name(StatusCode code) {
     switch (code) {
-        case StatusCode::kOk: return "ok";
-        case StatusCode::kInvalidArgument: return "invalid argument";
-        case StatusCode::kNotFound: return "not found";
-        case StatusCode::kUnsupported: return "unsupported";
-        case StatusCode::kOutOfRange: return "out of range";
-        case StatusCode::kIoError: return "I/O error";
-        case StatusCode::kInternal: return "internal error";
+        case StatusCode::kOk:
+            return "ok";
+        case StatusCode::kInvalidArgument:
+            return "invalid argument";
+        case StatusCode::kNotFound:
+            return "not found";
+        case StatusCode::kUnsupported:
+            return "unsupported";
+        case StatusCode::kOutOfRange:
+            return "out of range";
+        case StatusCode::kIoError:
+            return "I/O error";
+        case StatusCode::kInternal:
+            return "internal error";
     }
     return "?";
 }

@@ -9,30 +9,48 @@ namespace fovea {
 
 size_t dtype_size(DType dt) {
     switch (dt) {
-        case DType::kFloat32: return 4;
-        case DType::kFloat64: return 8;
-        case DType::kFloat16: return 2;
-        case DType::kBFloat16: return 2;
-        case DType::kInt8: return 1;
-        case DType::kUInt8: return 1;
-        case DType::kInt32: return 4;
-        case DType::kInt64: return 8;
-        case DType::kBool: return 1;
+        case DType::kFloat32:
+            return 4;
+        case DType::kFloat64:
+            return 8;
+        case DType::kFloat16:
+            return 2;
+        case DType::kBFloat16:
+            return 2;
+        case DType::kInt8:
+            return 1;
+        case DType::kUInt8:
+            return 1;
+        case DType::kInt32:
+            return 4;
+        case DType::kInt64:
+            return 8;
+        case DType::kBool:
+            return 1;
     }
     return 0;
 }
 
 const char* dtype_name(DType dt) {
     switch (dt) {
-        case DType::kFloat32: return "float32";
-        case DType::kFloat64: return "float64";
-        case DType::kFloat16: return "float16";
-        case DType::kBFloat16: return "bfloat16";
-        case DType::kInt8: return "int8";
-        case DType::kUInt8: return "uint8";
-        case DType::kInt32: return "int32";
-        case DType::kInt64: return "int64";
-        case DType::kBool: return "bool";
+        case DType::kFloat32:
+            return "float32";
+        case DType::kFloat64:
+            return "float64";
+        case DType::kFloat16:
+            return "float16";
+        case DType::kBFloat16:
+            return "bfloat16";
+        case DType::kInt8:
+            return "int8";
+        case DType::kUInt8:
+            return "uint8";
+        case DType::kInt32:
+            return "int32";
+        case DType::kInt64:
+            return "int64";
+        case DType::kBool:
+            return "bool";
     }
     return "?";
 }
@@ -77,7 +95,9 @@ uint16_t float_to_half(float f) {
     return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
 }
 
-float bfloat16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+float bfloat16_to_float(uint16_t b) {
+    return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
+}
 
 uint16_t float_to_bfloat16(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
@@ -86,9 +106,13 @@ uint16_t float_to_bfloat16(float f) {
 }
 
 Half::Half(float f) : bits(float_to_half(f)) {}
-Half::operator float() const { return half_to_float(bits); }
+Half::operator float() const {
+    return half_to_float(bits);
+}
 BFloat16::BFloat16(float f) : bits(float_to_bfloat16(f)) {}
-BFloat16::operator float() const { return bfloat16_to_float(bits); }
+BFloat16::operator float() const {
+    return bfloat16_to_float(bits);
+}
 
 int64_t shape_numel(std::span<const int64_t> shape) {
     int64_t n = 1;
@@ -153,6 +177,8 @@ std::vector<int64_t> Tensor::to_int64_vector() const {
     return v;
 }
 
-std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_to_string(shape_); }
+std::string Tensor::describe() const {
+    return std::string(dtype_name(dtype_)) + shape_to_string(shape_);
+}
 
 }  // namespace fovea

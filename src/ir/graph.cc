@@ -12,6 +12,15 @@ bool Value::shape_known() const {
     return true;
 }
 
+void Value::set_initializer(Tensor t) {
+    dtype = t.dtype();
+    has_type = true;
+    shape = t.shape();
+    dim_params.assign(t.shape().size(), "");
+    constant = std::move(t);
+    is_initializer = true;
+}
+
 namespace {
 template <typename T>
 const T* get_attr(const std::map<std::string, Attribute>& attrs, const std::string& key) {
@@ -40,7 +49,9 @@ std::vector<float> Node::attr_floats(const std::string& key, std::vector<float> 
     const auto* v = get_attr<std::vector<float>>(attrs, key);
     return v ? *v : fallback;
 }
-const Tensor* Node::attr_tensor(const std::string& key) const { return get_attr<Tensor>(attrs, key); }
+const Tensor* Node::attr_tensor(const std::string& key) const {
+    return get_attr<Tensor>(attrs, key);
+}
 
 std::string Node::describe() const {
     std::string d = "node '" + name + "' (" + op_type;

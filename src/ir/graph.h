@@ -21,24 +21,26 @@ class Node;
 struct Value {
     std::string name;
     DType dtype = DType::kFloat32;
-    bool has_type = false;                  // false until import or inference assigns one
-    std::optional<Shape> shape;             // nullopt: rank unknown
-    std::vector<std::string> dim_params;    // same length as shape when set; "" for fixed or unnamed dims
-    std::optional<Tensor> constant;         // initializers and folded constants
-    bool is_initializer = false;            // constant from the model file (kept across rebinding), not folded
+    bool has_type = false;                // false until import or inference assigns one
+    std::optional<Shape> shape;           // nullopt: rank unknown
+    std::vector<std::string> dim_params;  // same length as shape when set; "" for fixed or unnamed dims
+    std::optional<Tensor> constant;       // initializers and folded constants
+    bool is_initializer = false;          // constant from the model file (kept across rebinding), not folded
     Node* producer = nullptr;
     bool shape_known() const;  // rank and every dim known
+    // Makes this value a model constant (initializer, Constant node, legacy attribute) with t's type and shape.
+    void set_initializer(Tensor t);
 };
 
-using Attribute =
-    std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>, std::vector<float>, std::vector<std::string>>;
+using Attribute = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>, std::vector<float>,
+                               std::vector<std::string>>;
 
 class Node {
-public:
+  public:
     std::string op_type;
     std::string name;
-    std::string domain;  // "" for the default ONNX domain
-    int opset = 0;       // the version of `domain` the model imports; decides pre-13 vs 13+ semantics
+    std::string domain;           // "" for the default ONNX domain
+    int opset = 0;                // the version of `domain` the model imports; decides pre-13 vs 13+ semantics
     std::vector<Value*> inputs;   // nullptr where an optional input is omitted
     std::vector<Value*> outputs;  // nullptr where an optional output is omitted
     std::map<std::string, Attribute> attrs;
@@ -59,13 +61,13 @@ public:
 
 // Owns all values and nodes. Nodes are kept in topological order once `sort()` succeeds.
 class Graph {
-public:
+  public:
     Graph() = default;
     Graph(const Graph&) = delete;
     Graph& operator=(const Graph&) = delete;
 
     std::string name;
-    std::vector<Value*> inputs;   // runtime inputs only (initializers are not listed here)
+    std::vector<Value*> inputs;  // runtime inputs only (initializers are not listed here)
     std::vector<Value*> outputs;
 
     Value* add_value(std::string name);
@@ -86,7 +88,7 @@ public:
     // A stable textual form for tests and `fovea inspect --graph`.
     std::string to_text() const;
 
-private:
+  private:
     std::vector<std::unique_ptr<Value>> values_;
     std::vector<std::unique_ptr<Node>> nodes_;
     std::map<std::string, Value*> by_name_;

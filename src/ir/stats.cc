@@ -1,6 +1,5 @@
 #include "ir/stats.h"
 
-
 namespace fovea::ir {
 
 namespace {
@@ -43,8 +42,10 @@ GraphStats compute_stats(const Graph& graph) {
     for (const auto& n : graph.nodes()) {
         ++s.op_counts[n->op_type];
         const int64_t m = node_macs(*n);
-        if (m < 0) s.macs_complete = false;
-        else s.macs += m;
+        if (m < 0)
+            s.macs_complete = false;
+        else
+            s.macs += m;
     }
     return s;
 }

@@ -26,16 +26,26 @@ Result<std::string> read_file(const std::string& path) {
 
 Result<DType> dtype_from_onnx(int32_t t) {
     switch (t) {
-        case pb::TensorProto::FLOAT: return DType::kFloat32;
-        case pb::TensorProto::DOUBLE: return DType::kFloat64;
-        case pb::TensorProto::FLOAT16: return DType::kFloat16;
-        case pb::TensorProto::BFLOAT16: return DType::kBFloat16;
-        case pb::TensorProto::INT8: return DType::kInt8;
-        case pb::TensorProto::UINT8: return DType::kUInt8;
-        case pb::TensorProto::INT32: return DType::kInt32;
-        case pb::TensorProto::INT64: return DType::kInt64;
-        case pb::TensorProto::BOOL: return DType::kBool;
-        default: break;
+        case pb::TensorProto::FLOAT:
+            return DType::kFloat32;
+        case pb::TensorProto::DOUBLE:
+            return DType::kFloat64;
+        case pb::TensorProto::FLOAT16:
+            return DType::kFloat16;
+        case pb::TensorProto::BFLOAT16:
+            return DType::kBFloat16;
+        case pb::TensorProto::INT8:
+            return DType::kInt8;
+        case pb::TensorProto::UINT8:
+            return DType::kUInt8;
+        case pb::TensorProto::INT32:
+            return DType::kInt32;
+        case pb::TensorProto::INT64:
+            return DType::kInt64;
+        case pb::TensorProto::BOOL:
+            return DType::kBool;
+        default:
+            break;
     }
     const std::string& name = pb::TensorProto::DataType_IsValid(t) ? pb::TensorProto::DataType_Name(t) : "?";
     return unsupported("tensor element type " + name + " (" + std::to_string(t) + ") is not supported");
@@ -73,13 +83,15 @@ Result<std::string> read_external(const pb::TensorProto& proto, const std::strin
     const fs::path rel(location);
     if (location.empty() || rel.is_absolute() ||
         std::any_of(rel.begin(), rel.end(), [](const fs::path& part) { return part == ".."; }))
-        return invalid_argument(what + ": external data location '" + location + "' must be a relative path inside the model's folder");
+        return invalid_argument(what + ": external data location '" + location +
+                                "' must be a relative path inside the model's folder");
     const std::string path = (fs::path(base_dir) / rel).string();
     FOVEA_ASSIGN(std::string bytes, read_file(path));
     if (offset < 0 || static_cast<size_t>(offset) > bytes.size() ||
         (length >= 0 && static_cast<size_t>(offset + length) > bytes.size()))
-        return invalid_argument(what + ": external data range [" + std::to_string(offset) + ", +" + std::to_string(length) +
-                                ") is outside '" + path + "' (" + std::to_string(bytes.size()) + " bytes)");
+        return invalid_argument(what + ": external data range [" + std::to_string(offset) + ", +" +
+                                std::to_string(length) + ") is outside '" + path + "' (" +
+                                std::to_string(bytes.size()) + " bytes)");
     return bytes.substr(static_cast<size_t>(offset), length < 0 ? std::string::npos : static_cast<size_t>(length));
 }
 
@@ -105,10 +117,14 @@ Result<Tensor> tensor_from_proto(const pb::TensorProto& proto, const std::string
         return t;
     }
     Status s = visit_dtype(dtype, [&]<typename T>() -> Status {
-        if constexpr (std::is_same_v<T, float>) return copy_typed<T>(proto.float_data(), t, what);
-        else if constexpr (std::is_same_v<T, double>) return copy_typed<T>(proto.double_data(), t, what);
-        else if constexpr (std::is_same_v<T, int64_t>) return copy_typed<T>(proto.int64_data(), t, what);
-        else return copy_typed<T>(proto.int32_data(), t, what);
+        if constexpr (std::is_same_v<T, float>)
+            return copy_typed<T>(proto.float_data(), t, what);
+        else if constexpr (std::is_same_v<T, double>)
+            return copy_typed<T>(proto.double_data(), t, what);
+        else if constexpr (std::is_same_v<T, int64_t>)
+            return copy_typed<T>(proto.int64_data(), t, what);
+        else
+            return copy_typed<T>(proto.int32_data(), t, what);
     });
     FOVEA_TRY(s);
     return t;
@@ -136,26 +152,40 @@ Result<ir::Attribute> attribute_from_proto(const pb::AttributeProto& a, const st
     using A = pb::AttributeProto;
     A::AttributeType type = a.type();
     if (type == A::UNDEFINED) {  // very old models leave the type out: deduce it from the field that is set
-        if (a.has_f()) type = A::FLOAT;
-        else if (a.has_i()) type = A::INT;
-        else if (a.has_s()) type = A::STRING;
-        else if (a.has_t()) type = A::TENSOR;
-        else if (a.floats_size()) type = A::FLOATS;
-        else if (a.ints_size()) type = A::INTS;
-        else if (a.strings_size()) type = A::STRINGS;
+        if (a.has_f())
+            type = A::FLOAT;
+        else if (a.has_i())
+            type = A::INT;
+        else if (a.has_s())
+            type = A::STRING;
+        else if (a.has_t())
+            type = A::TENSOR;
+        else if (a.floats_size())
+            type = A::FLOATS;
+        else if (a.ints_size())
+            type = A::INTS;
+        else if (a.strings_size())
+            type = A::STRINGS;
     }
     switch (type) {
-        case A::FLOAT: return ir::Attribute(a.f());
-        case A::INT: return ir::Attribute(static_cast<int64_t>(a.i()));
-        case A::STRING: return ir::Attribute(a.s());
+        case A::FLOAT:
+            return ir::Attribute(a.f());
+        case A::INT:
+            return ir::Attribute(static_cast<int64_t>(a.i()));
+        case A::STRING:
+            return ir::Attribute(a.s());
         case A::TENSOR: {
             FOVEA_ASSIGN(Tensor t, tensor_from_proto(a.t(), base_dir));
             return ir::Attribute(std::move(t));
         }
-        case A::FLOATS: return ir::Attribute(std::vector<float>(a.floats().begin(), a.floats().end()));
-        case A::INTS: return ir::Attribute(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
-        case A::STRINGS: return ir::Attribute(std::vector<std::string>(a.strings().begin(), a.strings().end()));
-        default: break;
+        case A::FLOATS:
+            return ir::Attribute(std::vector<float>(a.floats().begin(), a.floats().end()));
+        case A::INTS:
+            return ir::Attribute(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+        case A::STRINGS:
+            return ir::Attribute(std::vector<std::string>(a.strings().begin(), a.strings().end()));
+        default:
+            break;
     }
     return unsupported("attribute '" + a.name() + "' has type " +
                        (A::AttributeType_IsValid(type) ? A::AttributeType_Name(type) : std::to_string(type)) +
@@ -179,15 +209,17 @@ Result<Tensor> constant_value(const ir::Node& node) {
 }
 
 class Importer {
-public:
+  public:
     Importer(ir::Graph& graph, std::string base_dir) : graph_(graph), base_dir_(std::move(base_dir)) {}
 
     Status run(const pb::ModelProto& model) {
         if (!model.has_graph()) return invalid_argument("model has no graph (empty or not an ONNX model)");
         int opset = -1;
         for (const auto& o : model.opset_import()) {
-            if (o.domain().empty() || o.domain() == "ai.onnx") opset = static_cast<int>(o.version());
-            else domain_opsets_[o.domain()] = static_cast<int>(o.version());
+            if (o.domain().empty() || o.domain() == "ai.onnx")
+                opset = static_cast<int>(o.version());
+            else
+                domain_opsets_[o.domain()] = static_cast<int>(o.version());
         }
         if (opset < 0 && model.opset_import_size() == 0) opset = 1;  // pre-opset models
         if (opset < kMinOpset || opset > kMaxOpset)
@@ -214,31 +246,29 @@ public:
         return Status::ok();
     }
 
-private:
+  private:
     Status add_initializers(const pb::GraphProto& g) {
         if (g.sparse_initializer_size()) return unsupported("sparse initializers are not supported");
         for (const auto& init : g.initializer()) {
-            if (graph_.find_value(init.name())) return invalid_argument("initializer '" + init.name() + "' is defined twice");
+            if (graph_.find_value(init.name()))
+                return invalid_argument("initializer '" + init.name() + "' is defined twice");
             FOVEA_ASSIGN(Tensor t, tensor_from_proto(init, base_dir_));
-            ir::Value* v = graph_.add_value(init.name());
-            v->dtype = t.dtype();
-            v->has_type = true;
-            v->shape = t.shape();
-            v->dim_params.assign(t.shape().size(), "");
-            v->constant = std::move(t);
-            v->is_initializer = true;
+            graph_.add_value(init.name())->set_initializer(std::move(t));
         }
         return Status::ok();
     }
 
     Status add_inputs(const pb::GraphProto& g) {
         for (const auto& in : g.input()) {
-            if (ir::Value* init = graph_.find_value(in.name()); init && init->is_initializer) continue;  // IR < 4 lists them
-            if (graph_.find_value(in.name())) return invalid_argument("graph input '" + in.name() + "' is defined twice");
+            if (ir::Value* init = graph_.find_value(in.name()); init && init->is_initializer)
+                continue;  // IR < 4 lists them
+            if (graph_.find_value(in.name()))
+                return invalid_argument("graph input '" + in.name() + "' is defined twice");
             ir::Value* v = graph_.add_value(in.name());
             set_type_from_proto(in, *v);
             if (!in.type().has_tensor_type())
-                return unsupported("graph input '" + in.name() + "' is not a tensor (sequences, maps and optionals are not supported)");
+                return unsupported("graph input '" + in.name() +
+                                   "' is not a tensor (sequences, maps and optionals are not supported)");
             if (!v->has_type) {
                 const auto dt = dtype_from_onnx(in.type().tensor_type().elem_type());
                 return unsupported("graph input '" + in.name() + "': " + dt.status().message());
@@ -253,9 +283,12 @@ private:
         std::vector<ir::Node*> nodes;
         for (int i = 0; i < g.node_size(); ++i) {
             const pb::NodeProto& np = g.node(i);
-            ir::Node* node = graph_.add_node(np.op_type(), np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name());
+            ir::Node* node =
+                graph_.add_node(np.op_type(), np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name());
             node->domain = np.domain() == "ai.onnx" ? "" : np.domain();
-            node->opset = node->domain.empty() ? opset_ : domain_opsets_.count(node->domain) ? domain_opsets_[node->domain] : 0;
+            node->opset = node->domain.empty()                 ? opset_
+                          : domain_opsets_.count(node->domain) ? domain_opsets_[node->domain]
+                                                               : 0;
             for (const auto& a : np.attribute()) {
                 auto attr = attribute_from_proto(a, base_dir_);
                 if (!attr.is_ok()) return attr.status().with_context(node->describe());
@@ -282,21 +315,18 @@ private:
                     continue;
                 }
                 ir::Value* v = graph_.find_value(name);
-                if (!v) return invalid_argument(node->describe() + ": input '" + name + "' is not defined anywhere in the graph");
+                if (!v)
+                    return invalid_argument(node->describe() + ": input '" + name +
+                                            "' is not defined anywhere in the graph");
                 node->inputs.push_back(v);
             }
             if (node->domain.empty() && node->op_type == "Constant") {
-                if (node->outputs.size() != 1 || !node->outputs[0]) return invalid_argument(node->describe() + ": needs one output");
+                if (node->outputs.size() != 1 || !node->outputs[0])
+                    return invalid_argument(node->describe() + ": needs one output");
                 auto value = constant_value(*node);
                 if (!value.is_ok()) return value.status();
-                ir::Value* out = node->outputs[0];
-                out->dtype = value->dtype();
-                out->has_type = true;
-                out->shape = value->shape();
-                out->dim_params.assign(value->shape().size(), "");
-                out->constant = std::move(value).value();
-                out->is_initializer = true;
-                out->producer = nullptr;
+                node->outputs[0]->set_initializer(std::move(value).value());
+                node->outputs[0]->producer = nullptr;
             }
         }
         graph_.remove_nodes_if([](const ir::Node& n) { return n.domain.empty() && n.op_type == "Constant"; });
@@ -306,12 +336,7 @@ private:
     // Adds a constant input at position `index` (omitted inputs before it become nullptr).
     void set_const_input(ir::Node& node, size_t index, Tensor t) {
         ir::Value* v = graph_.add_value(node.name + "/" + std::to_string(index) + "_from_attribute");
-        v->dtype = t.dtype();
-        v->has_type = true;
-        v->shape = t.shape();
-        v->dim_params.assign(t.shape().size(), "");
-        v->constant = std::move(t);
-        v->is_initializer = true;
+        v->set_initializer(std::move(t));
         if (node.inputs.size() <= index) node.inputs.resize(index + 1, nullptr);
         node.inputs[index] = v;
     }

@@ -65,16 +65,26 @@ Status infer_broadcast(InferContext& ctx, size_t arity, DTypeSet set, bool bool_
 // ONNX TensorProto.DataType codes of the dtypes fovea has.
 std::optional<DType> dtype_from_onnx(int64_t code) {
     switch (code) {
-        case 1: return DType::kFloat32;
-        case 2: return DType::kUInt8;
-        case 3: return DType::kInt8;
-        case 6: return DType::kInt32;
-        case 7: return DType::kInt64;
-        case 9: return DType::kBool;
-        case 10: return DType::kFloat16;
-        case 11: return DType::kFloat64;
-        case 16: return DType::kBFloat16;
-        default: return std::nullopt;
+        case 1:
+            return DType::kFloat32;
+        case 2:
+            return DType::kUInt8;
+        case 3:
+            return DType::kInt8;
+        case 6:
+            return DType::kInt32;
+        case 7:
+            return DType::kInt64;
+        case 9:
+            return DType::kBool;
+        case 10:
+            return DType::kFloat16;
+        case 11:
+            return DType::kFloat64;
+        case 16:
+            return DType::kBFloat16;
+        default:
+            return std::nullopt;
     }
 }
 
@@ -87,28 +97,72 @@ std::optional<double> known_scalar(const InferContext& ctx, size_t i) {
 
 }  // namespace
 
-Status infer_Abs(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kNumeric); }
-Status infer_Ceil(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Elu(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Erf(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kNumeric); }
-Status infer_Exp(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Floor(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_HardSigmoid(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_HardSwish(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_LeakyRelu(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Log(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Neg(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kSigned); }
-Status infer_Not(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kBool); }
-Status infer_Reciprocal(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Relu(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kSigned); }
-Status infer_Round(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Selu(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Sigmoid(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Sign(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kNumeric); }
-Status infer_Softplus(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Sqrt(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Tanh(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kFloat); }
-Status infer_Identity(InferContext& ctx) { return infer_unary(ctx, DTypeSet::kAny); }
+Status infer_Abs(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kNumeric);
+}
+Status infer_Ceil(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Elu(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Erf(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kNumeric);
+}
+Status infer_Exp(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Floor(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_HardSigmoid(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_HardSwish(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_LeakyRelu(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Log(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Neg(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kSigned);
+}
+Status infer_Not(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kBool);
+}
+Status infer_Reciprocal(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Relu(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kSigned);
+}
+Status infer_Round(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Selu(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Sigmoid(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Sign(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kNumeric);
+}
+Status infer_Softplus(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Sqrt(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Tanh(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Identity(InferContext& ctx) {
+    return infer_unary(ctx, DTypeSet::kAny);
+}
 
 Status infer_Clip(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(1, 3));
@@ -144,21 +198,51 @@ Status infer_PRelu(InferContext& ctx) {
     return Status::ok();
 }
 
-Status infer_Add(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false); }
-Status infer_And(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kBool, true); }
-Status infer_Div(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false); }
-Status infer_Equal(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kAny, true); }
-Status infer_Greater(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true); }
-Status infer_GreaterOrEqual(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true); }
-Status infer_Less(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true); }
-Status infer_LessOrEqual(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true); }
-Status infer_Max(InferContext& ctx) { return infer_broadcast(ctx, 0, DTypeSet::kNumeric, false); }
-Status infer_Mean(InferContext& ctx) { return infer_broadcast(ctx, 0, DTypeSet::kFloat, false); }
-Status infer_Min(InferContext& ctx) { return infer_broadcast(ctx, 0, DTypeSet::kNumeric, false); }
-Status infer_Mul(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false); }
-Status infer_Or(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kBool, true); }
-Status infer_Sub(InferContext& ctx) { return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false); }
-Status infer_Sum(InferContext& ctx) { return infer_broadcast(ctx, 0, DTypeSet::kFloat, false); }
+Status infer_Add(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false);
+}
+Status infer_And(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kBool, true);
+}
+Status infer_Div(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false);
+}
+Status infer_Equal(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kAny, true);
+}
+Status infer_Greater(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true);
+}
+Status infer_GreaterOrEqual(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true);
+}
+Status infer_Less(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true);
+}
+Status infer_LessOrEqual(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, true);
+}
+Status infer_Max(InferContext& ctx) {
+    return infer_broadcast(ctx, 0, DTypeSet::kNumeric, false);
+}
+Status infer_Mean(InferContext& ctx) {
+    return infer_broadcast(ctx, 0, DTypeSet::kFloat, false);
+}
+Status infer_Min(InferContext& ctx) {
+    return infer_broadcast(ctx, 0, DTypeSet::kNumeric, false);
+}
+Status infer_Mul(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false);
+}
+Status infer_Or(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kBool, true);
+}
+Status infer_Sub(InferContext& ctx) {
+    return infer_broadcast(ctx, 2, DTypeSet::kNumeric, false);
+}
+Status infer_Sum(InferContext& ctx) {
+    return infer_broadcast(ctx, 0, DTypeSet::kFloat, false);
+}
 
 Status infer_Pow(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(2, 2));

@@ -23,11 +23,16 @@ constexpr bool dtype_in(DTypeSet set, DType dt) {
     const bool floating =
         dt == DType::kFloat32 || dt == DType::kFloat64 || dt == DType::kFloat16 || dt == DType::kBFloat16;
     switch (set) {
-        case DTypeSet::kFloat: return floating;
-        case DTypeSet::kSigned: return floating || dt == DType::kInt8 || dt == DType::kInt32 || dt == DType::kInt64;
-        case DTypeSet::kNumeric: return dt != DType::kBool;
-        case DTypeSet::kBool: return dt == DType::kBool;
-        case DTypeSet::kAny: return true;
+        case DTypeSet::kFloat:
+            return floating;
+        case DTypeSet::kSigned:
+            return floating || dt == DType::kInt8 || dt == DType::kInt32 || dt == DType::kInt64;
+        case DTypeSet::kNumeric:
+            return dt != DType::kBool;
+        case DTypeSet::kBool:
+            return dt == DType::kBool;
+        case DTypeSet::kAny:
+            return true;
     }
     return false;
 }

@@ -17,7 +17,9 @@ namespace {
 constexpr std::initializer_list<DType> kFloatTypes = {DType::kFloat32, DType::kFloat64, DType::kFloat16,
                                                       DType::kBFloat16};
 
-std::string str(int64_t v) { return std::to_string(v); }
+std::string str(int64_t v) {
+    return std::to_string(v);
+}
 
 std::string ints_to_string(const std::vector<int64_t>& v) {
     std::string s = "[";
@@ -210,7 +212,9 @@ Status infer_along_axis(InferContext& ctx, int64_t default_axis) {
     return Status::ok();
 }
 
-Status infer_softmax_like(InferContext& ctx) { return infer_along_axis(ctx, ctx.node.opset < 13 ? 1 : -1); }
+Status infer_softmax_like(InferContext& ctx) {
+    return infer_along_axis(ctx, ctx.node.opset < 13 ? 1 : -1);
+}
 
 // Fails unless the optional per-axis quantization parameters (inputs 1 and 2) fit input 0 along `axis`.
 Status check_quant_params(const InferContext& ctx) {
@@ -412,12 +416,24 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<Shape>& o
     return plan;
 }
 
-Status infer_Conv(InferContext& ctx) { return infer_conv_like(ctx, false); }
-Status infer_ConvTranspose(InferContext& ctx) { return infer_conv_like(ctx, true); }
-Status infer_AveragePool(InferContext& ctx) { return infer_pool(ctx, false); }
-Status infer_MaxPool(InferContext& ctx) { return infer_pool(ctx, true); }
-Status infer_GlobalAveragePool(InferContext& ctx) { return infer_global_pool(ctx); }
-Status infer_GlobalMaxPool(InferContext& ctx) { return infer_global_pool(ctx); }
+Status infer_Conv(InferContext& ctx) {
+    return infer_conv_like(ctx, false);
+}
+Status infer_ConvTranspose(InferContext& ctx) {
+    return infer_conv_like(ctx, true);
+}
+Status infer_AveragePool(InferContext& ctx) {
+    return infer_pool(ctx, false);
+}
+Status infer_MaxPool(InferContext& ctx) {
+    return infer_pool(ctx, true);
+}
+Status infer_GlobalAveragePool(InferContext& ctx) {
+    return infer_global_pool(ctx);
+}
+Status infer_GlobalMaxPool(InferContext& ctx) {
+    return infer_global_pool(ctx);
+}
 
 Status infer_BatchNormalization(InferContext& ctx) {
     FOVEA_TRY(ctx.expect_inputs(5, 5));
@@ -476,8 +492,12 @@ Status infer_LayerNormalization(InferContext& ctx) {
     return Status::ok();
 }
 
-Status infer_Softmax(InferContext& ctx) { return infer_softmax_like(ctx); }
-Status infer_LogSoftmax(InferContext& ctx) { return infer_softmax_like(ctx); }
+Status infer_Softmax(InferContext& ctx) {
+    return infer_softmax_like(ctx);
+}
+Status infer_LogSoftmax(InferContext& ctx) {
+    return infer_softmax_like(ctx);
+}
 
 Status infer_LpNormalization(InferContext& ctx) {
     const int64_t p = ctx.node.attr_int("p", 2);

@@ -14,7 +14,7 @@ namespace fovea::ops {
 
 // What inference knows about one tensor. Unknown dims are -1; an unknown rank is nullopt.
 struct TensorInfo {
-    bool present = false;          // false for an omitted optional input
+    bool present = false;  // false for an omitted optional input
     DType dtype = DType::kFloat32;
     std::optional<Shape> shape;
     const Tensor* value = nullptr;  // set when the contents are known (initializer, folded constant, run time)

@@ -43,7 +43,9 @@ void InferContext::set_output(size_t i, DType dtype, std::optional<Shape> shape)
     outputs[i].shape = std::move(shape);
 }
 
-Status InferContext::fail(const std::string& reason) const { return invalid_argument(node.describe() + ": " + reason); }
+Status InferContext::fail(const std::string& reason) const {
+    return invalid_argument(node.describe() + ": " + reason);
+}
 
 Status InferContext::fail_unsupported(const std::string& reason) const {
     return unsupported(node.describe() + ": " + reason);

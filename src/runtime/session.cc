@@ -38,7 +38,8 @@ Status run_ref_node(const ir::Node& node, const std::vector<const Tensor*>& inpu
     FOVEA_TRY(kernel(kctx));
     for (size_t i = 0; i < outputs.size(); ++i) {
         if (!node.outputs[i]) continue;
-        if (!outputs[i].defined()) return internal_error(node.describe() + ": kernel left output " + std::to_string(i) + " unset");
+        if (!outputs[i].defined())
+            return internal_error(node.describe() + ": kernel left output " + std::to_string(i) + " unset");
         if (i < ictx.outputs.size() && outputs[i].dtype() != ictx.outputs[i].dtype)
             return internal_error(node.describe() + ": kernel produced " + outputs[i].describe() + ", inference said " +
                                   dtype_name(ictx.outputs[i].dtype));
@@ -62,7 +63,9 @@ Status check_backend(const std::string& backend) {
 
 }  // namespace
 
-std::vector<std::string> available_backends() { return {"ref"}; }
+std::vector<std::string> available_backends() {
+    return {"ref"};
+}
 
 Session::~Session() = default;
 
@@ -76,8 +79,8 @@ Result<std::unique_ptr<Session>> Session::load(const std::string& path, const Se
     }
 }
 
-Result<std::unique_ptr<Session>> Session::load_from_memory(std::span<const std::byte> bytes, const SessionOptions& options,
-                                                           const std::string& base_dir) {
+Result<std::unique_ptr<Session>> Session::load_from_memory(std::span<const std::byte> bytes,
+                                                           const SessionOptions& options, const std::string& base_dir) {
     try {
         FOVEA_TRY(check_backend(options.backend));
         FOVEA_ASSIGN(auto graph, onnx::import_bytes(bytes, base_dir, "model in memory"));
@@ -97,8 +100,8 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
     }
     for (const ir::Value* v : s->graph_->outputs) s->outputs_.push_back(describe_value(*v));
     for (const auto& [name, shape] : options.input_shapes)
-        if (!s->graph_->find_value(name) ||
-            std::find(s->graph_->inputs.begin(), s->graph_->inputs.end(), s->graph_->find_value(name)) == s->graph_->inputs.end())
+        if (!s->graph_->find_value(name) || std::find(s->graph_->inputs.begin(), s->graph_->inputs.end(),
+                                                      s->graph_->find_value(name)) == s->graph_->inputs.end())
             return not_found("--shape names '" + name + "', which is not a model input");
     FOVEA_TRY(s->bind(options.input_shapes));
     return s;
@@ -162,10 +165,14 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             if (folded) continue;
             std::vector<const Tensor*> args;
             for (const ir::Value* v : node.inputs) {
-                if (!v) args.push_back(nullptr);
-                else if (v->constant) args.push_back(&*v->constant);
-                else if (auto it = env.find(v); it != env.end()) args.push_back(&it->second);
-                else return internal_error(node.describe() + ": input '" + v->name + "' was not computed");
+                if (!v)
+                    args.push_back(nullptr);
+                else if (v->constant)
+                    args.push_back(&*v->constant);
+                else if (auto it = env.find(v); it != env.end())
+                    args.push_back(&it->second);
+                else
+                    return internal_error(node.describe() + ": input '" + v->name + "' was not computed");
             }
             std::vector<Tensor> results;
             FOVEA_TRY(run_ref_node(node, args, results));
@@ -176,9 +183,12 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
         }
         std::vector<Tensor> results;
         for (const ir::Value* v : graph_->outputs) {
-            if (v->constant) results.push_back(*v->constant);
-            else if (auto it = env.find(v); it != env.end()) results.push_back(it->second);
-            else return internal_error("output '" + v->name + "' was not computed");
+            if (v->constant)
+                results.push_back(*v->constant);
+            else if (auto it = env.find(v); it != env.end())
+                results.push_back(it->second);
+            else
+                return internal_error("output '" + v->name + "' was not computed");
         }
         return results;
     } catch (const std::exception& e) {

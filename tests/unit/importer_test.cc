@@ -29,12 +29,15 @@ void add_input(pb::GraphProto& g, const std::string& name, const std::vector<std
     for (const auto& d : dims) {
         auto* dim = shape->add_dim();
         if (d == "?") continue;  // unnamed dynamic dim
-        if (std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
-        else dim->set_dim_param(d);
+        if (std::isdigit(static_cast<unsigned char>(d[0])))
+            dim->set_dim_value(std::stoll(d));
+        else
+            dim->set_dim_param(d);
     }
 }
 
-pb::NodeProto* add_node(pb::GraphProto& g, const std::string& op, std::vector<std::string> ins, std::vector<std::string> outs) {
+pb::NodeProto* add_node(pb::GraphProto& g, const std::string& op, std::vector<std::string> ins,
+                        std::vector<std::string> outs) {
     auto* n = g.add_node();
     n->set_op_type(op);
     n->set_name(op + "_node");

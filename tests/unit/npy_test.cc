@@ -30,7 +30,8 @@ TEST(Npy, RoundTripsEveryDTypeAndShape) {
         for (const Shape& s : shapes) {
             Tensor t(dt, s);
             auto* bytes = static_cast<uint8_t*>(t.raw_data());
-            for (size_t i = 0; i < t.nbytes(); ++i) bytes[i] = static_cast<uint8_t>(dt == DType::kBool ? i % 2 : i * 37 + 11);
+            for (size_t i = 0; i < t.nbytes(); ++i)
+                bytes[i] = static_cast<uint8_t>(dt == DType::kBool ? i % 2 : i * 37 + 11);
             const std::string path = tmp_path("rt.npy");
             ASSERT_TRUE(write_npy(path, t).is_ok());
             auto back = read_npy(path);
@@ -61,7 +62,8 @@ TEST(Npy, RejectsFortranOrderBigEndianUnknownDTypeAndTruncation) {
         {header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }") + body, "Fortran-order"},
         {header("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }") + body, "big-endian"},
         {header("{'descr': '<c8', 'fortran_order': False, 'shape': (2, 3), }") + body, "dtype '<c8'"},
-        {header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") + body.substr(0, 20), "truncated .npy data"},
+        {header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") + body.substr(0, 20),
+         "truncated .npy data"},
         {header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }").substr(0, 30), "truncated .npy header"},
         {"not a numpy file at all", "bad magic"},
         {"", "bad magic"},

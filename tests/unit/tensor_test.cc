@@ -40,9 +40,10 @@ TEST(Tensor, EveryDTypeHasASizeAndName) {
 }
 
 TEST(Half, RoundTripsExactValuesAndRoundsToNearestEven) {
-    for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f /*min normal*/, 5.960464477539063e-08f /*min subnormal*/})
+    for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f /*min normal*/,
+                    5.960464477539063e-08f /*min subnormal*/})
         EXPECT_EQ(half_to_float(float_to_half(f)), f) << f;
-    EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), float_to_half(1.0f));  // halfway: ties to even (down)
+    EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), float_to_half(1.0f));                // halfway: ties to even (down)
     EXPECT_EQ(half_to_float(float_to_half(1.0f + 3.0f / 2048)), 1.0f + 4.0f / 2048);  // halfway: ties to even (up)
     EXPECT_TRUE(std::isinf(half_to_float(float_to_half(70000.0f))));
     EXPECT_TRUE(std::isnan(half_to_float(float_to_half(std::numeric_limits<float>::quiet_NaN()))));

@@ -80,7 +80,9 @@ int64_t product(const Shape& dims, size_t begin, size_t end) {
     return n;
 }
 
-Shape spatial_dims(const Shape& shape) { return Shape(shape.begin() + 2, shape.end()); }
+Shape spatial_dims(const Shape& shape) {
+    return Shape(shape.begin() + 2, shape.end());
+}
 
 // Output i if the node has it, else nullptr.
 Tensor* optional_output(KernelContext& ctx, size_t i) {
@@ -347,14 +349,30 @@ void matrix_product(const T* a, int64_t a_row, int64_t a_col, const T* b, int64_
 
 }  // namespace
 
-Status ref_Conv(KernelContext& ctx) { return conv_like(ctx, false); }
-Status ref_ConvTranspose(KernelContext& ctx) { return conv_like(ctx, true); }
-Status ref_AveragePool(KernelContext& ctx) { return pool(ctx, false); }
-Status ref_MaxPool(KernelContext& ctx) { return pool(ctx, true); }
-Status ref_GlobalAveragePool(KernelContext& ctx) { return global_pool(ctx, false); }
-Status ref_GlobalMaxPool(KernelContext& ctx) { return global_pool(ctx, true); }
-Status ref_Softmax(KernelContext& ctx) { return softmax(ctx, false); }
-Status ref_LogSoftmax(KernelContext& ctx) { return softmax(ctx, true); }
+Status ref_Conv(KernelContext& ctx) {
+    return conv_like(ctx, false);
+}
+Status ref_ConvTranspose(KernelContext& ctx) {
+    return conv_like(ctx, true);
+}
+Status ref_AveragePool(KernelContext& ctx) {
+    return pool(ctx, false);
+}
+Status ref_MaxPool(KernelContext& ctx) {
+    return pool(ctx, true);
+}
+Status ref_GlobalAveragePool(KernelContext& ctx) {
+    return global_pool(ctx, false);
+}
+Status ref_GlobalMaxPool(KernelContext& ctx) {
+    return global_pool(ctx, true);
+}
+Status ref_Softmax(KernelContext& ctx) {
+    return softmax(ctx, false);
+}
+Status ref_LogSoftmax(KernelContext& ctx) {
+    return softmax(ctx, true);
+}
 
 Status ref_BatchNormalization(KernelContext& ctx) {
     const Tensor& x = *ctx.inputs[0];

@@ -20,7 +20,9 @@ RefKernel find_kernel(std::string_view op_type) {
     return nullptr;
 }
 
-Status KernelContext::fail(const std::string& reason) const { return invalid_argument(node.describe() + ": " + reason); }
+Status KernelContext::fail(const std::string& reason) const {
+    return invalid_argument(node.describe() + ": " + reason);
+}
 
 Status KernelContext::fail_unsupported(const std::string& reason) const {
     return unsupported(node.describe() + ": " + reason);
