@@ -1,5 +1,6 @@
 #include "onnx/importer.h"
 
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
@@ -289,6 +290,7 @@ class Importer {
             node->opset = node->domain.empty()                 ? opset_
                           : domain_opsets_.count(node->domain) ? domain_opsets_[node->domain]
                                                                : 0;
+            FOVEA_TRY(check_attribute_names(*node, np));
             for (const auto& a : np.attribute()) {
                 auto attr = attribute_from_proto(a, base_dir_);
                 if (!attr.is_ok()) return attr.status().with_context(node->describe());
@@ -330,6 +332,19 @@ class Importer {
             }
         }
         graph_.remove_nodes_if([](const ir::Node& n) { return n.domain.empty() && n.op_type == "Constant"; });
+        return Status::ok();
+    }
+
+    // Attribute names must exist in the op's ONNX schema at the model's opset, as ONNX Runtime also insists:
+    // a misspelt or foreign attribute would otherwise be silently ignored.
+    static Status check_attribute_names(const ir::Node& node, const pb::NodeProto& np) {
+        if (!node.domain.empty()) return Status::ok();
+        const pb::OpSchema* schema = pb::OpSchemaRegistry::Schema(node.op_type, node.opset, "");
+        if (!schema) return Status::ok();  // unknown ops are reported by inference, with the same context
+        for (const auto& a : np.attribute())
+            if (!schema->attributes().count(a.name()))
+                return unsupported(node.describe() + ": attribute '" + a.name() + "' is not defined for " +
+                                   node.op_type + "-" + std::to_string(schema->since_version()));
         return Status::ok();
     }
 

@@ -115,6 +115,20 @@ TEST(Importer, UnknownOpNamesOpNodeAndOpset) {
         << g.status().message();
 }
 
+TEST(Importer, AttributesOutsideTheOpSchemaAreRefused) {
+    auto m = relu_add_model(13);
+    auto* a = m.mutable_graph()->mutable_node(1)->add_attribute();
+    a->set_name("alhpa");
+    a->set_type(::onnx::AttributeProto::FLOAT);
+    a->set_f(0.1f);
+    auto g = import(m);
+    ASSERT_FALSE(g.is_ok());
+    EXPECT_NE(
+        g.status().message().find("node 'Relu_node' (Relu, opset 13): attribute 'alhpa' is not defined for Relu-"),
+        std::string::npos)
+        << g.status().message();
+}
+
 TEST(Importer, MalformedFilesAreErrorsNotCrashes) {
     const std::string good = relu_add_model().SerializeAsString();
     std::mt19937 rng(7);

@@ -7,8 +7,9 @@ namespace fovea::cuda {
 std::string describe_device() {
     int count = 0;
     // Without a driver this fails cleanly ("CUDA driver version is insufficient" or "no CUDA-capable device").
-    if (const cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess)
-        return std::string("none (") + cudaGetErrorString(e) + ")";
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status == cudaErrorInsufficientDriver) return "none (no NVIDIA driver, or one older than this build's CUDA)";
+    if (const cudaError_t e = status; e != cudaSuccess) return std::string("none (") + cudaGetErrorString(e) + ")";
     if (count == 0) return "none (no CUDA device)";
     cudaDeviceProp p{};
     if (const cudaError_t e = cudaGetDeviceProperties(&p, 0); e != cudaSuccess)
