@@ -48,9 +48,7 @@ Status fold(ir::Node& node, const Evaluator& evaluate) {
     }
     for (const ir::Value* out : node.outputs)
         if (out && (!out->shape_known() || shape_numel(*out->shape) > kMaxFoldedElements)) return Status::ok();
-    std::vector<Tensor> outputs(node.outputs.size());
-    for (size_t i = 0; i < node.outputs.size(); ++i)
-        if (node.outputs[i]) outputs[i] = Tensor(node.outputs[i]->dtype, *node.outputs[i]->shape);
+    std::vector<Tensor> outputs;  // the evaluator allocates them
     FOVEA_TRY(evaluate(node, inputs, outputs));
     for (size_t i = 0; i < node.outputs.size(); ++i)
         if (node.outputs[i]) node.outputs[i]->constant = std::move(outputs[i]);

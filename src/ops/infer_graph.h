@@ -10,7 +10,7 @@
 
 namespace fovea::ops {
 
-// Computes a node's outputs from its (all known) inputs; the runtime passes the reference backend here.
+// Computes (and allocates) a node's outputs from its all-known inputs; the runtime passes the reference backend.
 using Evaluator = std::function<Status(const ir::Node&, const std::vector<const Tensor*>&, std::vector<Tensor>&)>;
 
 // Infers dtype and shape of every value in the (sorted) graph from its inputs' types. With `evaluate`, nodes whose

@@ -99,10 +99,11 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
         s->declared_shapes_.push_back(v->shape);
     }
     for (const ir::Value* v : s->graph_->outputs) s->outputs_.push_back(describe_value(*v));
-    for (const auto& [name, shape] : options.input_shapes)
-        if (!s->graph_->find_value(name) || std::find(s->graph_->inputs.begin(), s->graph_->inputs.end(),
-                                                      s->graph_->find_value(name)) == s->graph_->inputs.end())
-            return not_found("--shape names '" + name + "', which is not a model input");
+    for (const auto& [name, shape] : options.input_shapes) {
+        const ir::Value* v = s->graph_->find_value(name);
+        if (std::find(s->graph_->inputs.begin(), s->graph_->inputs.end(), v) == s->graph_->inputs.end())
+            return not_found("a shape is given for '" + name + "', which is not a model input");
+    }
     FOVEA_TRY(s->bind(options.input_shapes));
     return s;
 }
