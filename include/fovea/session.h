@@ -16,7 +16,13 @@ namespace fovea {
 
 namespace ir {
 class Graph;
-}
+class Node;
+class Value;
+}  // namespace ir
+namespace runtime {
+class Backend;
+class NodeKernel;
+}  // namespace runtime
 
 struct SessionOptions {
     std::string backend = "ref";  // "ref" today; "cpu" and "cuda" come with their backends
@@ -56,8 +62,13 @@ class Session {
     // A new input shape rebinds the dynamic dims (shape inference and constant folding run again).
     Result<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
-    // The bound, shape-inferred graph (for inspection tools).
+    // The bound, shape-inferred (and, for optimizing backends, optimized) graph, for inspection tools.
     const ir::Graph& graph() const { return *graph_; }
+    // Peak activation memory at the bound shapes (the planned arena), and what it would be without reuse.
+    size_t arena_bytes() const { return arena_bytes_; }
+    size_t unplanned_activation_bytes() const { return unplanned_bytes_; }
+    // How many nodes each backend runs at the bound shapes, e.g. {"cpu": 120, "ref": 2}.
+    std::map<std::string, int> nodes_per_backend() const;
 
   private:
     Session() = default;
@@ -68,8 +79,31 @@ class Session {
     SessionOptions options_;
     std::vector<TensorDesc> inputs_;
     std::vector<TensorDesc> outputs_;
+    Status compile();
+
+    // One executable node at the bound shapes: its kernel, where its operands live, its output buffers.
+    struct Step {
+        const ir::Node* node = nullptr;
+        runtime::NodeKernel* kernel = nullptr;
+        std::string backend;
+        std::vector<int> inputs;        // slot per input, -1 where omitted
+        std::vector<int> outputs;       // slot per output, -1 where omitted
+        std::vector<Tensor> buffers;    // output tensors: arena views (kept) or per-run allocations
+        std::vector<bool> planned;      // buffers[i] is an arena view
+        std::vector<std::pair<size_t, size_t>> release;  // (step, output) of unplanned buffers last used here
+    };
+
     std::vector<std::optional<Shape>> declared_shapes_;  // per input, as the model file declares it
     std::map<std::string, Shape> bound_;
+    std::unique_ptr<runtime::Backend> backend_;
+    std::unique_ptr<runtime::Backend> ref_backend_;  // for nodes the chosen backend declines
+    std::vector<std::unique_ptr<runtime::NodeKernel>> kernels_;
+    std::vector<Step> steps_;
+    std::map<const ir::Value*, int> slot_of_;
+    std::vector<const Tensor*> slots_;  // per value slot: where its tensor is during a run
+    std::shared_ptr<std::byte> arena_;
+    size_t arena_bytes_ = 0;
+    size_t unplanned_bytes_ = 0;
 };
 
 }  // namespace fovea

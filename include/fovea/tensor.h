@@ -128,6 +128,9 @@ class Tensor {
         return from_vector<T>({}, {value});
     }
 
+    // A tensor over `bytes` at `offset` of memory that `owner` keeps alive (memory-planned arenas); not zeroed.
+    static Tensor view(std::shared_ptr<std::byte> owner, size_t offset, DType dtype, Shape shape);
+
     bool defined() const { return storage_ != nullptr; }
     DType dtype() const { return dtype_; }
     const Shape& shape() const { return shape_; }

@@ -144,6 +144,15 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
     storage_ = std::shared_ptr<std::byte>(p, [](std::byte* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
 }
 
+Tensor Tensor::view(std::shared_ptr<std::byte> owner, size_t offset, DType dtype, Shape shape) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = std::move(shape);
+    std::byte* p = owner.get() + offset;
+    t.storage_ = std::shared_ptr<std::byte>(std::move(owner), p);  // aliasing: shares the owner's lifetime
+    return t;
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
     FOVEA_CHECK(shape_numel(shape) == numel());
     Tensor t = *this;

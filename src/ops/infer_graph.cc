@@ -64,7 +64,7 @@ std::vector<TensorInfo> input_infos(const ir::Node& node) {
 }
 
 Status infer_node(ir::Node& node) {
-    const InferFn infer = node.domain.empty() ? find_infer(node.op_type) : nullptr;
+    const InferFn infer = is_known_domain(node.domain) ? find_infer(node.op_type) : nullptr;
     if (!infer) return unsupported(node.describe() + ": operator is not supported");
     InferContext ctx{node, input_infos(node), {}};
     FOVEA_TRY(infer(ctx));

@@ -47,6 +47,11 @@ using InferFn = Status (*)(InferContext&);
 #include "ops/ops.def"
 #undef FOVEA_OP
 
+// fovea's own ops (fused forms the optimizer creates) live in this domain; they never come from model files.
+constexpr std::string_view kFoveaDomain = "fovea";
+// The domains whose ops ops.def lists: ONNX's default domain and fovea's.
+inline bool is_known_domain(std::string_view domain) { return domain.empty() || domain == kFoveaDomain; }
+
 // The inference function for `op_type` in the default domain, or nullptr if fovea does not know the op.
 InferFn find_infer(std::string_view op_type);
 // Every op name in ops.def, in file order.

@@ -1,51 +1,21 @@
 #include "fovea/session.h"
 
+#include <algorithm>
 #include <exception>
 #include <map>
 #include <set>
 
-#include "backends/ref/kernels.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
+#include "ir/passes/passes.h"
 #include "onnx/importer.h"
 #include "ops/infer_graph.h"
+#include "runtime/memory_plan.h"
 
 namespace fovea {
 
 namespace {
-
-// Runs one node on the reference backend: infer exact output shapes from the actual inputs, allocate, run, check.
-Status run_ref_node(const ir::Node& node, const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) {
-    const ref::RefKernel kernel = node.domain.empty() ? ref::find_kernel(node.op_type) : nullptr;
-    if (!kernel) return unsupported(node.describe() + ": no reference kernel");
-    std::vector<ops::TensorInfo> infos;
-    for (const Tensor* t : inputs) {
-        ops::TensorInfo info;
-        if (t) {
-            info.present = true;
-            info.dtype = t->dtype();
-            info.shape = t->shape();
-            info.value = t;
-        }
-        infos.push_back(info);
-    }
-    ops::InferContext ictx{node, std::move(infos), {}};
-    FOVEA_TRY(ops::find_infer(node.op_type)(ictx));
-    outputs.assign(node.outputs.size(), Tensor());
-    for (size_t i = 0; i < outputs.size() && i < ictx.outputs.size(); ++i)
-        if (ictx.outputs[i].present && ictx.outputs[i].shape_known())
-            outputs[i] = Tensor(ictx.outputs[i].dtype, *ictx.outputs[i].shape);
-    ref::KernelContext kctx{node, inputs, outputs};
-    FOVEA_TRY(kernel(kctx));
-    for (size_t i = 0; i < outputs.size(); ++i) {
-        if (!node.outputs[i]) continue;
-        if (!outputs[i].defined())
-            return internal_error(node.describe() + ": kernel left output " + std::to_string(i) + " unset");
-        if (i < ictx.outputs.size() && outputs[i].dtype() != ictx.outputs[i].dtype)
-            return internal_error(node.describe() + ": kernel produced " + outputs[i].describe() + ", inference said " +
-                                  dtype_name(ictx.outputs[i].dtype));
-    }
-    return Status::ok();
-}
 
 TensorDesc describe_value(const ir::Value& v) {
     TensorDesc d;
@@ -56,22 +26,23 @@ TensorDesc describe_value(const ir::Value& v) {
     return d;
 }
 
-Status check_backend(const std::string& backend) {
-    if (backend == "ref") return Status::ok();
-    return unsupported("backend '" + backend + "' is not available (available: ref)");
+Result<std::unique_ptr<runtime::Backend>> make_backend(const SessionOptions& options) {
+    runtime::BackendOptions backend_options;
+    backend_options.threads = options.threads;
+    if (options.backend == "ref") return runtime::make_ref_backend();
+    if (options.backend == "cpu") return cpu::make_cpu_backend(backend_options);
+    return unsupported("backend '" + options.backend + "' is not available (available: ref, cpu)");
 }
 
 }  // namespace
 
-std::vector<std::string> available_backends() {
-    return {"ref"};
-}
+std::vector<std::string> available_backends() { return {"ref", "cpu"}; }
 
 Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
     try {
-        FOVEA_TRY(check_backend(options.backend));
+        FOVEA_TRY(make_backend(options).status());
         FOVEA_ASSIGN(auto graph, onnx::import_file(path));
         return create(std::move(graph), options);
     } catch (const std::exception& e) {
@@ -82,7 +53,7 @@ Result<std::unique_ptr<Session>> Session::load(const std::string& path, const Se
 Result<std::unique_ptr<Session>> Session::load_from_memory(std::span<const std::byte> bytes,
                                                            const SessionOptions& options, const std::string& base_dir) {
     try {
-        FOVEA_TRY(check_backend(options.backend));
+        FOVEA_TRY(make_backend(options).status());
         FOVEA_ASSIGN(auto graph, onnx::import_bytes(bytes, base_dir, "model in memory"));
         return create(std::move(graph), options);
     } catch (const std::exception& e) {
@@ -94,6 +65,8 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
     std::unique_ptr<Session> s(new Session());
     s->graph_ = std::move(graph);
     s->options_ = options;
+    FOVEA_ASSIGN(s->backend_, make_backend(options));
+    s->ref_backend_ = runtime::make_ref_backend();
     for (const ir::Value* v : s->graph_->inputs) {
         s->inputs_.push_back(describe_value(*v));
         s->declared_shapes_.push_back(v->shape);
@@ -104,92 +77,157 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
         if (std::find(s->graph_->inputs.begin(), s->graph_->inputs.end(), v) == s->graph_->inputs.end())
             return not_found("a shape is given for '" + name + "', which is not a model input");
     }
+    // Shape-independent rewrites happen once; the reference backend runs the model as given, being the oracle.
+    if (options.backend != "ref") FOVEA_TRY(ir::passes::optimize(*s->graph_).status());
     FOVEA_TRY(s->bind(options.input_shapes));
     return s;
 }
 
 Status Session::bind(const std::map<std::string, Shape>& shapes) {
+    bool all_known = true;
     for (size_t i = 0; i < graph_->inputs.size(); ++i) {
         ir::Value* in = graph_->inputs[i];
         in->shape = declared_shapes_[i];
         auto it = shapes.find(in->name);
-        if (it == shapes.end()) continue;
-        const Shape& s = it->second;
-        if (const auto& declared = declared_shapes_[i]) {
-            bool fits = declared->size() == s.size();
-            for (size_t d = 0; fits && d < s.size(); ++d) fits = (*declared)[d] < 0 || (*declared)[d] == s[d];
-            if (!fits)
-                return invalid_argument("input '" + in->name + "' has shape " + shape_to_string(*declared) + ", got " +
-                                        shape_to_string(s));
+        if (it != shapes.end()) {
+            const Shape& s = it->second;
+            if (const auto& declared = declared_shapes_[i]) {
+                bool fits = declared->size() == s.size();
+                for (size_t d = 0; fits && d < s.size(); ++d) fits = (*declared)[d] < 0 || (*declared)[d] == s[d];
+                if (!fits)
+                    return invalid_argument("input '" + in->name + "' has shape " + shape_to_string(*declared) +
+                                            ", got " + shape_to_string(s));
+            }
+            in->shape = s;
         }
-        in->shape = s;
+        all_known = all_known && in->shape_known();
     }
     for (const auto& v : graph_->values())
         if (!v->is_initializer) v->constant.reset();
-    const ops::Evaluator evaluate = run_ref_node;
+    const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                       std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
+    steps_.clear();
+    kernels_.clear();
+    arena_.reset();  // marks the session uncompiled
     FOVEA_TRY(ops::infer_graph(*graph_, &evaluate));
     bound_ = shapes;
+    // Kernels compile for concrete shapes only; with dynamic dims still open, the first run binds them.
+    return all_known ? compile() : Status::ok();
+}
+
+Status Session::compile() {
+    const auto& nodes = graph_->nodes();
+    slot_of_.clear();
+    auto slot = [&](const ir::Value* v) -> int {
+        if (!v) return -1;
+        auto [it, added] = slot_of_.emplace(v, static_cast<int>(slot_of_.size()));
+        return it->second;
+    };
+    for (const ir::Value* v : graph_->inputs) slot(v);
+
+    std::vector<bool> runs(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i)
+        for (const ir::Value* out : nodes[i]->outputs) runs[i] = runs[i] || (out && !out->constant);
+    const runtime::MemoryPlan plan = runtime::plan_memory(*graph_, runs);
+    arena_bytes_ = plan.arena_bytes;
+    unplanned_bytes_ = plan.unplanned_bytes;
+    auto* arena = static_cast<std::byte*>(::operator new(std::max<size_t>(plan.arena_bytes, 64), std::align_val_t(64)));
+    arena_ = std::shared_ptr<std::byte>(arena, [](std::byte* p) { ::operator delete(p, std::align_val_t(64)); });
+
+    std::map<int, size_t> last_step;
+    std::map<int, std::pair<size_t, size_t>> unplanned_producer;  // slot -> (step, output) for per-run buffers
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        if (!runs[i]) continue;
+        const ir::Node& node = *nodes[i];
+        FOVEA_ASSIGN(auto kernel, backend_->compile(node));
+        Step step;
+        step.node = &node;
+        step.backend = std::string(backend_->name());
+        if (!kernel) {
+            FOVEA_ASSIGN(kernel, ref_backend_->compile(node));
+            step.backend = "ref";
+        }
+        step.kernel = kernel.get();
+        kernels_.push_back(std::move(kernel));
+        for (const ir::Value* v : node.inputs) {
+            step.inputs.push_back(slot(v));
+            if (v && !v->constant) last_step[step.inputs.back()] = steps_.size();
+        }
+        for (const ir::Value* v : node.outputs) {
+            step.outputs.push_back(slot(v));
+            auto planned = v ? plan.offsets.find(v) : plan.offsets.end();
+            if (v && planned == plan.offsets.end())
+                unplanned_producer[step.outputs.back()] = {steps_.size(), step.outputs.size() - 1};
+            step.planned.push_back(planned != plan.offsets.end());
+            step.buffers.push_back(planned != plan.offsets.end()
+                                       ? Tensor::view(arena_, planned->second, v->dtype, *v->shape)
+                                       : Tensor());
+        }
+        steps_.push_back(std::move(step));
+    }
+    std::set<int> keep;
+    for (const ir::Value* v : graph_->outputs) keep.insert(slot(v));
+    for (const auto& [s, i] : last_step)
+        if (!keep.count(s) && unplanned_producer.count(s)) steps_[i].release.push_back(unplanned_producer[s]);
+    slots_.assign(slot_of_.size(), nullptr);
+    for (const auto& [v, s] : slot_of_)
+        if (v->constant) slots_[static_cast<size_t>(s)] = &*v->constant;
     return Status::ok();
+}
+
+std::map<std::string, int> Session::nodes_per_backend() const {
+    std::map<std::string, int> counts;
+    for (const Step& step : steps_) ++counts[step.backend];
+    return counts;
 }
 
 Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
     try {
-        std::map<const ir::Value*, Tensor> env;
         std::map<std::string, Shape> shapes;
         for (size_t i = 0; i < graph_->inputs.size(); ++i) {
             const ir::Value* in = graph_->inputs[i];
             auto it = inputs.find(in->name);
             if (it == inputs.end()) return invalid_argument("missing input '" + in->name + "'");
             if (it->second.dtype() != inputs_[i].dtype)
-                return invalid_argument("input '" + in->name + "' must be " + dtype_name(inputs_[i].dtype) + ", got " +
-                                        it->second.describe());
-            env[in] = it->second;
+                return invalid_argument("input '" + in->name + "' must be " + dtype_name(inputs_[i].dtype) +
+                                        ", got " + it->second.describe());
             shapes[in->name] = it->second.shape();
         }
-        for (const auto& [name, t] : inputs)
-            if (!graph_->find_value(name) || !env.count(graph_->find_value(name)))
-                return not_found("'" + name + "' is not an input of the model");
-        if (shapes != bound_) FOVEA_TRY(bind(shapes));
+        if (inputs.size() != graph_->inputs.size())
+            for (const auto& [name, t] : inputs)
+                if (!shapes.count(name)) return not_found("'" + name + "' is not an input of the model");
+        if (shapes != bound_ || !arena_) FOVEA_TRY(bind(shapes));
+        for (const ir::Value* in : graph_->inputs) slots_[static_cast<size_t>(slot_of_.at(in))] = &inputs.at(in->name);
 
-        // Free each intermediate after its last use, so peak memory follows liveness, not graph size.
-        std::map<const ir::Value*, size_t> last_use;
-        const auto& nodes = graph_->nodes();
-        for (size_t i = 0; i < nodes.size(); ++i)
-            for (const ir::Value* v : nodes[i]->inputs)
-                if (v) last_use[v] = i;
-        const std::set<const ir::Value*> outputs(graph_->outputs.begin(), graph_->outputs.end());
-
-        for (size_t i = 0; i < nodes.size(); ++i) {
-            const ir::Node& node = *nodes[i];
-            bool folded = true;
-            for (const ir::Value* out : node.outputs) folded = folded && (!out || out->constant);
-            if (folded) continue;
-            std::vector<const Tensor*> args;
-            for (const ir::Value* v : node.inputs) {
-                if (!v)
-                    args.push_back(nullptr);
-                else if (v->constant)
-                    args.push_back(&*v->constant);
-                else if (auto it = env.find(v); it != env.end())
-                    args.push_back(&it->second);
-                else
-                    return internal_error(node.describe() + ": input '" + v->name + "' was not computed");
+        std::vector<const Tensor*> args;
+        for (Step& step : steps_) {
+            args.clear();
+            for (int s : step.inputs) args.push_back(s < 0 ? nullptr : slots_[static_cast<size_t>(s)]);
+            for (size_t o = 0; o < step.outputs.size(); ++o) {
+                const ir::Value* v = step.node->outputs[o];
+                if (step.planned[o] || !v) continue;
+                // Unplanned outputs (graph outputs, unknown shapes) get fresh buffers: results outlive the run.
+                step.buffers[o] = v->shape_known() ? Tensor(v->dtype, *v->shape) : Tensor();
             }
-            std::vector<Tensor> results;
-            FOVEA_TRY(run_ref_node(node, args, results));
-            for (size_t o = 0; o < node.outputs.size(); ++o)
-                if (node.outputs[o]) env[node.outputs[o]] = std::move(results[o]);
-            for (const ir::Value* v : node.inputs)
-                if (v && last_use[v] == i && !outputs.count(v)) env.erase(v);
+            if (Status s = step.kernel->run(args, step.buffers); !s.is_ok()) return s;
+            for (size_t o = 0; o < step.outputs.size(); ++o) {
+                if (step.outputs[o] < 0) continue;
+                if (!step.buffers[o].defined())
+                    return internal_error(step.node->describe() + ": output " + std::to_string(o) + " was not produced");
+                slots_[static_cast<size_t>(step.outputs[o])] = &step.buffers[o];
+            }
+            // Unplanned intermediates (dynamic shapes) are freed after their last use.
+            for (const auto& [producer, o] : step.release) steps_[producer].buffers[o] = Tensor();
         }
         std::vector<Tensor> results;
         for (const ir::Value* v : graph_->outputs) {
-            if (v->constant)
+            if (v->constant) {
                 results.push_back(*v->constant);
-            else if (auto it = env.find(v); it != env.end())
-                results.push_back(it->second);
-            else
-                return internal_error("output '" + v->name + "' was not computed");
+                continue;
+            }
+            const Tensor* t = slots_[static_cast<size_t>(slot_of_.at(v))];
+            if (!t) return internal_error("output '" + v->name + "' was not computed");
+            results.push_back(*t);  // graph outputs are never planned: each run allocates them afresh
         }
         return results;
     } catch (const std::exception& e) {
