@@ -24,7 +24,8 @@ struct Options {
 
 struct Row {
     int64_t batch = 0;
-    double min_ms = 0, median_ms = 0, p90_ms = 0, p99_ms = 0, items_per_s = 0, peak_rss_mb = 0;
+    double min_ms = 0, median_ms = 0, p90_ms = 0, p99_ms = 0, items_per_s = 0, peak_rss_mb = 0, arena_mb = 0;
+    std::string nodes;  // nodes per backend, e.g. "cpu 120, ref 2"
 };
 
 Tensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng) {
@@ -111,6 +112,9 @@ Result<Row> bench_batch(const Options& o, const std::map<std::string, Shape>& sh
     r.p99_ms = percentile(ms, 0.99);
     r.items_per_s = static_cast<double>(batch) * 1000.0 / r.median_ms;
     r.peak_rss_mb = peak_rss_mb();
+    r.arena_mb = static_cast<double>(session->arena_bytes()) / (1024.0 * 1024.0);
+    for (const auto& [backend, count] : session->nodes_per_backend())
+        r.nodes += (r.nodes.empty() ? "" : ", ") + backend + " " + std::to_string(count);
     return r;
 }
 
@@ -143,10 +147,10 @@ Command add_bench(CLI::App& app) {
                     FOVEA_ASSIGN(auto shapes, shapes_for_batch(descs, explicit_shapes, batch));
                     FOVEA_ASSIGN(Row r, bench_batch(*o, shapes, batch));
                     if (o->format == "md") {
-                        std::printf("| %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %s | %s | %s |\n",
+                        std::printf("| %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
                                     o->model.c_str(), o->backend.c_str(), static_cast<long long>(r.batch), r.min_ms,
-                                    r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, build.c_str(),
-                                    cpu.c_str(), gpu.c_str());
+                                    r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb,
+                                    r.nodes.c_str(), build.c_str(), cpu.c_str(), gpu.c_str());
                         std::fflush(stdout);
                     }
                     rows.push_back({{"model", o->model},
