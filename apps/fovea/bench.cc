@@ -17,7 +17,7 @@ namespace fovea::cli {
 namespace {
 
 struct Options {
-    std::string model, backend = "ref", format = "md", batches = "1";
+    std::string model, backend = "ref", format = "md", batches = "1", precision = "fp32";
     int threads = 0, warmup = 2, iterations = 10;
     std::vector<std::string> shapes;
 };
@@ -92,6 +92,7 @@ Result<Row> bench_batch(const Options& o, const std::map<std::string, Shape>& sh
     SessionOptions options;
     options.backend = o.backend;
     options.threads = o.threads;
+    options.precision = o.precision;
     options.input_shapes = shapes;
     FOVEA_ASSIGN(auto session, Session::load(o.model, options));
     std::mt19937 rng(42);
@@ -127,6 +128,7 @@ Command add_bench(CLI::App& app) {
     sub->add_option("--backend,-b", o->backend, "ref, cpu or cuda");
     sub->add_option("--batch", o->batches, "Comma-separated batch sizes for a dynamic leading dim, e.g. 1,8");
     sub->add_option("--threads", o->threads, "Threads (0: all cores)");
+    sub->add_option("--precision", o->precision, "fp32 or bf16 (cpu backend)");
     sub->add_option("--warmup", o->warmup, "Untimed runs before measuring")->check(CLI::Range(0, 1 << 30));
     sub->add_option("--iterations", o->iterations, "Timed runs")->check(CLI::Range(1, 1 << 30));
     sub->add_option("--shape", o->shapes, "NAME=DIMS for an input's full shape (repeatable)");
@@ -134,7 +136,8 @@ Command add_bench(CLI::App& app) {
     return {sub, [o]() -> Status {
                 FOVEA_ASSIGN(auto explicit_shapes, parse_shapes(o->shapes));
                 FOVEA_ASSIGN(auto batches, parse_batches(o->batches));
-                FOVEA_ASSIGN(auto probe, Session::load(o->model, SessionOptions{.backend = o->backend}));
+                FOVEA_ASSIGN(auto probe,
+                             Session::load(o->model, SessionOptions{.backend = o->backend, .precision = o->precision}));
                 const std::vector<TensorDesc> descs = probe->inputs();
                 probe.reset();
                 const std::string build = build_description(), cpu = cpu_description(), gpu = gpu_description();
@@ -147,10 +150,11 @@ Command add_bench(CLI::App& app) {
                     FOVEA_ASSIGN(auto shapes, shapes_for_batch(descs, explicit_shapes, batch));
                     FOVEA_ASSIGN(Row r, bench_batch(*o, shapes, batch));
                     if (o->format == "md") {
-                        std::printf("| %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-                                    o->model.c_str(), o->backend.c_str(), static_cast<long long>(r.batch), r.min_ms,
-                                    r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb,
-                                    r.nodes.c_str(), build.c_str(), cpu.c_str(), gpu.c_str());
+                        std::printf(
+                            "| %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
+                            o->model.c_str(), o->backend.c_str(), static_cast<long long>(r.batch), r.min_ms,
+                            r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb, r.nodes.c_str(),
+                            build.c_str(), cpu.c_str(), gpu.c_str());
                         std::fflush(stdout);
                     }
                     rows.push_back({{"model", o->model},

@@ -25,7 +25,7 @@ std::string safe_file_name(const std::string& name) {
 Command add_infer(CLI::App& app) {
     auto* sub = app.add_subcommand("infer", "Run a model on .npy inputs and write one .npy per output");
     struct Options {
-        std::string model, output_dir = ".", backend = "ref";
+        std::string model, output_dir = ".", backend = "ref", precision = "fp32";
         std::vector<std::string> inputs;
     };
     auto o = std::make_shared<Options>();
@@ -33,6 +33,7 @@ Command add_infer(CLI::App& app) {
     sub->add_option("--input,-i", o->inputs, "NAME=FILE.npy (repeatable; one per model input)")->required();
     sub->add_option("--output-dir,-o", o->output_dir, "Folder for the outputs (created if missing)");
     sub->add_option("--backend,-b", o->backend, "ref, cpu or cuda");
+    sub->add_option("--precision", o->precision, "fp32 or bf16 (cpu backend)");
     return {sub, [o]() -> Status {
                 std::map<std::string, Tensor> inputs;
                 for (const std::string& spec : o->inputs) {
@@ -44,6 +45,7 @@ Command add_infer(CLI::App& app) {
                 }
                 SessionOptions options;
                 options.backend = o->backend;
+                options.precision = o->precision;
                 for (const auto& [name, t] : inputs) options.input_shapes[name] = t.shape();
                 FOVEA_ASSIGN(auto session, Session::load(o->model, options));
                 FOVEA_ASSIGN(auto outputs, session->run(inputs));

@@ -29,6 +29,9 @@ struct SessionOptions {
     // Concrete shapes for inputs with dynamic dims; inputs not named here bind at their first run.
     std::map<std::string, Shape> input_shapes;
     int threads = 0;  // 0: all cores (backends that use threads)
+    // "fp32" (default) or "bf16": the CPU backend then computes convolutions and matrix products in bfloat16
+    // (fp32 accumulation) on CPUs that have avx512_bf16; elsewhere it is an error.
+    std::string precision = "fp32";
 };
 
 // Name, dtype and shape of a model input or output; -1 marks a dynamic dim, `dim_params` its symbolic name.

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "fovea/status.h"
@@ -22,7 +23,8 @@ public:
 };
 
 struct BackendOptions {
-    int threads = 0;  // 0: all cores
+    int threads = 0;                // 0: all cores
+    std::string precision = "fp32";  // "fp32" or "bf16" (SessionOptions::precision)
 };
 
 // A device's view of the graph: what it can run, compiled per node. Nodes a backend declines run on `ref`.

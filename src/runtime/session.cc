@@ -29,14 +29,22 @@ TensorDesc describe_value(const ir::Value& v) {
 Result<std::unique_ptr<runtime::Backend>> make_backend(const SessionOptions& options) {
     runtime::BackendOptions backend_options;
     backend_options.threads = options.threads;
-    if (options.backend == "ref") return runtime::make_ref_backend();
+    backend_options.precision = options.precision;
+    if (options.precision != "fp32" && options.precision != "bf16")
+        return invalid_argument("precision '" + options.precision + "' is not one of fp32, bf16");
+    if (options.backend == "ref") {
+        if (options.precision != "fp32") return unsupported("the reference backend computes in fp32 only");
+        return runtime::make_ref_backend();
+    }
     if (options.backend == "cpu") return cpu::make_cpu_backend(backend_options);
     return unsupported("backend '" + options.backend + "' is not available (available: ref, cpu)");
 }
 
 }  // namespace
 
-std::vector<std::string> available_backends() { return {"ref", "cpu"}; }
+std::vector<std::string> available_backends() {
+    return {"ref", "cpu"};
+}
 
 Session::~Session() = default;
 
@@ -159,9 +167,8 @@ Status Session::compile() {
             if (v && planned == plan.offsets.end())
                 unplanned_producer[step.outputs.back()] = {steps_.size(), step.outputs.size() - 1};
             step.planned.push_back(planned != plan.offsets.end());
-            step.buffers.push_back(planned != plan.offsets.end()
-                                       ? Tensor::view(arena_, planned->second, v->dtype, *v->shape)
-                                       : Tensor());
+            step.buffers.push_back(
+                planned != plan.offsets.end() ? Tensor::view(arena_, planned->second, v->dtype, *v->shape) : Tensor());
         }
         steps_.push_back(std::move(step));
     }
@@ -189,8 +196,8 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             auto it = inputs.find(in->name);
             if (it == inputs.end()) return invalid_argument("missing input '" + in->name + "'");
             if (it->second.dtype() != inputs_[i].dtype)
-                return invalid_argument("input '" + in->name + "' must be " + dtype_name(inputs_[i].dtype) +
-                                        ", got " + it->second.describe());
+                return invalid_argument("input '" + in->name + "' must be " + dtype_name(inputs_[i].dtype) + ", got " +
+                                        it->second.describe());
             shapes[in->name] = it->second.shape();
         }
         if (inputs.size() != graph_->inputs.size())
@@ -213,7 +220,8 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             for (size_t o = 0; o < step.outputs.size(); ++o) {
                 if (step.outputs[o] < 0) continue;
                 if (!step.buffers[o].defined())
-                    return internal_error(step.node->describe() + ": output " + std::to_string(o) + " was not produced");
+                    return internal_error(step.node->describe() + ": output " + std::to_string(o) +
+                                          " was not produced");
                 slots_[static_cast<size_t>(step.outputs[o])] = &step.buffers[o];
             }
             // Unplanned intermediates (dynamic shapes) are freed after their last use.
