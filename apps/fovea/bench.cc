@@ -144,15 +144,16 @@ Command add_bench(CLI::App& app) {
                 nlohmann::json rows = nlohmann::json::array();
                 if (o->format == "md")
                     std::printf(
-                        "| model | backend | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak RSS MB | "
-                        "build | CPU | GPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                        "| model | backend | precision | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak RSS MB | "
+                        "arena MB | nodes | build | CPU | GPU |\n"
+                        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
                 for (int64_t batch : batches) {
                     FOVEA_ASSIGN(auto shapes, shapes_for_batch(descs, explicit_shapes, batch));
                     FOVEA_ASSIGN(Row r, bench_batch(*o, shapes, batch));
                     if (o->format == "md") {
                         std::printf(
-                            "| %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-                            o->model.c_str(), o->backend.c_str(), static_cast<long long>(r.batch), r.min_ms,
+                            "| %s | %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
+                            o->model.c_str(), o->backend.c_str(), o->precision.c_str(), static_cast<long long>(r.batch), r.min_ms,
                             r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb, r.nodes.c_str(),
                             build.c_str(), cpu.c_str(), gpu.c_str());
                         std::fflush(stdout);
