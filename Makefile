@@ -41,3 +41,9 @@ zoo-report: build zoo
 
 clean:
 	rm -rf build
+
+# fovea's CPU backend against ONNX Runtime, PyTorch and OpenCV DNN on the zoo; rewrites its section of
+# docs/benchmarks.md. Options go in BENCH_ARGS, e.g. `make bench-cpu BENCH_ARGS=--quick` (bench/cpu_peers.py --help).
+.PHONY: bench-cpu
+bench-cpu: build models zoo
+	/usr/bin/python3 bench/cpu_peers.py --fovea $(FOVEA) --peak $(BUILD_DIR)/bench/peak_gflops $(BENCH_ARGS)

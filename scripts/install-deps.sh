@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata
   # model export and peer runs (zoo): Debian's PyTorch, torchvision, ONNX and NumPy; Node.js for onnxruntime-node
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
+  # CPU benchmark peers (bench/cpu_peers.py): OpenCV DNN
+  python3-opencv
 )
 
 missing=()

@@ -1,11 +1,14 @@
-// `fovea inspect MODEL`: inputs, outputs, op histogram, parameters and MACs at the given shapes.
+// `fovea inspect MODEL`: inputs, outputs, op histogram, parameters and MACs at the given shapes; with --optimized,
+// of the graph the optimizing backends run, after a table of what each pass did.
 #include <cstdio>
 #include <memory>
 
 #include "commands.h"
 #include "fovea/session.h"
 #include "ir/graph.h"
+#include "ir/passes/passes.h"
 #include "ir/stats.h"
+#include "onnx/importer.h"
 
 namespace fovea::cli {
 
@@ -19,6 +22,15 @@ std::string desc_text(const TensorDesc& d) {
         s += !p.empty() ? p : d.shape[i] < 0 ? "?" : std::to_string(d.shape[i]);
     }
     return s + "]";
+}
+
+// The optimizer's passes on a fresh import of the model: the session runs the same passes but keeps no report.
+Status print_pass_reports(const std::string& model) {
+    FOVEA_ASSIGN(auto graph, onnx::import_file(model));
+    FOVEA_ASSIGN(const auto reports, ir::passes::optimize(*graph));
+    std::printf("passes:\n  %-24s %8s %8s\n", "pass", "before", "after");
+    for (const auto& r : reports) std::printf("  %-24s %8d %8d\n", r.name.c_str(), r.nodes_before, r.nodes_after);
+    return Status::ok();
 }
 
 std::string with_units(double v) {
@@ -41,16 +53,22 @@ Command add_inspect(CLI::App& app) {
     auto model = std::make_shared<std::string>();
     auto shapes = std::make_shared<std::vector<std::string>>();
     auto graph = std::make_shared<bool>(false);
+    auto optimized = std::make_shared<bool>(false);
     sub->add_option("model", *model, "ONNX model file")->required();
     sub->add_option("--shape", *shapes, "Bind an input's shape, e.g. --shape x=1,3,640,640 (repeatable)");
     sub->add_flag("--graph", *graph, "Also print the graph, one node per line, with inferred types");
+    sub->add_flag(
+        "--optimized", *optimized,
+        "Show the graph after the optimization passes (as backend cpu runs it), with each pass's node counts");
     return {sub, [=]() -> Status {
                 FOVEA_ASSIGN(auto bound, parse_shapes(*shapes));
                 SessionOptions options;
                 options.input_shapes = bound;
+                if (*optimized) options.backend = "cpu";  // optimizing backends run the passes on load
                 FOVEA_ASSIGN(auto session, Session::load(*model, options));
                 const ir::GraphStats stats = ir::compute_stats(session->graph());
                 std::printf("model: %s\n", model->c_str());
+                if (*optimized) FOVEA_TRY(print_pass_reports(*model));
                 for (const auto& d : session->inputs())
                     std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
                 const auto& graph_outputs = session->graph().outputs;

@@ -1,5 +1,6 @@
 #include "ir/graph.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -78,6 +79,50 @@ Node* Graph::add_node(std::string op_type, std::string node_name) {
     n->op_type = std::move(op_type);
     n->name = std::move(node_name);
     return n;
+}
+
+std::vector<Node*> Graph::uses(const Value* v) const {
+    std::vector<Node*> result;
+    for (const auto& n : nodes_)
+        for (const Value* in : n->inputs)
+            if (in == v) result.push_back(n.get());
+    return result;
+}
+
+bool Graph::is_output(const Value* v) const {
+    return std::find(outputs.begin(), outputs.end(), v) != outputs.end();
+}
+
+void Graph::replace_uses(Value* from, Value* to) {
+    for (const auto& n : nodes_) std::replace(n->inputs.begin(), n->inputs.end(), from, to);
+}
+
+void Graph::remove_nodes(const std::vector<const Node*>& doomed) {
+    const std::set<const Node*> set(doomed.begin(), doomed.end());
+    for (const auto& v : values_)
+        if (set.count(v->producer)) v->producer = nullptr;
+    remove_nodes_if([&](const Node& n) { return set.count(&n) != 0; });
+}
+
+void Graph::remove_unused_values() {
+    std::set<const Value*> used(inputs.begin(), inputs.end());
+    used.insert(outputs.begin(), outputs.end());
+    for (const auto& n : nodes_) {
+        used.insert(n->inputs.begin(), n->inputs.end());
+        used.insert(n->outputs.begin(), n->outputs.end());
+    }
+    std::erase_if(values_, [&](const std::unique_ptr<Value>& v) {
+        if (used.count(v.get())) return false;
+        auto it = by_name_.find(v->name);
+        if (it != by_name_.end() && it->second == v.get()) by_name_.erase(it);
+        return true;
+    });
+}
+
+std::string Graph::unique_value_name(const std::string& base) const {
+    std::string name = base;
+    for (int i = 1; by_name_.count(name); ++i) name = base + "_" + std::to_string(i);
+    return name;
 }
 
 Status Graph::sort() {

@@ -81,6 +81,18 @@ class Graph {
     }
     const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
 
+    // Rewriting helpers for the optimizer. `uses` lists the consuming node once per input slot that reads `v`.
+    std::vector<Node*> uses(const Value* v) const;
+    bool is_output(const Value* v) const;
+    // Makes every node that reads `from` read `to` instead (graph outputs keep their values).
+    void replace_uses(Value* from, Value* to);
+    // Removes the given nodes; outputs they produced lose their producer.
+    void remove_nodes(const std::vector<const Node*>& doomed);
+    // Drops values that no node, graph input or graph output refers to (e.g. weights replaced by folded ones).
+    void remove_unused_values();
+    // `base`, or `base` with a numeric suffix, whichever no value has yet.
+    std::string unique_value_name(const std::string& base) const;
+
     // Orders nodes so that every node follows the producers of its inputs; fails on a cycle.
     Status sort();
     // Checks structure: unique value names, one producer per value, every input produced or constant or a graph input.

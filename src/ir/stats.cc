@@ -6,7 +6,7 @@ namespace {
 
 // MACs of one node, or -1 when its shapes are not known.
 int64_t node_macs(const Node& n) {
-    const bool conv = n.op_type == "Conv", deconv = n.op_type == "ConvTranspose";
+    const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv", deconv = n.op_type == "ConvTranspose";
     const bool gemm = n.op_type == "Gemm", matmul = n.op_type == "MatMul";
     if (!conv && !deconv && !gemm && !matmul) return 0;
     const Value* a = n.input(0);

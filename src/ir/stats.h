@@ -13,7 +13,7 @@ struct GraphStats {
     std::map<std::string, int> op_counts;
     int64_t parameters = 0;  // elements of all initializers
     int64_t parameter_bytes = 0;
-    int64_t macs = 0;           // multiply-accumulates of Conv, ConvTranspose, Gemm, MatMul at the bound shapes
+    int64_t macs = 0;  // multiply-accumulates of Conv, FusedConv, ConvTranspose, Gemm, MatMul at the bound shapes
     bool macs_complete = true;  // false when some of those nodes had unknown shapes
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/fused_conv.h"
 #include "ops/nn_geometry.h"
 #include "ops/op.h"
 
@@ -416,9 +417,102 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<Shape>& o
     return plan;
 }
 
+namespace {
+constexpr Activation kActivations[] = {
+    Activation::kNone, Activation::kRelu,      Activation::kClip,        Activation::kLeakyRelu, Activation::kSigmoid,
+    Activation::kSiLU, Activation::kHardSwish, Activation::kHardSigmoid, Activation::kTanh,      Activation::kGelu};
+
+size_t activation_param_count(Activation a) {
+    switch (a) {
+        case Activation::kClip:
+        case Activation::kHardSigmoid:
+            return 2;
+        case Activation::kLeakyRelu:
+            return 1;
+        case Activation::kNone:
+        case Activation::kRelu:
+        case Activation::kSigmoid:
+        case Activation::kSiLU:
+        case Activation::kHardSwish:
+        case Activation::kTanh:
+        case Activation::kGelu:
+            return 0;
+    }
+    return 0;
+}
+}  // namespace
+
+std::string_view activation_name(Activation a) {
+    switch (a) {
+        case Activation::kNone:
+            return "";
+        case Activation::kRelu:
+            return "Relu";
+        case Activation::kClip:
+            return "Clip";
+        case Activation::kLeakyRelu:
+            return "LeakyRelu";
+        case Activation::kSigmoid:
+            return "Sigmoid";
+        case Activation::kSiLU:
+            return "SiLU";
+        case Activation::kHardSwish:
+            return "HardSwish";
+        case Activation::kHardSigmoid:
+            return "HardSigmoid";
+        case Activation::kTanh:
+            return "Tanh";
+        case Activation::kGelu:
+            return "Gelu";
+    }
+    return "";
+}
+
+Result<Epilogue> read_epilogue(const ir::Node& node) {
+    Epilogue e;
+    const std::string name = node.attr_string("activation", "");
+    const auto* found = std::find_if(std::begin(kActivations), std::end(kActivations),
+                                     [&](Activation a) { return activation_name(a) == name; });
+    if (found == std::end(kActivations))
+        return invalid_argument(node.describe() + ": unknown activation '" + name + "'");
+    e.activation = *found;
+    e.params = node.attr_floats("activation_params");
+    if (e.params.size() != activation_param_count(e.activation))
+        return invalid_argument(node.describe() + ": activation '" + name + "' takes " +
+                                str(static_cast<int64_t>(activation_param_count(e.activation))) + " parameters, got " +
+                                str(static_cast<int64_t>(e.params.size())));
+    e.has_sum = node.input(3) != nullptr;
+    return e;
+}
+
 Status infer_Conv(InferContext& ctx) {
     return infer_conv_like(ctx, false);
 }
+
+// Conv's inference on inputs X, W, B, then checks the epilogue and that Sum has the output's dtype and shape.
+Status infer_FusedConv(InferContext& ctx) {
+    if (ctx.node.domain != kFoveaDomain) return ctx.fail_unsupported("FusedConv exists only in domain 'fovea'");
+    FOVEA_TRY(ctx.expect_inputs(2, 4));
+    FOVEA_TRY(read_epilogue(ctx.node).status());
+    InferContext conv{ctx.node, {ctx.inputs.begin(), ctx.inputs.begin() + std::min<size_t>(ctx.inputs.size(), 3)}, {}};
+    FOVEA_TRY(infer_conv_like(conv, false));
+    ctx.outputs = std::move(conv.outputs);
+    if (!ctx.has_input(3)) return Status::ok();
+    const TensorInfo& sum = ctx.input(3);
+    if (sum.dtype != ctx.input(0).dtype)
+        return ctx.fail(std::string("Sum has dtype ") + dtype_name(sum.dtype) + " but X has " +
+                        dtype_name(ctx.input(0).dtype));
+    const std::optional<Shape>& y = ctx.outputs[0].shape;
+    if (sum.shape && y) {
+        bool same = sum.shape->size() == y->size();
+        for (size_t i = 0; same && i < y->size(); ++i)
+            same = (*sum.shape)[i] < 0 || (*y)[i] < 0 || (*sum.shape)[i] == (*y)[i];
+        if (!same)
+            return ctx.fail("Sum " + shape_to_string(*sum.shape) + " differs from the output " + shape_to_string(*y));
+    }
+    return Status::ok();
+}
+
 Status infer_ConvTranspose(InferContext& ctx) {
     return infer_conv_like(ctx, true);
 }

@@ -1,20 +1,97 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <string_view>
+
+#include "backends/cpu/kernels.h"
+#include "ops/op.h"
+
 namespace fovea::cpu {
 
 namespace {
 
-// Placeholder until the oneDNN kernels land: declines every node, so all run on the reference kernels.
+struct Entry {
+    std::string_view op_type;
+    CompileFn compile;
+};
+
+// The default-domain ops the backend takes; the rest run on the reference backend.
+constexpr Entry kKernels[] = {
+    {"Conv", compile_conv},
+    {"ConvTranspose", compile_conv_transpose},
+    {"MatMul", compile_matmul},
+    {"Gemm", compile_gemm},
+    {"MaxPool", compile_pool},
+    {"AveragePool", compile_pool},
+    {"GlobalAveragePool", compile_global_pool},
+    {"GlobalMaxPool", compile_global_pool},
+    {"Abs", compile_unary},
+    {"Clip", compile_unary},
+    {"Elu", compile_unary},
+    {"Exp", compile_unary},
+    {"HardSigmoid", compile_unary},
+    {"HardSwish", compile_unary},
+    {"LeakyRelu", compile_unary},
+    {"Neg", compile_unary},
+    {"Pow", compile_unary},
+    {"Reciprocal", compile_unary},
+    {"Relu", compile_unary},
+    {"Selu", compile_unary},
+    {"Sigmoid", compile_unary},
+    {"Softplus", compile_unary},
+    {"Sqrt", compile_unary},
+    {"Tanh", compile_unary},
+    {"Add", compile_binary},
+    {"Sub", compile_binary},
+    {"Mul", compile_binary},
+    {"Div", compile_binary},
+    {"Max", compile_binary},
+    {"Min", compile_binary},
+    {"Sum", compile_sum},
+    {"Mean", compile_sum},
+    {"Softmax", compile_softmax},
+    {"LogSoftmax", compile_softmax},
+    {"BatchNormalization", compile_batch_norm},
+    {"LayerNormalization", compile_layer_norm},
+    {"Reshape", compile_copy},
+    {"Flatten", compile_copy},
+    {"Squeeze", compile_copy},
+    {"Unsqueeze", compile_copy},
+    {"Identity", compile_copy},
+    {"Dropout", compile_copy},
+    {"Transpose", compile_transpose},
+    {"Split", compile_split},
+    {"Concat", compile_concat},
+    {"Resize", compile_resize},
+    {"Upsample", compile_resize},
+};
+
+CompileFn find_compile(const ir::Node& node) {
+    if (node.domain == ops::kFoveaDomain) return node.op_type == "FusedConv" ? compile_conv : nullptr;
+    if (!node.domain.empty()) return nullptr;
+    for (const Entry& e : kKernels)
+        if (e.op_type == node.op_type) return e.compile;
+    return nullptr;
+}
+
 class CpuBackend final : public runtime::Backend {
-public:
-    explicit CpuBackend(const runtime::BackendOptions& options) : options_(options) {}
+  public:
+    explicit CpuBackend(const runtime::BackendOptions& options) : ctx_(options.threads) {}
     std::string_view name() const override { return "cpu"; }
-    Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node&) override {
-        return std::unique_ptr<runtime::NodeKernel>();
+    Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
+        const CompileFn compile = find_compile(node);
+        if (!compile) return decline();
+        // Primitive creation sizes its work split by the thread count, so it sees the count runs will use.
+        const ThreadScope threads(ctx_.threads());
+        try {
+            return compile(node, ctx_);
+        } catch (const dnnl::error&) {
+            // oneDNN has no implementation for this configuration: the reference backend runs the node.
+            return decline();
+        }
     }
 
-private:
-    runtime::BackendOptions options_;
+  private:
+    Context ctx_;
 };
 
 }  // namespace

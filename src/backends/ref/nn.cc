@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/ref/kernels.h"
+#include "ops/fused_conv.h"
 #include "ops/nn_geometry.h"
 #include "ops/op.h"
 
@@ -351,6 +352,23 @@ void matrix_product(const T* a, int64_t a_row, int64_t a_col, const T* b, int64_
 
 Status ref_Conv(KernelContext& ctx) {
     return conv_like(ctx, false);
+}
+// The Conv kernel, then the epilogue on its output: the residual Sum added, the activation applied.
+Status ref_FusedConv(KernelContext& ctx) {
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(ctx.node));
+    FOVEA_TRY(conv_like(ctx, false));
+    Tensor& y = ctx.outputs[0];
+    const Tensor* sum = epilogue.has_sum ? ctx.input(3) : nullptr;
+    if (sum && sum->shape() != y.shape())
+        return ctx.fail("Sum " + shape_to_string(sum->shape()) + " differs from the output " +
+                        shape_to_string(y.shape()));
+    return visit_floating(ctx, y.dtype(), [&]<typename T>() {
+        using A = Acc<T>;
+        T* yd = y.data<T>();
+        const T* sd = sum ? sum->data<T>() : nullptr;
+        for (int64_t i = 0; i < y.numel(); ++i)
+            yd[i] = T(ops::apply_activation(epilogue, sd ? A(yd[i]) + A(sd[i]) : A(yd[i])));
+    });
 }
 Status ref_ConvTranspose(KernelContext& ctx) {
     return conv_like(ctx, true);

@@ -1,7 +1,10 @@
 // Graph optimization passes: each rewrites the graph in place and keeps its outputs equal (to the reference backend).
+// A pass rewrites a pattern only when the values inside it have no other reader and are no graph output, so every
+// value a user can see keeps its name and contents.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fovea/status.h"
@@ -16,7 +19,29 @@ struct PassReport {
     int nodes_after = 0;
 };
 
+// One pass: a name for reports and a rewrite of a topologically sorted graph (it may leave the order stale).
+struct Pass {
+    std::string_view name;
+    Status (*run)(Graph& graph);
+};
+
+// Removes nodes none of whose outputs reach a graph output.
+Status eliminate_dead_nodes(Graph& graph);
+// Removes Identity and inference-mode Dropout, their readers reading the input instead.
+Status remove_identity(Graph& graph);
+// Folds BatchNormalization with constant parameters into the weights and bias of a Conv, ConvTranspose or Gemm before
+// it.
+Status fold_batchnorm(Graph& graph);
+// Makes Add(conv output, residual of the same shape) a FusedConv with the residual as its Sum input.
+Status fuse_residual_add(Graph& graph);
+// Makes a conv followed by an activation (an op, or a pattern such as x * Sigmoid(x)) a FusedConv with that activation.
+Status fuse_activation(Graph& graph);
+
+// The default pipeline, in order: residuals fuse before activations, since the sum comes first (Conv -> Add -> Relu).
+const std::vector<Pass>& default_pipeline();
+
 // Runs the default pipeline for optimizing backends (cpu, cuda); the reference backend runs models as given.
+// Leaves the graph sorted, verified and shape-inferred (without folding), with unused values dropped.
 Result<std::vector<PassReport>> optimize(Graph& graph);
 
 }  // namespace fovea::ir::passes

@@ -1,10 +1,35 @@
 #include "ir/passes/passes.h"
 
+#include "ops/infer_graph.h"
+
 namespace fovea::ir::passes {
 
+const std::vector<Pass>& default_pipeline() {
+    static const std::vector<Pass> pipeline = {
+        {"eliminate_dead_nodes", &eliminate_dead_nodes},
+        {"remove_identity", &remove_identity},
+        {"fold_batchnorm", &fold_batchnorm},
+        {"fuse_residual_add", &fuse_residual_add},
+        {"fuse_activation", &fuse_activation},
+    };
+    return pipeline;
+}
+
 Result<std::vector<PassReport>> optimize(Graph& graph) {
-    (void)graph;
-    return std::vector<PassReport>{};
+    std::vector<PassReport> reports;
+    FOVEA_TRY(graph.sort());
+    for (const Pass& pass : default_pipeline()) {
+        PassReport report{std::string(pass.name), static_cast<int>(graph.nodes().size()), 0};
+        Status s = pass.run(graph);
+        if (s.is_ok()) s = graph.sort();
+        if (!s.is_ok()) return s.with_context("pass " + report.name);
+        report.nodes_after = static_cast<int>(graph.nodes().size());
+        reports.push_back(std::move(report));
+    }
+    graph.remove_unused_values();
+    FOVEA_TRY(graph.verify());
+    FOVEA_TRY(ops::infer_graph(graph, nullptr));
+    return reports;
 }
 
 }  // namespace fovea::ir::passes

@@ -1,0 +1,136 @@
+// oneDNN plumbing shared by the CPU kernels: the engine, stream and workspace of one backend, and DnnlKernel, which
+// runs a fixed list of primitives over a node's tensors. Everything that allocates happens at compile time; a run
+// only points memory objects at the tensors it is given and executes.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "fovea/status.h"
+#include "ir/graph.h"
+#include "runtime/backend.h"
+
+namespace fovea::cpu {
+
+using Compiled = Result<std::unique_ptr<runtime::NodeKernel>>;
+
+// Declines a node: the session then runs it on the reference backend.
+inline Compiled decline() {
+    return std::unique_ptr<runtime::NodeKernel>();
+}
+
+// Sets the OpenMP thread count oneDNN uses (Debian builds oneDNN on OpenMP) while the scope lives, then restores
+// the caller's. `threads` 0 leaves OpenMP's default (all cores, or OMP_NUM_THREADS).
+class ThreadScope {
+  public:
+    explicit ThreadScope(int threads);
+    ~ThreadScope();
+    ThreadScope(const ThreadScope&) = delete;
+    ThreadScope& operator=(const ThreadScope&) = delete;
+
+  private:
+    int saved_ = 0;
+};
+
+// What every kernel of one backend shares: the engine, the stream and a workspace for temporaries and oneDNN's
+// scratchpads. The session runs its kernels one at a time, so they can all use the same workspace bytes.
+class Context {
+  public:
+    explicit Context(int threads);
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    const dnnl::engine& engine() const { return engine_; }
+    dnnl::stream& stream() { return stream_; }
+    int threads() const { return threads_; }
+    // Grows the workspace to at least `bytes`. Compile time only: the base moves, so kernels look it up per run.
+    void reserve_workspace(size_t bytes);
+    std::byte* workspace() { return workspace_.get(); }
+
+  private:
+    struct AlignedDelete {
+        void operator()(std::byte* p) const;
+    };
+    int threads_;
+    dnnl::engine engine_;
+    dnnl::stream stream_;
+    std::unique_ptr<std::byte, AlignedDelete> workspace_;
+    size_t workspace_bytes_ = 0;
+};
+
+// oneDNN's type for a fovea dtype, or nullopt where oneDNN has none (float64, int64, bool).
+std::optional<dnnl::memory::data_type> dnnl_dtype(DType dtype);
+// A dense row-major descriptor of `shape` (a scalar becomes one element of rank 1).
+dnnl::memory::desc plain_desc(const Shape& shape, dnnl::memory::data_type dtype);
+// The bound shape of a value the backend may compile against (every dim known).
+const Shape& shape_of(const ir::Value& v);
+// True when every present input and output of `node` is float32 with a known, non-empty shape.
+bool all_float32(const ir::Node& node);
+
+// One node's kernel: oneDNN primitives executed in order. Arguments are node inputs and outputs (rebound every run),
+// temporaries in the backend's workspace (valid during a run only) and memory the kernel owns (prepared weights).
+class DnnlKernel final : public runtime::NodeKernel {
+  public:
+    DnnlKernel(Context& ctx, const ir::Node& node);
+
+    // The memory of node input / output `index` seen through `desc` (same bytes: a plain view of its shape).
+    dnnl::memory input(size_t index, const dnnl::memory::desc& desc);
+    dnnl::memory output(size_t index, const dnnl::memory::desc& desc);
+    // Workspace memory that lives for one run of this kernel.
+    dnnl::memory temporary(const dnnl::memory::desc& desc);
+    // Memory the kernel owns and keeps between runs, filled at compile time.
+    dnnl::memory owned(const dnnl::memory::desc& desc);
+    // Appends a primitive. Its primitive descriptor must have been created with a user scratchpad (see user_attr).
+    void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args);
+    // Appends a reorder (a copy between layouts) from `src` to `dst`.
+    void add_reorder(const dnnl::memory& src, const dnnl::memory& dst);
+    // Node input `index`, whose plain layout is `plain`, in layout `desc`: the input itself when the layouts agree,
+    // else a temporary that a reorder step (added now) fills.
+    dnnl::memory input_as(size_t index, const dnnl::memory::desc& plain, const dnnl::memory::desc& desc);
+    // Reserves the workspace for `kernel`, whose steps are all added, and hands it over as the node's kernel.
+    static Compiled finish(std::unique_ptr<DnnlKernel> kernel);
+
+    Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override;
+
+  private:
+    struct Binding {
+        size_t index;
+        dnnl::memory memory;
+        size_t bytes;  // what the tensor must hold
+    };
+    struct Temporary {
+        dnnl::memory memory;
+        size_t offset;
+    };
+    struct Step {
+        dnnl::primitive primitive;
+        std::unordered_map<int, dnnl::memory> args;
+        std::optional<dnnl::memory> scratchpad;
+    };
+
+    Context& ctx_;
+    const ir::Node& node_;
+    std::vector<Binding> inputs_;
+    std::vector<Binding> outputs_;
+    std::vector<Temporary> temporaries_;
+    std::vector<Step> steps_;
+    size_t temporary_bytes_ = 0;  // temporaries take the workspace from 0; scratchpads follow
+    size_t scratchpad_bytes_ = 0;
+    std::byte* bound_workspace_ = nullptr;  // where temporaries and scratchpads point now
+};
+
+// Attributes that make a primitive take its scratchpad from the caller (DnnlKernel's workspace) rather than
+// allocate one when it runs.
+dnnl::primitive_attr user_attr();
+
+// A copy of constant `t` (viewed as `from`) in layout `to`, owned by `kernel`: weights reordered once at compile time.
+dnnl::memory reorder_constant(Context& ctx, DnnlKernel& kernel, const Tensor& t, const dnnl::memory::desc& from,
+                              const dnnl::memory::desc& to);
+
+}  // namespace fovea::cpu

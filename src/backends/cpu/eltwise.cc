@@ -1,0 +1,161 @@
+// Elementwise ops: unary math and activations (oneDNN eltwise), broadcasting binary ops (oneDNN binary), and the
+// variadic Sum and Mean of same-shaped inputs (oneDNN sum).
+#include <cmath>
+#include <limits>
+
+#include "backends/cpu/activation.h"
+#include "backends/cpu/kernels.h"
+
+namespace fovea::cpu {
+
+namespace {
+
+using dims = dnnl::memory::dims;
+using alg = dnnl::algorithm;
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+
+// The single value of constant input i, or nullopt when it is absent, not constant or not one element.
+std::optional<float> constant_scalar(const ir::Node& node, size_t i) {
+    const ir::Value* v = node.input(i);
+    if (!v || !v->constant || v->constant->numel() != 1) return std::nullopt;
+    return static_cast<float>(v->constant->element_as_double(0));
+}
+
+// The eltwise chain of a unary node; nullopt when an operand that must be a known scalar is not.
+std::optional<std::vector<EltwiseOp>> unary_chain(const ir::Node& node) {
+    const std::string& op = node.op_type;
+    auto attr = [&](const char* name, float fallback) { return node.attr_float(name, fallback); };
+    if (op == "Relu") return std::vector<EltwiseOp>{{alg::eltwise_relu}};
+    if (op == "LeakyRelu") return std::vector<EltwiseOp>{{alg::eltwise_relu, attr("alpha", 0.01f)}};
+    if (op == "Elu") return std::vector<EltwiseOp>{{alg::eltwise_elu, attr("alpha", 1.0f)}};
+    if (op == "Selu")
+        return std::vector<EltwiseOp>{{alg::eltwise_elu, attr("alpha", 1.67326319f)},
+                                      {alg::eltwise_linear, attr("gamma", 1.05070102f)}};
+    if (op == "Sigmoid") return std::vector<EltwiseOp>{{alg::eltwise_logistic}};
+    if (op == "Tanh") return std::vector<EltwiseOp>{{alg::eltwise_tanh}};
+    // Log stays on ref: oneDNN's log(1) is -1.4e-6, not 0, which ONNX's absolute tolerance rejects.
+    if (op == "Exp") return std::vector<EltwiseOp>{{alg::eltwise_exp}};
+    if (op == "Sqrt") return std::vector<EltwiseOp>{{alg::eltwise_sqrt}};
+    if (op == "Abs") return std::vector<EltwiseOp>{{alg::eltwise_abs}};
+    if (op == "Neg") return std::vector<EltwiseOp>{{alg::eltwise_linear, -1.0f}};
+    if (op == "Reciprocal") return std::vector<EltwiseOp>{{alg::eltwise_pow, 1.0f, -1.0f}};
+    if (op == "Softplus") return std::vector<EltwiseOp>{{alg::eltwise_soft_relu}};
+    if (op == "HardSwish") return activation_chain({ops::Activation::kHardSwish, {}, false});
+    if (op == "HardSigmoid")
+        return activation_chain({ops::Activation::kHardSigmoid, {attr("alpha", 0.2f), attr("beta", 0.5f)}, false});
+    if (op == "Clip") {
+        // Absent bounds are infinite; present ones must be known now (the importer turned old attributes into inputs).
+        const bool has_min = node.input(1) != nullptr, has_max = node.input(2) != nullptr;
+        const std::optional<float> lo = constant_scalar(node, 1), hi = constant_scalar(node, 2);
+        if ((has_min && !lo) || (has_max && !hi)) return std::nullopt;
+        const float inf = std::numeric_limits<float>::infinity();
+        return activation_chain({ops::Activation::kClip, {lo.value_or(-inf), hi.value_or(inf)}, false});
+    }
+    if (op == "Pow") {
+        const std::optional<float> exponent = constant_scalar(node, 1);
+        if (!exponent) return std::nullopt;
+        return std::vector<EltwiseOp>{{alg::eltwise_pow, 1.0f, *exponent}};
+    }
+    return std::nullopt;
+}
+
+// Numpy broadcasting in oneDNN binary's terms: src0 has the output's shape, src1 each dim equal or 1.
+struct BinaryPlan {
+    size_t src0 = 0, src1 = 1;  // node inputs in oneDNN's operand order
+    dims src1_dims;
+};
+
+// Left-pads `shape` with ones to `rank` dims.
+dims padded(const Shape& shape, size_t rank) {
+    dims d(rank - shape.size(), 1);
+    d.insert(d.end(), shape.begin(), shape.end());
+    return d;
+}
+
+bool fits_src1(const dims& src1, const dims& out) {
+    for (size_t i = 0; i < out.size(); ++i)
+        if (src1[i] != out[i] && src1[i] != 1) return false;
+    return true;
+}
+
+}  // namespace
+
+Compiled compile_unary(const ir::Node& node, Context& ctx) {
+    const ir::Value& x = *node.inputs[0];
+    const ir::Value& y = *node.outputs[0];
+    const bool float_data = x.dtype == DType::kFloat32 && y.dtype == DType::kFloat32;
+    if (!float_data || !x.shape_known() || shape_numel(*x.shape) == 0) return decline();
+    const std::optional<std::vector<EltwiseOp>> chain = unary_chain(node);
+    if (!chain) return decline();
+    // Elementwise work ignores the shape: one flat dimension.
+    const dnnl::memory::desc flat({shape_numel(*x.shape)}, kF32, dims{1});
+    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+    dnnl::memory src = kernel->input(0, flat);
+    const dnnl::memory dst = kernel->output(0, flat);
+    for (const EltwiseOp& op : *chain) {
+        const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, op.alg, flat, op.alpha, op.beta);
+        const dnnl::eltwise_forward::primitive_desc pd(desc, user_attr(), ctx.engine());
+        kernel->add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+        src = dst;  // later operations of the chain work in place
+    }
+    return DnnlKernel::finish(std::move(kernel));
+}
+
+Compiled compile_binary(const ir::Node& node, Context& ctx) {
+    if (!all_float32(node) || node.inputs.size() != 2) return decline();
+    const std::string& op = node.op_type;
+    const Shape& out_shape = shape_of(*node.outputs[0]);
+    const size_t rank = std::max<size_t>(out_shape.size(), 1);
+    const dims out = padded(out_shape, rank);
+    const dims a = padded(shape_of(*node.inputs[0]), rank), b = padded(shape_of(*node.inputs[1]), rank);
+    alg algorithm = alg::binary_add;
+    if (op == "Sub") algorithm = alg::binary_sub;
+    if (op == "Mul") algorithm = alg::binary_mul;
+    if (op == "Div") algorithm = alg::binary_div;
+    if (op == "Max") algorithm = alg::binary_max;
+    if (op == "Min") algorithm = alg::binary_min;
+
+    // oneDNN broadcasts only its second operand. When the first input is the broadcast one, the operands swap:
+    // free for commutative ops; a - b = -(b - a) and a / b = 1 / (b / a) take a post-op.
+    dnnl::post_ops post_ops;
+    BinaryPlan plan{0, 1, b};
+    if (a != out) {
+        if (b != out || !fits_src1(a, out)) return decline();
+        plan = {1, 0, a};
+        if (algorithm == alg::binary_sub) post_ops.append_eltwise(1.0f, alg::eltwise_linear, -1.0f, 0.0f);
+        if (algorithm == alg::binary_div) post_ops.append_eltwise(1.0f, alg::eltwise_pow, 1.0f, -1.0f);
+    } else if (!fits_src1(b, out)) {
+        return decline();
+    }
+    dnnl::primitive_attr attr = user_attr();
+    attr.set_post_ops(post_ops);
+    const dnnl::memory::desc dst = plain_desc(Shape(out.begin(), out.end()), kF32);
+    const dnnl::memory::desc src1 = plain_desc(Shape(plan.src1_dims.begin(), plan.src1_dims.end()), kF32);
+    const dnnl::binary::desc desc(algorithm, dst, src1, dst);
+    const dnnl::binary::primitive_desc pd(desc, attr, ctx.engine());
+    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+    kernel->add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, kernel->input(plan.src0, dst)},
+                                   {DNNL_ARG_SRC_1, kernel->input(plan.src1, src1)},
+                                   {DNNL_ARG_DST, kernel->output(0, dst)}});
+    return DnnlKernel::finish(std::move(kernel));
+}
+
+Compiled compile_sum(const ir::Node& node, Context& ctx) {
+    if (!all_float32(node) || node.inputs.empty()) return decline();
+    const Shape& out = shape_of(*node.outputs[0]);
+    for (const ir::Value* in : node.inputs)
+        if (!in || shape_of(*in) != out) return decline();
+    const dnnl::memory::desc flat({shape_numel(out)}, kF32, dims{1});
+    const float scale = node.op_type == "Mean" ? 1.0f / static_cast<float>(node.inputs.size()) : 1.0f;
+    const std::vector<float> scales(node.inputs.size(), scale);
+    const std::vector<dnnl::memory::desc> srcs(node.inputs.size(), flat);
+    const dnnl::sum::primitive_desc pd(flat, scales, srcs, ctx.engine(), user_attr());
+    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DST, kernel->output(0, flat)}};
+    for (size_t i = 0; i < node.inputs.size(); ++i)
+        args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = kernel->input(i, flat);
+    kernel->add(dnnl::sum(pd), std::move(args));
+    return DnnlKernel::finish(std::move(kernel));
+}
+
+}  // namespace fovea::cpu

@@ -1,0 +1,36 @@
+// The CPU kernels by op family. Each compile function builds the kernel of one node at its bound shapes, or declines
+// it (the node then runs on the reference backend) when the node is outside what the family handles.
+#pragma once
+
+#include "backends/cpu/dnnl_kernel.h"
+
+namespace fovea::cpu {
+
+using CompileFn = Compiled (*)(const ir::Node& node, Context& ctx);
+
+// conv.cc
+Compiled compile_conv(const ir::Node& node, Context& ctx);  // Conv and fovea's FusedConv
+Compiled compile_conv_transpose(const ir::Node& node, Context& ctx);
+// matmul.cc
+Compiled compile_matmul(const ir::Node& node, Context& ctx);
+Compiled compile_gemm(const ir::Node& node, Context& ctx);
+// pool.cc
+Compiled compile_pool(const ir::Node& node, Context& ctx);         // MaxPool, AveragePool
+Compiled compile_global_pool(const ir::Node& node, Context& ctx);  // GlobalAveragePool, GlobalMaxPool
+// eltwise.cc
+Compiled compile_unary(const ir::Node& node, Context& ctx);   // activations and unary math
+Compiled compile_binary(const ir::Node& node, Context& ctx);  // Add, Sub, Mul, Div, Max, Min of two inputs
+Compiled compile_sum(const ir::Node& node, Context& ctx);     // Sum, Mean of same-shaped inputs
+// normalization.cc
+Compiled compile_softmax(const ir::Node& node, Context& ctx);  // Softmax, LogSoftmax
+Compiled compile_batch_norm(const ir::Node& node, Context& ctx);
+Compiled compile_layer_norm(const ir::Node& node, Context& ctx);
+// data.cc
+Compiled compile_copy(const ir::Node& node, Context& ctx);  // Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout
+Compiled compile_transpose(const ir::Node& node, Context& ctx);
+Compiled compile_split(const ir::Node& node, Context& ctx);
+Compiled compile_concat(const ir::Node& node, Context& ctx);
+// resize.cc
+Compiled compile_resize(const ir::Node& node, Context& ctx);  // Resize, Upsample
+
+}  // namespace fovea::cpu

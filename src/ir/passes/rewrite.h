@@ -1,0 +1,51 @@
+// Pattern-matching and rewriting helpers shared by the passes.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string_view>
+
+#include "ir/graph.h"
+
+namespace fovea::ir::passes {
+
+// Whether `n` is the default-domain op `op_type`.
+bool is_op(const Node* n, std::string_view op_type);
+// Whether `n` is a Conv or a FusedConv that can still take an epilogue step: no activation yet and, for
+// `want_sum`, no residual yet either.
+bool is_open_conv(const Node* n, bool want_sum);
+
+// Whether `consumer` is the only reader of `v` (in one input slot) and `v` is no graph output: a rewrite that
+// absorbs `consumer` may then drop `v`.
+bool feeds_only(const Graph& graph, const Value* v, const Node* consumer);
+
+// The one element of a constant one-element tensor whose rank is at most `max_rank`, widened; nullopt otherwise.
+// The rank bound keeps the broadcast from changing the other operand's shape.
+std::optional<double> scalar_constant(const Value* v, size_t max_rank);
+
+// Turns a Conv node into a FusedConv with no epilogue yet; a FusedConv is returned as is.
+void make_fused_conv(Node& conv);
+
+// Makes `producer` write `v`, which takes over from its output `old` (the values between them are being dropped).
+void take_over_output(Node& producer, Value* old, Value* v);
+
+// Symbolic shapes: each dim is a known size (>= 0) or a symbol (< 0), equal symbols meaning equal sizes. Unknown
+// input dims with the same dim_param share a symbol; ops that keep a dim (elementwise, Conv's batch) pass theirs on.
+// Lets a pass prove two shapes equal before the input shapes are bound.
+class ShapeSymbols {
+  public:
+    explicit ShapeSymbols(const Graph& graph);
+    // Both shapes are known to be equal, whatever sizes the dynamic dims get.
+    bool same_shape(const Value* a, const Value* b) const;
+
+  private:
+    using Dims = std::vector<int64_t>;
+    Dims dims_of(const Value* v) const;
+    Dims propagate(const Node& node, const Value& out);
+    int64_t fresh() { return --next_symbol_; }
+
+    std::map<const Value*, Dims> dims_;
+    int64_t next_symbol_ = 0;
+};
+
+}  // namespace fovea::ir::passes

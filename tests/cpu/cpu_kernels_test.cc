@@ -1,0 +1,433 @@
+// The CPU backend's kernels against the reference backend, one node at a time, on what the ONNX conformance cases
+// cannot reach: constant operands (weights, scales, bounds, exponents), fovea's FusedConv, odd shapes and
+// broadcasting in either operand. Outputs start filled with a NaN canary, so a kernel must write every element, and
+// every kernel runs twice on different buffers, as a session may move them.
+#include <gtest/gtest.h>
+
+#include <omp.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/ref/ref_backend.h"
+#include "ir/graph.h"
+#include "ops/infer_graph.h"
+
+namespace fovea {
+namespace {
+
+// Uniform values in [lo, hi] from a fixed seed: the same inputs on every run.
+Tensor random_tensor(const Shape& shape, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    Tensor t(DType::kFloat32, shape);
+    for (float& v : t.span<float>()) v = dist(rng);
+    return t;
+}
+
+Tensor canary(DType dtype, const Shape& shape) {
+    Tensor t(dtype, shape);
+    if (dtype == DType::kFloat32)
+        for (float& v : t.span<float>()) v = std::nanf("");
+    return t;
+}
+
+// One node in a graph of its own: inputs are graph inputs (random data) or constants; outputs get their types
+// from shape inference.
+class NodeCase {
+  public:
+    explicit NodeCase(const std::string& op_type, int opset = 17, const std::string& domain = "") {
+        node_ = graph_.add_node(op_type, "n");
+        node_->opset = opset;
+        node_->domain = domain;
+    }
+    // A runtime input of random values in [lo, hi].
+    NodeCase& input(const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
+        return add_input(random_tensor(shape, lo, hi, static_cast<uint32_t>(values_.size() + 1)), false);
+    }
+    NodeCase& constant(Tensor t) { return add_input(std::move(t), true); }
+    NodeCase& random_constant(const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
+        return constant(random_tensor(shape, lo, hi, static_cast<uint32_t>(values_.size() + 101)));
+    }
+    NodeCase& absent() {
+        node_->inputs.push_back(nullptr);
+        values_.push_back(nullptr);
+        return *this;
+    }
+    NodeCase& attr(const std::string& name, ir::Attribute value) {
+        node_->attrs[name] = std::move(value);
+        return *this;
+    }
+    NodeCase& outputs(size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            ir::Value* v = graph_.add_value("y" + std::to_string(i));
+            v->producer = node_;
+            node_->outputs.push_back(v);
+        }
+        return *this;
+    }
+
+    // The CPU backend's kernel for the node (nullptr when it declines), after shape inference.
+    std::unique_ptr<runtime::NodeKernel> compile_cpu(int threads = 0) {
+        if (node_->outputs.empty()) outputs(1);
+        const Status inferred = ops::infer_node(*node_);
+        EXPECT_TRUE(inferred.is_ok()) << inferred.to_string();
+        backend_ = cpu::make_cpu_backend({.threads = threads});
+        auto kernel = backend_->compile(*node_);
+        EXPECT_TRUE(kernel.is_ok()) << kernel.status().to_string();
+        return kernel.is_ok() ? std::move(kernel).value() : nullptr;
+    }
+
+    // Runs the CPU kernel twice (fresh canary outputs each time) and compares both runs with the reference backend.
+    void expect_matches_ref(double tolerance = 1e-4, int threads = 0) {
+        auto kernel = compile_cpu(threads);
+        ASSERT_NE(kernel, nullptr) << node_->describe() << " was declined";
+        std::vector<const Tensor*> args;
+        for (const Tensor* t : values_) args.push_back(t);
+        std::vector<Tensor> expected;
+        const Status ref = ref::run_node(*node_, args, expected);
+        ASSERT_TRUE(ref.is_ok()) << ref.to_string();
+        for (int run = 0; run < 2; ++run) {
+            std::vector<Tensor> outputs;
+            for (const ir::Value* v : node_->outputs) outputs.push_back(canary(v->dtype, *v->shape));
+            const Status s = kernel->run(args, outputs);
+            ASSERT_TRUE(s.is_ok()) << s.to_string();
+            for (size_t o = 0; o < outputs.size(); ++o) expect_close(outputs[o], expected[o], tolerance);
+        }
+    }
+
+    bool declined() { return compile_cpu() == nullptr; }
+    ir::Node& node() { return *node_; }
+
+  private:
+    NodeCase& add_input(Tensor t, bool is_constant) {
+        ir::Value* v = graph_.add_value("x" + std::to_string(values_.size()));
+        if (is_constant) {
+            v->set_initializer(std::move(t));
+            values_.push_back(&*v->constant);
+        } else {
+            v->dtype = t.dtype();
+            v->has_type = true;
+            v->shape = t.shape();
+            owned_.push_back(std::make_unique<Tensor>(std::move(t)));
+            values_.push_back(owned_.back().get());
+        }
+        node_->inputs.push_back(v);
+        return *this;
+    }
+
+    static void expect_close(const Tensor& actual, const Tensor& expected, double tolerance) {
+        ASSERT_EQ(actual.shape(), expected.shape());
+        ASSERT_EQ(actual.dtype(), expected.dtype());
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < expected.numel(); ++i) {
+            const double a = actual.element_as_double(i), e = expected.element_as_double(i);
+            const bool ok = a == e || std::abs(a - e) <= tolerance * (1.0 + std::abs(e));
+            if (!ok && bad++ == 0) first = i;
+        }
+        EXPECT_EQ(bad, 0) << bad << " of " << expected.numel() << " differ; first at " << first << ": "
+                          << actual.element_as_double(first) << " vs reference " << expected.element_as_double(first);
+    }
+
+    ir::Graph graph_;
+    ir::Node* node_;
+    std::vector<const Tensor*> values_;
+    std::vector<std::unique_ptr<Tensor>> owned_;
+    std::unique_ptr<runtime::Backend> backend_;
+};
+
+using Ints = std::vector<int64_t>;
+using Floats = std::vector<float>;
+
+// ---- convolutions ----
+
+TEST(CpuConv, matches_ref_with_odd_shapes_strides_and_asymmetric_pads) {
+    NodeCase("Conv")
+        .input({2, 5, 13, 11})
+        .random_constant({7, 5, 3, 2})
+        .random_constant({7})
+        .attr("strides", Ints{2, 1})
+        .attr("pads", Ints{1, 0, 2, 1})
+        .expect_matches_ref();
+}
+
+TEST(CpuConv, matches_ref_depthwise_dilated_same_upper) {
+    NodeCase("Conv")
+        .input({1, 6, 17, 9})
+        .random_constant({12, 1, 3, 3})
+        .attr("group", int64_t{6})
+        .attr("dilations", Ints{2, 2})
+        .attr("auto_pad", std::string("SAME_UPPER"))
+        .expect_matches_ref();
+}
+
+TEST(CpuConv, matches_ref_in_1d_and_3d) {
+    NodeCase("Conv").input({2, 3, 19}).random_constant({4, 3, 3}).attr("pads", Ints{1, 1}).expect_matches_ref();
+    NodeCase("Conv").input({1, 2, 5, 6, 7}).random_constant({3, 2, 2, 3, 2}).random_constant({3}).expect_matches_ref();
+}
+
+TEST(CpuConv, matches_ref_with_runtime_weights) {
+    NodeCase("Conv").input({1, 4, 9, 9}).input({8, 2, 3, 3}).input({8}).attr("group", int64_t{2}).expect_matches_ref();
+}
+
+// Every FusedConv epilogue, with and without the residual.
+class CpuFusedConv : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+TEST_P(CpuFusedConv, matches_ref) {
+    const auto& [activation, residual] = GetParam();
+    Floats params;
+    if (activation == "Clip") params = {-0.5f, 0.7f};
+    if (activation == "LeakyRelu") params = {0.1f};
+    if (activation == "HardSigmoid") params = {0.3f, 0.4f};
+    NodeCase c("FusedConv", 1, "fovea");
+    c.input({2, 5, 13, 11}).random_constant({7, 5, 3, 3}).random_constant({7});
+    if (residual) c.input({2, 7, 13, 11});
+    c.attr("pads", Ints{1, 1, 1, 1}).attr("activation", activation).attr("activation_params", params);
+    c.expect_matches_ref();
+}
+
+INSTANTIATE_TEST_SUITE_P(Epilogues, CpuFusedConv,
+                         ::testing::Combine(::testing::Values("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "SiLU",
+                                                              "HardSwish", "HardSigmoid", "Tanh", "Gelu"),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<std::string, bool>>& p) {
+                             const std::string name = std::get<0>(p.param).empty() ? "None" : std::get<0>(p.param);
+                             return name + (std::get<1>(p.param) ? "_residual" : "");
+                         });
+
+TEST(CpuConvTranspose, matches_ref_with_groups_output_padding_and_output_shape) {
+    NodeCase("ConvTranspose")
+        .input({2, 4, 5, 7})
+        .random_constant({4, 3, 3, 3})
+        .random_constant({6})
+        .attr("group", int64_t{2})
+        .attr("strides", Ints{2, 3})
+        .attr("pads", Ints{1, 0, 1, 1})
+        .attr("output_padding", Ints{1, 2})
+        .expect_matches_ref();
+    NodeCase("ConvTranspose")
+        .input({1, 3, 4, 4})
+        .random_constant({3, 2, 3, 3})
+        .attr("strides", Ints{2, 2})
+        .attr("output_shape", Ints{10, 9})
+        .expect_matches_ref();
+}
+
+// ---- matrix products ----
+
+TEST(CpuMatMul, matches_ref_with_batch_broadcast_and_vectors) {
+    NodeCase("MatMul").input({2, 1, 3, 4}).input({5, 4, 6}).expect_matches_ref();
+    NodeCase("MatMul").input({3, 7}).random_constant({7, 5}).expect_matches_ref();
+    NodeCase("MatMul").input({7}).input({2, 7, 5}).expect_matches_ref();
+    NodeCase("MatMul").input({2, 3, 7}).input({7}).expect_matches_ref();
+}
+
+TEST(CpuGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bias) {
+    for (const Shape& c_shape : {Shape{5}, Shape{3, 5}, Shape{3, 1}, Shape{}}) {
+        NodeCase("Gemm")
+            .input({7, 3})
+            .random_constant({5, 7})
+            .random_constant(c_shape)
+            .attr("transA", int64_t{1})
+            .attr("transB", int64_t{1})
+            .attr("alpha", 0.5f)
+            .attr("beta", 2.0f)
+            .expect_matches_ref();
+    }
+    NodeCase("Gemm").input({3, 7}).input({7, 5}).input({5}).expect_matches_ref();
+    NodeCase("Gemm").input({3, 7}).input({7, 5}).attr("alpha", 3.0f).expect_matches_ref();
+}
+
+TEST(CpuGemm, declines_a_scaled_runtime_bias) {
+    EXPECT_TRUE(NodeCase("Gemm").input({3, 7}).input({7, 5}).input({5}).attr("beta", 0.5f).declined());
+}
+
+// ---- pooling ----
+
+TEST(CpuPool, matches_ref_with_ceil_mode_pads_and_dilations) {
+    NodeCase("MaxPool")
+        .input({2, 3, 11, 10})
+        .attr("kernel_shape", Ints{3, 3})
+        .attr("strides", Ints{2, 2})
+        .attr("pads", Ints{1, 0, 1, 0})
+        .attr("ceil_mode", int64_t{1})
+        .expect_matches_ref();
+    NodeCase("MaxPool")
+        .input({1, 2, 12, 12})
+        .attr("kernel_shape", Ints{2, 3})
+        .attr("dilations", Ints{2, 2})
+        .expect_matches_ref();
+    NodeCase("AveragePool")
+        .input({2, 3, 11, 10})
+        .attr("kernel_shape", Ints{3, 2})
+        .attr("strides", Ints{2, 2})
+        .attr("pads", Ints{1, 1, 1, 1})
+        .attr("ceil_mode", int64_t{1})
+        .expect_matches_ref();
+    NodeCase("AveragePool")
+        .input({2, 3, 9, 9})
+        .attr("kernel_shape", Ints{3, 3})
+        .attr("pads", Ints{1, 1, 1, 1})
+        .attr("count_include_pad", int64_t{1})
+        .expect_matches_ref();
+    NodeCase("GlobalAveragePool").input({2, 5, 7, 3}).expect_matches_ref();
+    NodeCase("GlobalMaxPool").input({2, 5, 7}).expect_matches_ref();
+}
+
+TEST(CpuPool, declines_indices_and_padding_counted_past_the_declared_pads) {
+    EXPECT_TRUE(NodeCase("MaxPool").input({1, 2, 6, 6}).attr("kernel_shape", Ints{2, 2}).outputs(2).declined());
+    EXPECT_TRUE(NodeCase("AveragePool")
+                    .input({1, 2, 6, 6})
+                    .attr("kernel_shape", Ints{3, 3})
+                    .attr("strides", Ints{2, 2})
+                    .attr("ceil_mode", int64_t{1})
+                    .attr("count_include_pad", int64_t{1})
+                    .declined());
+}
+
+// ---- elementwise ----
+
+TEST(CpuUnary, matches_ref_for_each_op) {
+    for (const char* op : {"Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Neg", "Elu", "Selu", "Softplus", "HardSwish",
+                           "HardSigmoid", "LeakyRelu"})
+        NodeCase(op).input({3, 5, 7}, -3.0f, 3.0f).expect_matches_ref();
+    NodeCase("Sqrt").input({2, 9}, 0.1f, 4.0f).expect_matches_ref();
+    NodeCase("Reciprocal").input({2, 9}, 0.5f, 2.0f).expect_matches_ref();
+    NodeCase("LeakyRelu").input({4, 4}).attr("alpha", 0.3f).expect_matches_ref();
+    NodeCase("HardSigmoid").input({4, 4}, -4.0f, 4.0f).attr("alpha", 0.4f).attr("beta", 0.3f).expect_matches_ref();
+}
+
+TEST(CpuUnary, takes_clip_and_pow_with_constant_operands) {
+    NodeCase("Clip", 13)
+        .input({3, 11}, -2.0f, 2.0f)
+        .constant(Tensor::scalar(-0.5f))
+        .constant(Tensor::scalar(0.75f))
+        .expect_matches_ref();
+    NodeCase("Clip", 13).input({3, 11}, -2.0f, 2.0f).absent().constant(Tensor::scalar(0.25f)).expect_matches_ref();
+    NodeCase("Pow").input({3, 11}, 0.1f, 2.0f).constant(Tensor::scalar(2.0f)).expect_matches_ref();
+    NodeCase("Pow").input({3, 11}, 0.1f, 2.0f).constant(Tensor::scalar(0.5f)).expect_matches_ref();
+}
+
+TEST(CpuUnary, declines_runtime_bounds_and_exponents) {
+    EXPECT_TRUE(NodeCase("Clip", 13).input({3, 11}).input({}).declined());
+    EXPECT_TRUE(NodeCase("Pow").input({3, 11}).input({3, 11}).declined());
+    EXPECT_TRUE(NodeCase("Log").input({3, 11}, 0.5f, 2.0f).declined());
+}
+
+TEST(CpuBinary, matches_ref_broadcasting_either_operand) {
+    for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"}) {
+        NodeCase(op).input({2, 3, 4, 5}).input({2, 3, 4, 5}, 0.5f, 2.0f).expect_matches_ref();
+        NodeCase(op).input({2, 3, 4, 5}).input({3, 1, 1}, 0.5f, 2.0f).expect_matches_ref();
+        NodeCase(op).input({1, 3, 1, 5}, 0.5f, 2.0f).input({2, 3, 4, 5}, 0.5f, 2.0f).expect_matches_ref();
+        NodeCase(op).input({}).input({2, 7}, 0.5f, 2.0f).expect_matches_ref();
+    }
+}
+
+TEST(CpuBinary, declines_operands_that_both_broadcast) {
+    EXPECT_TRUE(NodeCase("Add").input({2, 1}).input({1, 3}).declined());
+}
+
+TEST(CpuSum, matches_ref_for_sum_and_mean) {
+    NodeCase("Sum").input({3, 5}).input({3, 5}).input({3, 5}).expect_matches_ref();
+    NodeCase("Mean").input({3, 5}).input({3, 5}).expect_matches_ref();
+}
+
+// ---- normalization ----
+
+TEST(CpuSoftmax, matches_ref_for_both_axis_semantics) {
+    NodeCase("Softmax", 13).input({2, 3, 4}, -5.0f, 5.0f).attr("axis", int64_t{1}).expect_matches_ref();
+    NodeCase("Softmax", 11).input({2, 3, 4}, -5.0f, 5.0f).attr("axis", int64_t{1}).expect_matches_ref();
+    NodeCase("LogSoftmax", 13).input({2, 3, 4}, -5.0f, 5.0f).expect_matches_ref();
+}
+
+TEST(CpuNormalization, matches_ref_for_batch_and_layer_norm) {
+    NodeCase("BatchNormalization", 15)
+        .input({2, 3, 5, 4})
+        .random_constant({3})
+        .random_constant({3})
+        .random_constant({3})
+        .random_constant({3}, 0.5f, 2.0f)
+        .expect_matches_ref();
+    NodeCase("LayerNormalization")
+        .input({2, 3, 4})
+        .random_constant({3, 4})
+        .random_constant({3, 4})
+        .attr("axis", int64_t{1})
+        .expect_matches_ref();
+    NodeCase("LayerNormalization").input({5, 8}).random_constant({8}).expect_matches_ref();
+}
+
+// ---- data movement ----
+
+TEST(CpuData, matches_ref_for_copies_transpose_split_and_concat) {
+    NodeCase("Reshape").input({2, 3, 4}).constant(Tensor::from_vector<int64_t>({2}, {4, 6})).expect_matches_ref();
+    NodeCase("Flatten").input({2, 3, 4}).expect_matches_ref();
+    NodeCase("Transpose").input({2, 3, 4, 5}).attr("perm", Ints{0, 2, 3, 1}).expect_matches_ref();
+    NodeCase("Transpose").input({3, 5}).expect_matches_ref();
+    NodeCase("Split", 13)
+        .input({2, 7, 3})
+        .constant(Tensor::from_vector<int64_t>({3}, {2, 4, 1}))
+        .attr("axis", int64_t{1})
+        .outputs(3)
+        .expect_matches_ref();
+    NodeCase("Concat").input({2, 3, 4}).input({2, 0, 4}).input({2, 5, 4}).attr("axis", int64_t{1}).expect_matches_ref();
+}
+
+// ---- resampling ----
+
+TEST(CpuResize, matches_ref_where_onednn_samples_like_onnx) {
+    const Tensor up = Tensor::from_vector<float>({4}, {1, 1, 2, 2});
+    NodeCase("Resize", 13)
+        .input({1, 3, 5, 4})
+        .absent()
+        .constant(up)
+        .attr("mode", std::string("nearest"))
+        .attr("coordinate_transformation_mode", std::string("asymmetric"))
+        .attr("nearest_mode", std::string("floor"))
+        .expect_matches_ref();
+    NodeCase("Resize", 13).input({1, 3, 5, 4}).absent().constant(up).expect_matches_ref();
+    NodeCase("Resize", 13)
+        .input({2, 3, 5, 4})
+        .absent()
+        .constant(up)
+        .attr("mode", std::string("linear"))
+        .expect_matches_ref();
+    NodeCase("Resize", 13)
+        .input({1, 2, 8, 6})
+        .absent()
+        .constant(Tensor::from_vector<float>({4}, {1, 1, 0.5f, 0.5f}))
+        .attr("mode", std::string("linear"))
+        .expect_matches_ref();
+    NodeCase("Upsample", 9)
+        .input({1, 2, 3, 3})
+        .constant(Tensor::from_vector<float>({4}, {1, 1, 3, 2}))
+        .expect_matches_ref();
+}
+
+TEST(CpuResize, declines_sampling_onednn_does_not_match) {
+    const Tensor up = Tensor::from_vector<float>({4}, {1, 1, 2, 2});
+    EXPECT_TRUE(
+        NodeCase("Resize", 13).input({1, 3, 5, 4}).absent().constant(up).attr("mode", std::string("cubic")).declined());
+    EXPECT_TRUE(NodeCase("Resize", 13)
+                    .input({1, 3, 5, 4})
+                    .absent()
+                    .constant(up)
+                    .attr("mode", std::string("linear"))
+                    .attr("coordinate_transformation_mode", std::string("align_corners"))
+                    .declined());
+    EXPECT_TRUE(NodeCase("Resize", 13).input({1, 3, 5, 4}).absent().input({4}).declined());
+}
+
+// ---- threads ----
+
+TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {
+    const int before = omp_get_max_threads();
+    NodeCase("Conv").input({1, 8, 16, 16}).random_constant({8, 8, 3, 3}).expect_matches_ref(1e-4, 1);
+    EXPECT_EQ(omp_get_max_threads(), before);
+}
+
+}  // namespace
+}  // namespace fovea

@@ -1,0 +1,421 @@
+// Each pass on tiny models: what it rewrites, what it must leave alone, and that outputs stay equal to the
+// unoptimized model on the reference backend.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "ir/passes/passes.h"
+#include "ops/op.h"
+#include "pass_test_util.h"
+
+namespace fovea::test {
+namespace {
+
+using Counts = std::map<std::string, int>;
+
+// Imports the model and runs one pass, leaving the graph sorted and verified.
+std::unique_ptr<ir::Graph> after_pass(const std::string& bytes, Status (*pass)(ir::Graph&)) {
+    auto g = import_model(bytes);
+    if (!g) return nullptr;
+    EXPECT_TRUE(pass(*g).is_ok());
+    EXPECT_TRUE(g->sort().is_ok());
+    const Status verified = g->verify();
+    EXPECT_TRUE(verified.is_ok()) << verified.to_string();
+    return g;
+}
+
+const ir::Node* find_op(const ir::Graph& g, const std::string& op_type) {
+    for (const auto& n : g.nodes())
+        if (n->op_type == op_type) return n.get();
+    return nullptr;
+}
+
+// x [1, 3, 7, 9] -> Conv (4 filters 3x3, padding 1, a bias if asked) -> c [1, 4, 7, 9].
+void conv_3x3(ModelBuilder& m, const std::string& x = "x", const std::string& c = "c", bool bias = true) {
+    std::vector<std::string> inputs = {x, c + "_w"};
+    m.weight(c + "_w", {4, 3, 3, 3});
+    if (bias) {
+        m.weight(c + "_b", {4});
+        inputs.push_back(c + "_b");
+    }
+    set_attr(m.node("Conv", inputs, {c}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+}
+
+const std::map<std::string, Tensor> kConvInput = {{"x", random_tensor({1, 3, 7, 9})}};
+
+TEST(EliminateDeadNodes, RemovesNodesWhoseOutputsReachNoGraphOutput) {
+    ModelBuilder m;
+    m.input("x", {"2", "3"});
+    m.node("Relu", {"x"}, {"y"});
+    m.node("Sigmoid", {"x"}, {"s"});
+    m.node("Tanh", {"s"}, {"t"});
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::eliminate_dead_nodes);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Relu", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 3})}});
+}
+
+TEST(RemoveIdentity, ReadersReadPastIdentityAndInferenceDropout) {
+    ModelBuilder m;
+    m.input("x", {"2", "3"});
+    m.node("Relu", {"x"}, {"a"});
+    m.node("Identity", {"a"}, {"b"});
+    m.node("Dropout", {"b"}, {"c"});
+    m.node("Sigmoid", {"c"}, {"y"});
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::remove_identity);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->to_text(),
+              "graph test\n"
+              "  input x: float32[2,3]\n"
+              "  a: float32[2,3] = Relu(x)\n"
+              "  y: float32[2,3] = Sigmoid(a)\n"
+              "  output y: float32[2,3]\n");
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 3})}});
+}
+
+TEST(RemoveIdentity, GraphOutputKeepsItsNameWhenTheProducerWritesItDirectly) {
+    ModelBuilder m;
+    m.input("x", {"2", "3"});
+    m.node("Relu", {"x"}, {"a"});
+    m.node("Identity", {"a"}, {"y"});
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::remove_identity);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->to_text(),
+              "graph test\n"
+              "  input x: float32[2,3]\n"
+              "  y: float32[2,3] = Relu(x)\n"
+              "  output y: float32[2,3]\n");
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 3})}});
+}
+
+TEST(RemoveIdentity, KeepsCopiesOfGraphInputsSharedValuesAndReadMasks) {
+    ModelBuilder m;
+    m.input("x", {"2", "3"});
+    m.node("Identity", {"x"}, {"y1"});  // a graph input copied to an output
+    m.node("Relu", {"x"}, {"a"});
+    m.node("Identity", {"a"}, {"y2"});  // 'a' is read by Sigmoid too: Relu cannot be renamed
+    m.node("Sigmoid", {"a"}, {"y3"});
+    m.node("Dropout", {"x"}, {"d", "mask"});  // the mask is an output
+    for (const char* y : {"y1", "y2", "y3", "d", "mask"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::remove_identity);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Dropout", 1}, {"Identity", 2}, {"Relu", 1}, {"Sigmoid", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 3})}});
+}
+
+// BatchNormalization over `channels` with random constant parameters (variance positive).
+void batchnorm(ModelBuilder& m, const std::string& in, const std::string& out, int64_t channels) {
+    m.weight(out + "_scale", {channels}, 0.5f, 1.5f);
+    m.weight(out + "_bias", {channels});
+    m.weight(out + "_mean", {channels});
+    m.weight(out + "_var", {channels}, 0.5f, 1.5f);
+    auto& bn = m.node("BatchNormalization", {in, out + "_scale", out + "_bias", out + "_mean", out + "_var"}, {out});
+    set_attr(bn, "epsilon", 1e-3f);
+}
+
+TEST(FoldBatchnorm, FoldsIntoConvWithAndWithoutBias) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    conv_3x3(m, "x", "c1", true);
+    conv_3x3(m, "x", "c2", false);
+    batchnorm(m, "c1", "y1", 4);
+    batchnorm(m, "c2", "y2", 4);
+    m.output("y1");
+    m.output("y2");
+    auto g = after_pass(m.bytes(), ir::passes::fold_batchnorm);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Conv", 2}}));
+    expect_same_outputs(m.bytes(), *g, kConvInput);
+}
+
+TEST(FoldBatchnorm, FoldsIntoGroupedStridedConvTranspose) {
+    ModelBuilder m;
+    m.input("x", {"1", "4", "5", "6"});
+    m.weight("w", {4, 3, 3, 3});  // 2 groups of 2 input channels, 3 outputs each
+    m.weight("b", {6});
+    auto& deconv = m.node("ConvTranspose", {"x", "w", "b"}, {"z"});
+    set_attr(deconv, "group", int64_t{2});
+    set_attr(deconv, "strides", std::vector<int64_t>{2, 2});
+    batchnorm(m, "z", "y", 6);
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::fold_batchnorm);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"ConvTranspose", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({1, 4, 5, 6})}});
+}
+
+TEST(FoldBatchnorm, FoldsIntoGemmWithTransposedBOrWithoutC) {
+    ModelBuilder m;
+    m.input("x", {"5", "8"});
+    m.weight("bt", {6, 8});
+    m.weight("c", {6});
+    auto& g1 = m.node("Gemm", {"x", "bt", "c"}, {"z1"});
+    set_attr(g1, "transB", int64_t{1});
+    set_attr(g1, "alpha", 0.7f);
+    set_attr(g1, "beta", 0.3f);
+    m.weight("b", {8, 6});
+    m.node("Gemm", {"x", "b"}, {"z2"});
+    batchnorm(m, "z1", "y1", 6);
+    batchnorm(m, "z2", "y2", 6);
+    m.output("y1");
+    m.output("y2");
+    auto g = after_pass(m.bytes(), ir::passes::fold_batchnorm);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Gemm", 2}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({5, 8})}});
+}
+
+TEST(FoldBatchnorm, LeavesNormsOfSharedOutputsOrVariableStatistics) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    m.input("mean", {"4"});
+    conv_3x3(m, "x", "c1");
+    batchnorm(m, "c1", "y1", 4);
+    m.node("Relu", {"c1"}, {"r"});  // c1 has another reader
+    conv_3x3(m, "x", "c2");
+    m.weight("s", {4}, 0.5f, 1.5f);
+    m.weight("v", {4}, 0.5f, 1.5f);
+    m.node("BatchNormalization", {"c2", "s", "s", "mean", "v"}, {"y2"});  // the mean is a runtime input
+    for (const char* y : {"y1", "r", "y2"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::fold_batchnorm);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"BatchNormalization", 2}, {"Conv", 2}, {"Relu", 1}}));
+}
+
+// One activation pattern after the conv output "c", ending in "y".
+struct ActivationCase {
+    std::string name;
+    std::string activation;  // the FusedConv activation it becomes
+    std::vector<float> params;
+    std::function<void(ModelBuilder&)> add;
+};
+
+void PrintTo(const ActivationCase& c, std::ostream* os) {
+    *os << c.name;
+}
+
+std::vector<ActivationCase> activation_cases() {
+    const float sqrt2 = std::sqrt(2.0f);
+    auto scalar = [](ModelBuilder& m, const std::string& name, float v) { m.constant(name, {}, {v}); };
+    auto gelu_head = [=](ModelBuilder& m, bool divide) {
+        scalar(m, "k", divide ? sqrt2 : 1 / sqrt2);
+        scalar(m, "one", 1.0f);
+        scalar(m, "half", 0.5f);
+        m.node(divide ? "Div" : "Mul", {"c", "k"}, {"d"});
+        m.node("Erf", {"d"}, {"e"});
+        m.node("Add", {"one", "e"}, {"t"});
+    };
+    return {
+        {"Relu", "Relu", {}, [](ModelBuilder& m) { m.node("Relu", {"c"}, {"y"}); }},
+        {"ClipBoth",
+         "Clip",
+         {-0.3f, 0.4f},
+         [=](ModelBuilder& m) {
+             scalar(m, "lo", -0.3f);
+             scalar(m, "hi", 0.4f);
+             m.node("Clip", {"c", "lo", "hi"}, {"y"});
+         }},
+        {"ClipMaxOnly",
+         "Clip",
+         {-INFINITY, 0.4f},
+         [=](ModelBuilder& m) {
+             scalar(m, "hi", 0.4f);
+             m.node("Clip", {"c", "", "hi"}, {"y"});
+         }},
+        {"LeakyRelu",
+         "LeakyRelu",
+         {0.2f},
+         [](ModelBuilder& m) { set_attr(m.node("LeakyRelu", {"c"}, {"y"}), "alpha", 0.2f); }},
+        {"Sigmoid", "Sigmoid", {}, [](ModelBuilder& m) { m.node("Sigmoid", {"c"}, {"y"}); }},
+        {"Tanh", "Tanh", {}, [](ModelBuilder& m) { m.node("Tanh", {"c"}, {"y"}); }},
+        {"HardSwish", "HardSwish", {}, [](ModelBuilder& m) { m.node("HardSwish", {"c"}, {"y"}); }},
+        {"HardSigmoid",
+         "HardSigmoid",
+         {0.3f, 0.4f},
+         [](ModelBuilder& m) {
+             auto& n = m.node("HardSigmoid", {"c"}, {"y"});
+             set_attr(n, "alpha", 0.3f);
+             set_attr(n, "beta", 0.4f);
+         }},
+        {"SiLU",
+         "SiLU",
+         {},
+         [](ModelBuilder& m) {
+             m.node("Sigmoid", {"c"}, {"s"});
+             m.node("Mul", {"c", "s"}, {"y"});
+         }},
+        {"SiLUGateFirst",
+         "SiLU",
+         {},
+         [](ModelBuilder& m) {
+             m.node("Sigmoid", {"c"}, {"s"});
+             m.node("Mul", {"s", "c"}, {"y"});
+         }},
+        {"XTimesHardSigmoid",
+         "HardSwish",
+         {},
+         [](ModelBuilder& m) {
+             auto& h = m.node("HardSigmoid", {"c"}, {"h"});
+             set_attr(h, "alpha", 1.0f / 6);
+             m.node("Mul", {"c", "h"}, {"y"});
+         }},
+        {"GeluProductThenHalf",
+         "Gelu",
+         {},
+         [=](ModelBuilder& m) {
+             gelu_head(m, true);
+             m.node("Mul", {"c", "t"}, {"p"});
+             m.node("Mul", {"p", "half"}, {"y"});
+         }},
+        {"GeluHalfFirst",
+         "Gelu",
+         {},
+         [=](ModelBuilder& m) {
+             gelu_head(m, false);
+             m.node("Mul", {"c", "half"}, {"h"});
+             m.node("Mul", {"h", "t"}, {"y"});
+         }},
+        {"GeluHalvedSum",
+         "Gelu",
+         {},
+         [=](ModelBuilder& m) {
+             gelu_head(m, true);
+             m.node("Mul", {"half", "t"}, {"u"});
+             m.node("Mul", {"c", "u"}, {"y"});
+         }},
+    };
+}
+
+class FuseActivation : public testing::TestWithParam<ActivationCase> {};
+
+TEST_P(FuseActivation, ConvAndActivationBecomeOneFusedConv) {
+    ModelBuilder m(14);
+    m.input("x", {"1", "3", "7", "9"});
+    conv_3x3(m);
+    GetParam().add(m);
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::fuse_activation);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"FusedConv", 1}}));
+    const ir::Node* fused = find_op(*g, "FusedConv");
+    ASSERT_TRUE(fused);
+    EXPECT_EQ(fused->domain, ops::kFoveaDomain);
+    EXPECT_EQ(fused->attr_string("activation", "?"), GetParam().activation);
+    EXPECT_EQ(fused->attr_floats("activation_params"), GetParam().params);
+    EXPECT_EQ(fused->outputs[0]->name, "y");
+    expect_same_outputs(m.bytes(), *g, kConvInput);
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, FuseActivation, testing::ValuesIn(activation_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(FuseActivationSafety, LeavesConvsWhoseOutputIsReadElsewhereOrNotAnActivation) {
+    ModelBuilder m(14);
+    m.input("x", {"1", "3", "7", "9"});
+    m.input("bound", {});
+    conv_3x3(m, "x", "c1");  // also a graph output
+    m.node("Relu", {"c1"}, {"y1"});
+    conv_3x3(m, "x", "c2");  // x * HardSigmoid(x) with ONNX's default alpha is no HardSwish
+    m.node("HardSigmoid", {"c2"}, {"h"});
+    m.node("Mul", {"c2", "h"}, {"y2"});
+    conv_3x3(m, "x", "c3");  // a bound known only at run time
+    m.node("Clip", {"c3", "bound"}, {"y3"});
+    conv_3x3(m, "x", "c4");  // two activations read it
+    m.node("Relu", {"c4"}, {"y4"});
+    m.node("Tanh", {"c4"}, {"y5"});
+    for (const char* y : {"c1", "y1", "y2", "y3", "y4", "y5"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::fuse_activation);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g),
+              (Counts{{"Clip", 1}, {"Conv", 4}, {"HardSigmoid", 1}, {"Mul", 1}, {"Relu", 2}, {"Tanh", 1}}));
+}
+
+// y = Relu(Conv(x) + r), x [batch, 4, 7, 9] and the residual r of dims `r_dims`.
+std::string residual_model(const std::vector<std::string>& r_dims) {
+    ModelBuilder m;
+    m.input("x", {"batch", "4", "7", "9"});
+    m.input("r", r_dims);
+    m.weight("w", {4, 4, 3, 3});
+    auto& conv = m.node("Conv", {"x", "w"}, {"c"});
+    set_attr(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
+    m.node("Add", {"c", "r"}, {"s"});
+    m.node("Relu", {"s"}, {"y"});
+    m.output("y");
+    return m.bytes();
+}
+
+TEST(FuseResidualAdd, ConvAddReluBecomesOneFusedConvWithSum) {
+    const std::string bytes = residual_model({"batch", "4", "7", "9"});
+    auto g = import_model(bytes);
+    ASSERT_TRUE(g);
+    auto reports = ir::passes::optimize(*g);
+    ASSERT_TRUE(reports.is_ok()) << reports.status().to_string();
+    EXPECT_EQ(g->to_text(),
+              "graph test\n"
+              "  input x: float32[batch,4,7,9]\n"
+              "  input r: float32[batch,4,7,9]\n"
+              "  y: float32[?,4,7,9] = FusedConv(x, w, _, r) {activation=\"Relu\", activation_params=[], "
+              "pads=[1,1,1,1]}\n"
+              "  output y: float32[?,4,7,9]\n");
+    expect_same_outputs(bytes, *g, {{"x", random_tensor({2, 4, 7, 9}, 1)}, {"r", random_tensor({2, 4, 7, 9}, 2)}});
+}
+
+TEST(FuseResidualAdd, LeavesResidualsThatMayBroadcast) {
+    // A broadcast residual, and batch dims that need not be equal (another name, or none).
+    for (const auto& dims :
+         std::vector<std::vector<std::string>>{{"1", "4", "1", "1"}, {"n", "4", "7", "9"}, {"?", "4", "7", "9"}}) {
+        auto g = after_pass(residual_model(dims), ir::passes::fuse_residual_add);
+        ASSERT_TRUE(g);
+        EXPECT_EQ(op_counts(*g), (Counts{{"Add", 1}, {"Conv", 1}, {"Relu", 1}})) << dims[0];
+    }
+}
+
+TEST(FuseResidualAdd, SumComesAfterNoActivation) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    m.input("r", {"1", "4", "7", "9"});
+    conv_3x3(m);
+    m.node("Relu", {"c"}, {"a"});
+    m.node("Add", {"r", "a"}, {"y"});
+    m.output("y");
+    auto g = import_model(m.bytes());
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(ir::passes::optimize(*g).is_ok());
+    EXPECT_EQ(op_counts(*g), (Counts{{"Add", 1}, {"FusedConv", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({1, 3, 7, 9}, 1)}, {"r", random_tensor({1, 4, 7, 9}, 2)}});
+}
+
+TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    conv_3x3(m);
+    batchnorm(m, "c", "n", 4);
+    m.node("Identity", {"n"}, {"i"});
+    m.node("Add", {"i", "i"}, {"s"});  // reads the conv output twice: no residual
+    m.node("Relu", {"s"}, {"y"});
+    m.node("Tanh", {"x"}, {"unused"});
+    m.output("y");
+    auto g = import_model(m.bytes());
+    ASSERT_TRUE(g);
+    auto reports = ir::passes::optimize(*g);
+    ASSERT_TRUE(reports.is_ok()) << reports.status().to_string();
+    std::vector<std::string> names;
+    for (const auto& r : *reports)
+        names.push_back(r.name + " " + std::to_string(r.nodes_before) + "->" + std::to_string(r.nodes_after));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4", "fold_batchnorm 4->3",
+                                        "fuse_residual_add 3->3", "fuse_activation 3->3"}));
+    ASSERT_EQ(g->outputs.size(), 1u);
+    EXPECT_EQ(g->outputs[0]->name, "y");
+    // The folded weights replace the originals, which are dropped.
+    EXPECT_FALSE(g->find_value("c_w"));
+    EXPECT_TRUE(g->find_value("c_w_bn_folded"));
+    expect_same_outputs(m.bytes(), *g, kConvInput);
+}
+
+}  // namespace
+}  // namespace fovea::test
