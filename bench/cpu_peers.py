@@ -282,15 +282,24 @@ class Bench:
               f"({warmup}+{iterations} runs, {result['wall_s']:.1f} s, others {result['others_cores']:.2f} cores)",
               file=self.log, flush=True)
 
+    def long(self, cell, key):
+        """Whether a peer's run of this cell took so long that one round has to do (a far slower peer).
+
+        Only an undisturbed run counts: one slowed down by other processes gets its rounds like any other.
+        """
+        return any(r["wall_s"] > self.args.long_run and r["others_cores"] <= self.args.busy_cores
+                   for r in cell.runs.get(key, []))
+
     def run_cell(self, cell, peers, round_index, round_label):
-        live = [p for p in peers if p.key not in cell.failures and not p.skips(cell.model)]
+        live = [p for p in peers
+                if p.key not in cell.failures and not p.skips(cell.model) and not self.long(cell, p.key)]
         shift = round_index % max(1, len(live))
         for peer in live[shift:] + live[:shift]:
             self.measure(cell, peer, round_label)
 
     def unstable(self, cell):
-        return [p for p in self.peers
-                if len(cell.runs.get(p.key, [])) > 1 and cell.spread(p.key, self.args.rounds) > self.args.tolerance]
+        return [p for p in self.peers if len(cell.runs.get(p.key, [])) > 1 and not self.long(cell, p.key)
+                and cell.spread(p.key, self.args.rounds) > self.args.tolerance]
 
     def run(self):
         for r in range(self.args.rounds):
@@ -346,100 +355,102 @@ def git_commit():
     return commit + (" + uncommitted changes" if dirty else "")
 
 
-def fmt_ms(cell, peer, args):
+def fmt_ms(bench, cell, peer):
     if peer.key in cell.failures:
         return "timeout" if cell.failures[peer.key].startswith("timeout") else "fail"
     best = cell.best(peer.key)
     if best is None:
         return "—"
-    mark = "~" if cell.spread(peer.key, args.rounds) > args.tolerance else ""
-    mark += "*" if best["others_cores"] > args.busy_cores else ""
-    return f"{mark}{best['median_ms']:.3g}" if best["median_ms"] < 100 else f"{mark}{best['median_ms']:.0f}"
-
-
-def render(bench, peers, skipped, macs, peaks, facts):
     args = bench.args
+    marks = ("~" if cell.spread(peer.key, args.rounds) > args.tolerance else "") + (
+        "*" if best["others_cores"] > args.busy_cores else "") + (
+        "†" if bench.long(cell, peer.key) and len(cell.runs[peer.key]) < args.rounds else "")
+    ms = best["median_ms"]
+    return marks + (f"{ms:.3g}" if ms < 100 else f"{ms:.0f}")
+
+
+def render_table(bench, peers, skipped, macs, peak, threads):
     cols = ["model", "input", "batch"] + [f"{p.label} ms" for p in peers] + [
         "fovea / ORT", "fovea GFLOP/s", "fovea % peak", "ORT % peak", "peak RSS MB fovea / ORT"]
-    out = []
-    for threads in args.threads:
-        peak = peaks.get(threads)
-        peak_text = f"{peak['gflops']:.0f} GFLOP/s" if peak else "not measured"
-        out += ["", f"### {threads} thread{'s' if threads > 1 else ''} (fp32 peak {peak_text})", "",
-                "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for cell in (c for c in bench.cells if c.threads == threads):
-            row = [cell.model.name, "x".join(str(d) for d in cell.model.chw[1:]), str(cell.batch)]
-            for peer in peers:
-                if peer.key in skipped:
-                    row.append("planned" if peer.key == "fovea_bf16" else "—")
-                elif peer.skips(cell.model):
-                    row.append("n/a")
-                else:
-                    row.append(fmt_ms(cell, peer, args))
-            fovea, ort = cell.best("fovea"), cell.best("ort")
-            row.append(f"{fovea['median_ms'] / ort['median_ms']:.2f}" if fovea and ort else "—")
-            flops = 2 * macs[cell.model.name] * cell.batch if macs.get(cell.model.name) else None
-            gflops = {k: flops / (r["median_ms"] * 1e-3) / 1e9 for k, r in (("fovea", fovea), ("ort", ort))
-                      if r and flops}
-            row.append(f"{gflops['fovea']:.1f}" if "fovea" in gflops else "—")
-            for key in ("fovea", "ort"):
-                row.append(f"{100 * gflops[key] / peak['gflops']:.1f}%" if key in gflops and peak else "—")
-            rss = [f"{r['peak_rss_mb']:.0f}" if r else "—" for r in (fovea, ort)]
-            row.append(" / ".join(rss))
-            out.append("| " + " | ".join(row) + " |")
+    peak_text = f"{peak['gflops']:.0f} GFLOP/s" if peak else "not measured"
+    out = ["", f"### {threads} thread{'s' if threads > 1 else ''} (measured fp32 peak {peak_text})", "",
+           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for cell in (c for c in bench.cells if c.threads == threads):
+        row = [cell.model.name, "x".join(str(d) for d in cell.model.chw[1:]), str(cell.batch)]
+        for peer in peers:
+            if peer.key in skipped:
+                row.append("planned" if peer.key == "fovea_bf16" else "—")
+            else:
+                row.append("n/a" if peer.skips(cell.model) else fmt_ms(bench, cell, peer))
+        fovea, ort = cell.best("fovea"), cell.best("ort")
+        row.append(f"{fovea['median_ms'] / ort['median_ms']:.2f}" if fovea and ort else "—")
+        flops = 2 * macs[cell.model.name] * cell.batch if macs.get(cell.model.name) else 0
+        gflops = {k: flops / (r["median_ms"] * 1e-3) / 1e9 for k, r in (("fovea", fovea), ("ort", ort)) if r and flops}
+        row.append(f"{gflops['fovea']:.1f}" if "fovea" in gflops else "—")
+        row += [f"{100 * gflops[k] / peak['gflops']:.0f}%" if k in gflops and peak else "—" for k in ("fovea", "ort")]
+        row.append(" / ".join(f"{r['peak_rss_mb']:.0f}" if r else "—" for r in (fovea, ort)))
+        out.append("| " + " | ".join(row) + " |")
+    return out
 
-    m = facts["machine"]
+
+def render_notes(bench, peers, skipped, peaks, facts):
+    args, m = bench.args, facts["machine"]
+    isa = next((p["isa"] for p in peaks.values()), "")
+    notes = [
+        "",
+        "Method:",
+        "",
+        f"- Machine: {m['cpu']} ({m['family_model']}), {m['cores']} cores"
+        f"{' of a virtual machine' if m['virtualized'] else ''}, {m['memory_gib']:.0f} GiB, Linux {m['kernel']}; "
+        f"{m['isa']}. Load average before / after: {facts['load_before']} / {facts['load_after']}.",
+        f"- {facts['date']}, commit {facts['commit']}, {facts['fovea_build']}; {facts['versions']}. "
+        f"This run took {facts['wall_min']:.1f} min: `{facts['command']}`.",
+        "- Numbers are the **median latency of one batch, in ms, from the best round** (lower is better), on "
+        "random inputs in [0, 1). Every cell ran every peer once per round, in a peer order that rotates from "
+        f"round to round, for {args.rounds} round(s); a peer whose best {args.rounds} rounds in a cell differed by "
+        f"more than {100 * args.tolerance:.0f}% ran that cell again, up to {args.max_repeats} more times. Each run "
+        "is a fresh process; model load, compilation and warmup runs are not timed. The first round times "
+        f"{args.min_iterations} iterations, later rounds as many as fit in {args.target_seconds:g} s "
+        f"(between {args.min_iterations} and {args.max_iterations}).",
+        f"- Marks: `~` the best rounds still differed by more than {100 * args.tolerance:.0f}%; `*` other "
+        f"processes kept more than {args.busy_cores:g} cores busy on average during the kept run (before each run "
+        f"the driver waits for a quieter machine, up to {args.max_wait:g} min in all); `†` one run took over "
+        f"{args.long_run:g} s, so that peer ran the cell in one round only.",
+        "- fovea: `fovea bench --backend cpu` (fp32). fovea bf16: "
+        + ("planned, filled once `fovea bench` has `--precision`. " if "fovea_bf16" in skipped
+           else "the same with `--precision bf16`. ")
+        + "ORT: onnxruntime-node, CPU EP, graph optimization 'all', intra-op threads = T, inter-op 1, sequential "
+        "(`bench/ort_bench.mjs`). torch: PyTorch eager, `torch.set_num_threads(T)`, `torch.inference_mode()`, "
+        "the zoo's PyTorch models rebuilt with `tools/zoo/export_models.py` (BatchNorm unfolded, as eager runs "
+        "it; n/a: not a PyTorch model). OpenCV: `cv2.dnn`, its own backend on the CPU target, "
+        "`cv2.setNumThreads(T)`, after fixing the batch dim and folding Identity nodes on weights (its importer "
+        "rejects both; the computation is unchanged). OMP_NUM_THREADS = T for every peer.",
+        "- fovea / ORT: the latency ratio, above 1 where fovea is slower. GFLOP/s: 2 x MACs per image (from "
+        "`fovea inspect`: convolutions and matmuls) x batch / latency. % peak: of this machine's measured fp32 "
+        "peak at the same thread count, the best of 10 oneDNN 2048^3 sgemm runs before the models and 10 after "
+        f"(`bench/peak_gflops`{', ' + isa + ' kernels' if isa else ''}); that sgemm runs at about the cores' FMA "
+        "limit, so near 100% means compute-bound at full speed. Peak RSS: the process's getrusage max RSS in the "
+        "kept run, Node.js itself included for ORT.",
+    ]
     failures = {}
     for cell in bench.cells:
         for key, why in cell.failures.items():
             failures.setdefault((key, cell.model.name, why), []).append(f"b{cell.batch} t{cell.threads}")
     labels = {p.key: p.label for p in peers}
-    notes = [
-        "",
-        "Method:",
-        "",
-        f"- Machine: {m['cpu']} ({m['family_model']}), {m['cores']} cores visible"
-        f"{' (virtual machine)' if m['virtualized'] else ''}, {m['memory_gib']:.0f} GiB, Linux {m['kernel']}; "
-        f"ISA {m['isa']}. Load average before / after: {facts['load_before']} / {facts['load_after']}.",
-        f"- Date {facts['date']}, commit {facts['commit']}, {facts['fovea_build']}. This run took "
-        f"{facts['wall_min']:.1f} min: `{facts['command']}`.",
-        f"- Versions: {facts['versions']}.",
-        "- Each number is a **median latency in ms of one batch** (lower is better) on random inputs in [0, 1), "
-        "from the **best of the rounds**: every cell ran every peer once per round, in a peer order rotating "
-        f"from round to round, for {args.rounds} round(s); a peer whose best {args.rounds} rounds in a cell "
-        f"differed by more than {100 * args.tolerance:.0f}% ran it again, up to {args.max_repeats} more times. "
-        "`~` marks a peer whose best rounds still differed by more. Before each run the driver waited (up to "
-        f"{args.max_wait:g} min in all) until other processes used at most {args.busy_cores:g} cores; `*` marks "
-        "a number whose run still shared the machine with more than that (on average over the run). Each run is a fresh process (model load and "
-        "compile untimed, warmup runs untimed); the first round times "
-        f"{args.min_iterations} iterations, later rounds as many as fit in {args.target_seconds:g} s "
-        f"(between {args.min_iterations} and {args.max_iterations}).",
-        "- fovea: `fovea bench --backend cpu` (fp32). fovea bf16: "
-        + ("planned, filled once `fovea bench` has `--precision`. " if "fovea_bf16" in skipped
-           else "the same with `--precision bf16`. ")
-        + "ORT: onnxruntime-node, CPU EP, graph optimization 'all', intra-op threads = T, "
-        "inter-op 1, sequential (`bench/ort_bench.mjs`). torch: PyTorch eager, `torch.set_num_threads(T)`, "
-        "`torch.inference_mode()`, the zoo's PyTorch models rebuilt from `tools/zoo/export_models.py` "
-        "(BatchNorm not folded, as eager runs it; n/a for the PaddleOCR models). OpenCV: `cv2.dnn` with its own "
-        "backend on the CPU target, `cv2.setNumThreads(T)`, after fixing the batch dim and folding Identity "
-        "nodes on weights (its importer rejects both; the computation is unchanged). OMP_NUM_THREADS = T for all.",
-        "- fovea / ORT: latency ratio, above 1 when fovea is slower. GFLOP/s: 2 x MACs (from `fovea inspect`, "
-        "convolutions and matmuls) x batch / latency. % peak: of this machine's measured fp32 peak at the same "
-        "thread count, the best of 10 oneDNN 2048^3 sgemm runs before and 10 after the models (`bench/peak_gflops`"
-        + (f", {peaks[args.threads[0]]['isa']} kernels" if peaks.get(args.threads[0]) else "") + "). "
-        "Peak RSS: the process's getrusage max RSS (including Node.js for ORT), in the best round.",
-    ]
     for (key, model, why), where in sorted(failures.items()):
         notes.append(f"- {labels[key]} on {model} ({', '.join(where)}): {why}")
     for key, why in skipped.items():
         if key != "fovea_bf16":
             notes.append(f"- {labels[key]}: not run ({why}).")
-    return out, notes
+    if not peaks:
+        notes.append(f"- % peak: not measured ({args.peak} is not built; `make build` builds it).")
+    return notes
 
 
 def write_section(path, section):
     text = path.read_text() if path.exists() else (
-        "# Benchmarks\n\nSections between markers are generated; rerunning their command replaces only them.\n")
+        "# Benchmarks\n\nEach section between markers is generated by the command it names; rerunning that command "
+        "replaces its section only.\n")
     block = f"{BEGIN_MARK}\n{section}\n{END_MARK}"
     if BEGIN_MARK in text and END_MARK in text:
         head, rest = text.split(BEGIN_MARK, 1)
@@ -474,6 +485,8 @@ def main():
     parser.add_argument("--max-iterations", type=int, default=100)
     parser.add_argument("--target-seconds", type=float, default=0.5, help="timed time per run after round 1")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per run before giving up on the cell")
+    parser.add_argument("--long-run", type=float, default=20,
+                        help="seconds: a peer whose run of a cell takes longer runs that cell in one round only")
     parser.add_argument("--busy-cores", type=float, default=0.25,
                         help="cores other processes may use for the machine to count as quiet")
     parser.add_argument("--max-wait", type=float, default=5, help="minutes, in all, to wait for a quiet machine")
@@ -511,16 +524,18 @@ def benchmark(args, models):
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     bench = Bench(args, [p for p in peers if p.key not in skipped], models)
     macs = {m: fovea_macs(args.fovea, MODELS[m]) for m in models}
-    # The peak is measured before and after the models, and the better one kept, like every other number here.
     peaks = {}
-    for when in ("before", "after"):
-        if when == "after":
-            bench.run()
+
+    def update_peaks():  # the best of a measurement before the models and one after, like every number here
         for t in args.threads:
             bench.wait_for_quiet()
             p = measure_peak(args.peak, t)
             if p and (t not in peaks or p["gflops"] > peaks[t]["gflops"]):
                 peaks[t] = p
+
+    update_peaks()
+    bench.run()
+    update_peaks()
 
     first = next((c.best("fovea") for c in bench.cells if c.best("fovea")), None)
     versions = {}
@@ -532,14 +547,16 @@ def benchmark(args, models):
     facts = {
         "machine": machine(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": git_commit(), "fovea_build": first["build"] if first else "fovea (no successful run)",
-        "versions": ", ".join(f"{all_peers[k].label}: {v}" for k, v in versions.items() if not k.startswith("fovea"))
+        "versions": ", ".join(v for k, v in versions.items() if not k.startswith("fovea"))
         + f", Node.js {node}", "wall_min": (time.monotonic() - t0) / 60, "command": command,
         "load_before": load_before, "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
-    tables, notes = render(bench, peers, skipped, macs, peaks, facts)
-    section = "\n".join(["## CPU: fovea against its peers", "",
-                         "Generated by `make bench-cpu` (`bench/cpu_peers.py`); latencies in ms, lower is better. "
-                         "Method and machine below the tables."] + tables + notes)
+    lines = ["## CPU: fovea against its peers", "",
+             "Generated by `make bench-cpu` (`bench/cpu_peers.py`): latency in ms, lower is better; method and "
+             "machine below the tables."]
+    for t in args.threads:
+        lines += render_table(bench, peers, skipped, macs, peaks.get(t), t)
+    section = "\n".join(lines + render_notes(bench, peers, skipped, peaks, facts))
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
     if output:
         write_section(output, section)

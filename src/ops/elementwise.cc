@@ -95,6 +95,13 @@ std::optional<double> known_scalar(const InferContext& ctx, size_t i) {
     return t->element_as_double(0);
 }
 
+// An activation the optimizer creates in domain "fovea" (Gelu, SiLU): unary on floats.
+Status infer_fovea_activation(InferContext& ctx) {
+    if (ctx.node.domain != kFoveaDomain)
+        return ctx.fail_unsupported(ctx.node.op_type + " is taken only in domain 'fovea'");
+    return infer_unary(ctx, DTypeSet::kFloat);
+}
+
 }  // namespace
 
 Status infer_Abs(InferContext& ctx) {
@@ -114,6 +121,9 @@ Status infer_Exp(InferContext& ctx) {
 }
 Status infer_Floor(InferContext& ctx) {
     return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_Gelu(InferContext& ctx) {
+    return infer_fovea_activation(ctx);
 }
 Status infer_HardSigmoid(InferContext& ctx) {
     return infer_unary(ctx, DTypeSet::kFloat);
@@ -147,6 +157,9 @@ Status infer_Selu(InferContext& ctx) {
 }
 Status infer_Sigmoid(InferContext& ctx) {
     return infer_unary(ctx, DTypeSet::kFloat);
+}
+Status infer_SiLU(InferContext& ctx) {
+    return infer_fovea_activation(ctx);
 }
 Status infer_Sign(InferContext& ctx) {
     return infer_unary(ctx, DTypeSet::kNumeric);

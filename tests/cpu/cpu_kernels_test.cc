@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/dnnl_kernel.h"
 #include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
 #include "ops/infer_graph.h"
@@ -71,19 +72,19 @@ class NodeCase {
     }
 
     // The CPU backend's kernel for the node (nullptr when it declines), after shape inference.
-    std::unique_ptr<runtime::NodeKernel> compile_cpu(int threads = 0) {
+    std::unique_ptr<runtime::NodeKernel> compile_cpu(int threads = 0, const std::string& precision = "fp32") {
         if (node_->outputs.empty()) outputs(1);
         const Status inferred = ops::infer_node(*node_);
         EXPECT_TRUE(inferred.is_ok()) << inferred.to_string();
-        backend_ = cpu::make_cpu_backend({.threads = threads});
+        backend_ = cpu::make_cpu_backend({.threads = threads, .precision = precision});
         auto kernel = backend_->compile(*node_);
         EXPECT_TRUE(kernel.is_ok()) << kernel.status().to_string();
         return kernel.is_ok() ? std::move(kernel).value() : nullptr;
     }
 
     // Runs the CPU kernel twice (fresh canary outputs each time) and compares both runs with the reference backend.
-    void expect_matches_ref(double tolerance = 1e-4, int threads = 0) {
-        auto kernel = compile_cpu(threads);
+    void expect_matches_ref(double tolerance = 1e-4, int threads = 0, const std::string& precision = "fp32") {
+        auto kernel = compile_cpu(threads, precision);
         ASSERT_NE(kernel, nullptr) << node_->describe() << " was declined";
         std::vector<const Tensor*> args;
         for (const Tensor* t : values_) args.push_back(t);
@@ -295,6 +296,9 @@ TEST(CpuUnary, matches_ref_for_each_op) {
                            "HardSigmoid", "LeakyRelu"})
         NodeCase(op).input({3, 5, 7}, -3.0f, 3.0f).expect_matches_ref();
     NodeCase("Sqrt").input({2, 9}, 0.1f, 4.0f).expect_matches_ref();
+    NodeCase("Erf").input({3, 1000}, -3.0f, 3.0f).expect_matches_ref();
+    NodeCase("Gelu", 1, "fovea").input({3, 5, 7}, -3.0f, 3.0f).expect_matches_ref();
+    NodeCase("SiLU", 1, "fovea").input({3, 5, 7}, -3.0f, 3.0f).expect_matches_ref();
     NodeCase("Reciprocal").input({2, 9}, 0.5f, 2.0f).expect_matches_ref();
     NodeCase("LeakyRelu").input({4, 4}).attr("alpha", 0.3f).expect_matches_ref();
     NodeCase("HardSigmoid").input({4, 4}, -4.0f, 4.0f).attr("alpha", 0.4f).attr("beta", 0.3f).expect_matches_ref();
@@ -376,6 +380,68 @@ TEST(CpuData, matches_ref_for_copies_transpose_split_and_concat) {
     NodeCase("Concat").input({2, 3, 4}).input({2, 0, 4}).input({2, 5, 4}).attr("axis", int64_t{1}).expect_matches_ref();
 }
 
+TEST(CpuData, matches_ref_for_slices_with_steps_and_negative_positions) {
+    auto ints = [](std::vector<int64_t> v) {
+        return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+    };
+    NodeCase("Slice", 13)
+        .input({4, 9, 7})
+        .constant(ints({1, -6}))
+        .constant(ints({4, 100}))
+        .constant(ints({0, 1}))
+        .constant(ints({2, 2}))
+        .expect_matches_ref();
+    NodeCase("Slice", 13).input({2, 8}).constant(ints({0, 3})).constant(ints({2, 5})).expect_matches_ref();
+    EXPECT_TRUE(NodeCase("Slice", 13)
+                    .input({2, 8})
+                    .constant(ints({-1}))
+                    .constant(ints({-100}))
+                    .constant(ints({1}))
+                    .constant(ints({-1}))
+                    .declined());
+}
+
+TEST(CpuData, matches_ref_for_constant_pads_and_crops) {
+    auto ints = [](std::vector<int64_t> v) {
+        return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+    };
+    NodeCase("Pad", 13)
+        .input({2, 3, 5})
+        .constant(ints({0, 1, 2, 0, 2, 1}))
+        .constant(Tensor::scalar(1.5f))
+        .expect_matches_ref();
+    NodeCase("Pad", 13).input({2, 3, 5}).constant(ints({0, -1, 2, 1, 0, -2})).expect_matches_ref();
+    EXPECT_TRUE(NodeCase("Pad", 13)
+                    .input({2, 3, 5})
+                    .constant(ints({0, 1, 2, 0, 2, 1}))
+                    .attr("mode", std::string("edge"))
+                    .declined());
+}
+
+TEST(CpuReduce, matches_ref_for_each_reduction) {
+    auto ints = [](std::vector<int64_t> v) {
+        return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+    };
+    for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2"}) {
+        NodeCase(op, 13).input({2, 3, 5}, 0.5f, 1.5f).constant(ints({-1})).expect_matches_ref();
+        NodeCase(op, 13)
+            .input({2, 3, 5}, 0.5f, 1.5f)
+            .constant(ints({0, 2}))
+            .attr("keepdims", int64_t{0})
+            .expect_matches_ref();
+        NodeCase(op, 13).input({2, 3, 5}, 0.5f, 1.5f).expect_matches_ref();
+    }
+}
+
+TEST(CpuBinary, aligns_the_second_operand_at_axis_before_opset_7) {
+    NodeCase("Add", 6)
+        .input({2, 3, 4, 5})
+        .input({3, 4})
+        .attr("broadcast", int64_t{1})
+        .attr("axis", int64_t{1})
+        .expect_matches_ref();
+}
+
 // ---- resampling ----
 
 TEST(CpuResize, matches_ref_where_onednn_samples_like_onnx) {
@@ -419,6 +485,35 @@ TEST(CpuResize, declines_sampling_onednn_does_not_match) {
                     .attr("coordinate_transformation_mode", std::string("align_corners"))
                     .declined());
     EXPECT_TRUE(NodeCase("Resize", 13).input({1, 3, 5, 4}).absent().input({4}).declined());
+}
+
+// ---- bf16 precision ----
+
+// bfloat16 keeps 8 significant bits: products of [-1, 1] values summed over a few dozen terms stay within 5e-2.
+TEST(CpuPrecision, bf16_convolutions_and_matrix_products_stay_close_to_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    NodeCase("Conv")
+        .input({1, 8, 9, 9})
+        .random_constant({6, 8, 3, 3})
+        .random_constant({6})
+        .attr("pads", Ints{1, 1, 1, 1})
+        .expect_matches_ref(5e-2, 0, "bf16");
+    NodeCase("FusedConv", 1, "fovea")
+        .input({1, 8, 9, 9})
+        .random_constant({8, 8, 1, 1})
+        .absent()
+        .input({1, 8, 9, 9})
+        .attr("activation", std::string("Relu"))
+        .expect_matches_ref(5e-2, 0, "bf16");
+    NodeCase("MatMul").input({3, 17}).random_constant({17, 5}).expect_matches_ref(5e-2, 0, "bf16");
+    NodeCase("MatMul").input({2, 3, 17}).input({17, 5}).expect_matches_ref(5e-2, 0, "bf16");
+    NodeCase("Gemm")
+        .input({17, 3})
+        .random_constant({5, 17})
+        .random_constant({5})
+        .attr("transA", int64_t{1})
+        .attr("transB", int64_t{1})
+        .expect_matches_ref(5e-2, 0, "bf16");
 }
 
 // ---- threads ----

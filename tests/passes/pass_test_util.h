@@ -57,6 +57,15 @@ class ModelBuilder {
         for (float v : values) t->add_float_data(v);
     }
 
+    // A 1-D int64 initializer (shapes, axes).
+    void ints(const std::string& name, const std::vector<int64_t>& values) {
+        auto* t = graph().add_initializer();
+        t->set_name(name);
+        t->set_data_type(pb::TensorProto::INT64);
+        t->add_dims(static_cast<int64_t>(values.size()));
+        for (int64_t v : values) t->add_int64_data(v);
+    }
+
     // An initializer of uniform random values in [lo, hi), from the builder's fixed-seed generator.
     void weight(const std::string& name, const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
         std::uniform_real_distribution<float> dist(lo, hi);

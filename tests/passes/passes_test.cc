@@ -313,6 +313,353 @@ TEST_P(FuseActivation, ConvAndActivationBecomeOneFusedConv) {
 INSTANTIATE_TEST_SUITE_P(Patterns, FuseActivation, testing::ValuesIn(activation_cases()),
                          [](const auto& info) { return info.param.name; });
 
+// The activation patterns again, on a graph input that another node (Tanh) reads too: the patterns of several nodes
+// become one node, single activation ops stay as they are.
+TEST_P(FuseActivation, StandalonePatternBecomesOneNode) {
+    const std::map<std::string, std::pair<std::string, std::string>> made = {
+        {"SiLU", {"SiLU", "fovea"}}, {"HardSwish", {"HardSwish", ""}}, {"Gelu", {"Gelu", "fovea"}}};
+    ModelBuilder m(14);
+    m.input("c", {"2", "3", "5"});
+    m.node("Tanh", {"c"}, {"other"});
+    GetParam().add(m);
+    m.output("y");
+    m.output("other");
+    auto before = import_model(m.bytes());
+    auto g = after_pass(m.bytes(), ir::passes::fuse_activation_patterns);
+    ASSERT_TRUE(g && before);
+    const bool pattern = before->nodes().size() > 2;  // more nodes than Tanh and one activation op
+    if (pattern) {
+        const auto& [op, domain] = made.at(GetParam().activation);
+        EXPECT_EQ(op_counts(*g), (Counts{{op, 1}, {"Tanh", 1}}));
+        const ir::Node* fused = find_op(*g, op);
+        ASSERT_TRUE(fused);
+        EXPECT_EQ(fused->domain, domain);
+        EXPECT_EQ(fused->inputs, std::vector<ir::Value*>{g->find_value("c")});
+        EXPECT_EQ(fused->outputs[0]->name, "y");
+    } else {
+        EXPECT_EQ(op_counts(*g), op_counts(*before));
+    }
+    expect_same_outputs(m.bytes(), *g, {{"c", random_tensor({2, 3, 5})}});
+}
+
+TEST(FuseActivationPatterns, LeavesPatternsWithSharedInsidesOrOtherConstants) {
+    ModelBuilder m;
+    m.input("x", {"2", "3"});
+    m.node("Sigmoid", {"x"}, {"s"});  // the gate is an output too
+    m.node("Mul", {"x", "s"}, {"y1"});
+    m.constant("k", {}, {1.5f});  // no sqrt(2)
+    m.constant("one", {}, {1.0f});
+    m.constant("half", {}, {0.5f});
+    m.node("Div", {"x", "k"}, {"d"});
+    m.node("Erf", {"d"}, {"e"});
+    m.node("Add", {"e", "one"}, {"t"});
+    m.node("Mul", {"x", "t"}, {"p"});
+    m.node("Mul", {"p", "half"}, {"y2"});
+    for (const char* y : {"s", "y1", "y2"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::fuse_activation_patterns);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Add", 1}, {"Div", 1}, {"Erf", 1}, {"Mul", 3}, {"Sigmoid", 1}}));
+}
+
+TEST(FuseActivationPatterns, ConvTakesItsActivationFirstInThePipeline) {
+    ModelBuilder m(14);
+    m.input("x", {"1", "3", "7", "9"});
+    conv_3x3(m);
+    m.node("Sigmoid", {"c"}, {"s"});
+    m.node("Mul", {"c", "s"}, {"y"});
+    m.output("y");
+    auto g = import_model(m.bytes());
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(ir::passes::optimize(*g).is_ok());
+    EXPECT_EQ(op_counts(*g), (Counts{{"FusedConv", 1}}));
+    expect_same_outputs(m.bytes(), *g, kConvInput);
+}
+
+// A decomposed LayerNorm of x (read by "x_other" too) ending in "y", as one exporter writes it.
+struct LayerNormCase {
+    std::string name;
+    std::vector<std::string> x_dims;  // run at [2, 5, 8]
+    bool affine;                      // whether y is scaled and shifted
+    std::function<void(ModelBuilder&)> add;
+};
+
+void PrintTo(const LayerNormCase& c, std::ostream* os) {
+    *os << c.name;
+}
+
+// mean, d = x - mean, then the variance from `square` (writing "sq" from "d"), eps 1e-5 and d / std in "n".
+void layer_norm_core(ModelBuilder& m, const std::function<void(ModelBuilder&)>& square, bool eps_first = false) {
+    m.constant("eps", {}, {1e-5f});
+    set_attr(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{-1});
+    m.node("Sub", {"x", "mean"}, {"d"});
+    square(m);
+    set_attr(m.node("ReduceMean", {"sq"}, {"var"}), "axes", std::vector<int64_t>{-1});
+    m.node("Add", eps_first ? std::vector<std::string>{"eps", "var"} : std::vector<std::string>{"var", "eps"}, {"ve"});
+    m.node("Sqrt", {"ve"}, {"std"});
+    m.node("Div", {"d", "std"}, {"n"});
+}
+
+void pow_square(ModelBuilder& m) {
+    m.constant("two", {}, {2.0f});
+    m.node("Pow", {"d", "two"}, {"sq"});
+}
+
+void mul_square(ModelBuilder& m) {
+    m.node("Mul", {"d", "d"}, {"sq"});
+}
+
+std::vector<LayerNormCase> layer_norm_cases() {
+    auto affine = [](const Shape& gamma, bool gamma_first) {
+        return [=](ModelBuilder& m) {
+            m.weight("gamma", gamma, 0.5f, 1.5f);
+            m.weight("beta", {8});
+            m.node("Mul", gamma_first ? std::vector<std::string>{"gamma", "n"} : std::vector<std::string>{"n", "gamma"},
+                   {"g"});
+            m.node("Add", {"g", "beta"}, {"y"});
+        };
+    };
+    return {
+        {"TorchPowWithAffine",
+         {"2", "5", "8"},
+         true,
+         [=](ModelBuilder& m) {
+             layer_norm_core(m, pow_square);
+             affine({8}, false)(m);
+         }},
+        {"MulSquareGammaFirstEpsFirst",
+         {"2", "5", "8"},
+         true,
+         [=](ModelBuilder& m) {
+             layer_norm_core(m, mul_square, true);
+             affine({1, 1, 8}, true)(m);
+         }},
+        {"ScalarGamma",
+         {"2", "5", "8"},
+         true,
+         [=](ModelBuilder& m) {
+             layer_norm_core(m, pow_square);
+             affine({}, false)(m);
+         }},
+        {"NoAffine",
+         {"2", "5", "8"},
+         false,
+         [=](ModelBuilder& m) {
+             layer_norm_core(m, pow_square);
+             m.node("Relu", {"n"}, {"y"});
+         }},
+        // PaddleOCR: the last dim is known only at run time; gamma's size tells it.
+        {"UnknownLastDimFromGamma",
+         {"n", "t", "?"},
+         true,
+         [=](ModelBuilder& m) {
+             layer_norm_core(m, pow_square);
+             affine({8}, false)(m);
+         }},
+    };
+}
+
+class FuseLayernorm : public testing::TestWithParam<LayerNormCase> {};
+
+TEST_P(FuseLayernorm, DecomposedLayerNormBecomesOneLayerNormalization) {
+    ModelBuilder m;
+    m.input("x", GetParam().x_dims);
+    GetParam().add(m);
+    m.node("Tanh", {"x"}, {"x_other"});
+    m.output("y");
+    m.output("x_other");
+    auto g = after_pass(m.bytes(), ir::passes::fuse_layernorm);
+    ASSERT_TRUE(g);
+    Counts expected = {{"LayerNormalization", 1}, {"Tanh", 1}};
+    if (!GetParam().affine) expected["Relu"] = 1;
+    EXPECT_EQ(op_counts(*g), expected);
+    const ir::Node* ln = find_op(*g, "LayerNormalization");
+    ASSERT_TRUE(ln);
+    EXPECT_EQ(ln->domain, "");
+    EXPECT_EQ(ln->opset, 17);
+    EXPECT_EQ(ln->attr_int("axis", 0), -1);
+    EXPECT_FLOAT_EQ(ln->attr_float("epsilon", 0), 1e-5f);
+    EXPECT_EQ(ln->inputs.size(), GetParam().affine ? 3u : 2u);
+    EXPECT_EQ(ln->inputs[1]->constant->shape(), (Shape{8}));
+    EXPECT_EQ(ln->outputs[0]->name, GetParam().affine ? "y" : "n");
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 5, 8})}});
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, FuseLayernorm, testing::ValuesIn(layer_norm_cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(FuseLayernormSafety, LeavesOtherAxesSharedInsidesRuntimeEpsilonAndUnknownSizes) {
+    auto count_after = [](const std::function<void(ModelBuilder&)>& add, const std::vector<std::string>& dims,
+                          const std::vector<std::string>& outputs) {
+        ModelBuilder m;
+        m.input("x", dims);
+        add(m);
+        for (const auto& y : outputs) m.output(y);
+        auto g = after_pass(m.bytes(), ir::passes::fuse_layernorm);
+        return g ? op_counts(*g).count("LayerNormalization") : -1;
+    };
+    const std::vector<std::string> dims = {"2", "5", "8"};
+    // Reduced over axis 1 (the mean; the variance stays over the last).
+    EXPECT_EQ(count_after(
+                  [](ModelBuilder& m) {
+                      m.constant("eps", {}, {1e-5f});
+                      set_attr(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{1});
+                      m.node("Sub", {"x", "mean"}, {"d"});
+                      pow_square(m);
+                      set_attr(m.node("ReduceMean", {"sq"}, {"var"}), "axes", std::vector<int64_t>{-1});
+                      m.node("Add", {"var", "eps"}, {"ve"});
+                      m.node("Sqrt", {"ve"}, {"std"});
+                      m.node("Div", {"d", "std"}, {"n"});
+                  },
+                  dims, {"n"}),
+              0u);
+    // The centered x is an output too.
+    EXPECT_EQ(count_after([](ModelBuilder& m) { layer_norm_core(m, pow_square); }, dims, {"n", "d"}), 0u);
+    // The variance is read elsewhere.
+    EXPECT_EQ(count_after(
+                  [](ModelBuilder& m) {
+                      layer_norm_core(m, pow_square);
+                      m.node("Relu", {"var"}, {"r"});
+                  },
+                  dims, {"n", "r"}),
+              0u);
+    // Epsilon known only at run time.
+    EXPECT_EQ(count_after(
+                  [](ModelBuilder& m) {
+                      m.input("e", {});
+                      set_attr(m.node("ReduceMean", {"x"}, {"mean"}), "axes", std::vector<int64_t>{-1});
+                      m.node("Sub", {"x", "mean"}, {"d"});
+                      pow_square(m);
+                      set_attr(m.node("ReduceMean", {"sq"}, {"var"}), "axes", std::vector<int64_t>{-1});
+                      m.node("Add", {"var", "e"}, {"ve"});
+                      m.node("Sqrt", {"ve"}, {"std"});
+                      m.node("Div", {"d", "std"}, {"n"});
+                  },
+                  dims, {"n"}),
+              0u);
+    // An unknown last dim and no scale or bias to tell it.
+    EXPECT_EQ(count_after([](ModelBuilder& m) { layer_norm_core(m, pow_square); }, {"2", "5", "?"}, {"n"}), 0u);
+}
+
+TEST(FuseLayernormSafety, GammaOverMoreThanTheLastDimStaysAMul) {
+    ModelBuilder m;
+    m.input("x", {"2", "5", "8"});
+    layer_norm_core(m, pow_square);
+    m.weight("gamma", {5, 8});
+    m.node("Mul", {"n", "gamma"}, {"y"});
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::fuse_layernorm);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"LayerNormalization", 1}, {"Mul", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 5, 8})}});
+}
+
+// x [2, 3, 4, 5] through `build`, ending in "y" (read by a Relu, so that a vanished pair leaves a node).
+std::unique_ptr<ir::Graph> layout_after_pass(const std::function<void(ModelBuilder&)>& build, std::string* bytes,
+                                             const std::vector<std::string>& extra_outputs = {}) {
+    ModelBuilder m;
+    m.input("x", {"2", "3", "4", "5"});
+    build(m);
+    m.node("Relu", {"y"}, {"out"});
+    m.output("out");
+    for (const auto& o : extra_outputs) m.output(o);
+    *bytes = m.bytes();
+    return after_pass(*bytes, ir::passes::cancel_transpose_reshape);
+}
+
+const std::map<std::string, Tensor> kLayoutInput = {{"x", random_tensor({2, 3, 4, 5})}};
+
+TEST(CancelTransposeReshape, InverseTransposesVanish) {
+    std::string bytes;
+    auto g = layout_after_pass(
+        [](ModelBuilder& m) {
+            set_attr(m.node("Transpose", {"x"}, {"t"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+            set_attr(m.node("Transpose", {"t"}, {"y"}), "perm", std::vector<int64_t>{0, 3, 1, 2});
+        },
+        &bytes);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->to_text(),
+              "graph test\n"
+              "  input x: float32[2,3,4,5]\n"
+              "  out: float32[2,3,4,5] = Relu(x)\n"
+              "  output out: float32[2,3,4,5]\n");
+    expect_same_outputs(bytes, *g, kLayoutInput);
+}
+
+TEST(CancelTransposeReshape, TransposeChainsComposeAndSharedFirstsStay) {
+    std::string bytes;
+    auto g = layout_after_pass(
+        [](ModelBuilder& m) {
+            set_attr(m.node("Transpose", {"x"}, {"t1"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+            m.node("Transpose", {"t1"}, {"t2"});  // the default perm reverses the dims
+            set_attr(m.node("Transpose", {"t2"}, {"y"}), "perm", std::vector<int64_t>{1, 0, 3, 2});
+        },
+        &bytes, {"t1"});
+    ASSERT_TRUE(g);
+    // t1 is an output and stays; t2 and y become one Transpose of x.
+    EXPECT_EQ(op_counts(*g), (Counts{{"Relu", 1}, {"Transpose", 2}}));
+    const ir::Value* y = g->find_value("y");
+    ASSERT_TRUE(y && y->producer);
+    EXPECT_EQ(y->producer->inputs[0]->name, "x");
+    // y[i] = t2[p3[i]] = t1[reverse[p3[i]]] = x[p1[reverse[p3[i]]]].
+    EXPECT_EQ(y->producer->attr_ints("perm"), (std::vector<int64_t>{3, 1, 0, 2}));
+    expect_same_outputs(bytes, *g, kLayoutInput);
+}
+
+TEST(CancelTransposeReshape, ReshapeOfReshapeReadsTheFirstInput) {
+    std::string bytes;
+    auto g = layout_after_pass(
+        [](ModelBuilder& m) {
+            m.ints("s1", {6, 20});
+            m.ints("s2", {2, -1, 5});
+            m.node("Reshape", {"x", "s1"}, {"r"});
+            m.node("Reshape", {"r", "s2"}, {"y"});
+        },
+        &bytes);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Relu", 1}, {"Reshape", 1}}));
+    EXPECT_EQ(g->find_value("y")->producer->inputs[0]->name, "x");
+    expect_same_outputs(bytes, *g, kLayoutInput);
+}
+
+TEST(CancelTransposeReshape, SqueezeUnsqueezePairsOverTheSameAxesVanish) {
+    std::string bytes;
+    auto g = layout_after_pass(
+        [](ModelBuilder& m) {
+            m.ints("a1", {1});
+            m.ints("a2", {-4});  // axis 1 of the rank-5 tensor, written negative
+            m.ints("a0", {0});
+            m.node("Unsqueeze", {"x", "a1"}, {"u"});
+            m.node("Squeeze", {"u", "a2"}, {"s"});
+            m.node("Unsqueeze", {"s", "a0"}, {"u0"});
+            m.node("Squeeze", {"u0", "a0"}, {"y"});
+        },
+        &bytes);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Relu", 1}}));
+    expect_same_outputs(bytes, *g, kLayoutInput);
+}
+
+TEST(CancelTransposeReshape, LeavesPairsThatDoNotCancelOrWouldRenameOutputs) {
+    std::string bytes;
+    auto g = layout_after_pass(
+        [](ModelBuilder& m) {
+            m.ints("a01", {0, 1});
+            m.ints("a1", {1});
+            m.node("Unsqueeze", {"x", "a01"}, {"u"});
+            m.node("Squeeze", {"u", "a1"}, {"s"});  // fewer axes: no inverse
+            m.ints("s1", {6, 20});
+            m.ints("s2", {0, 4, 5});  // 0 copies a dim of the first reshape
+            m.node("Reshape", {"x", "s1"}, {"r"});
+            m.node("Reshape", {"r", "s2"}, {"r2"});
+            set_attr(m.node("Transpose", {"x"}, {"t"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+            set_attr(m.node("Transpose", {"t"}, {"t2"}), "perm", std::vector<int64_t>{0, 3, 1, 2});  // an output
+            m.node("Relu", {"x"}, {"y"});
+        },
+        &bytes, {"s", "r2", "t2"});
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Relu", 2}, {"Reshape", 2}, {"Squeeze", 1}, {"Transpose", 2}, {"Unsqueeze", 1}}));
+}
+
 TEST(FuseActivationSafety, LeavesConvsWhoseOutputIsReadElsewhereOrNotAnActivation) {
     ModelBuilder m(14);
     m.input("x", {"1", "3", "7", "9"});
@@ -406,9 +753,10 @@ TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
     std::vector<std::string> names;
     for (const auto& r : *reports)
         names.push_back(r.name + " " + std::to_string(r.nodes_before) + "->" + std::to_string(r.nodes_after));
-    EXPECT_EQ(names,
-              (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4", "fold_batchnorm 4->3",
-                                        "fuse_residual_add 3->3", "fuse_activation 3->3"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4",
+                                               "cancel_transpose_reshape 4->4", "fold_batchnorm 4->3",
+                                               "fuse_residual_add 3->3", "fuse_activation 3->3", "fuse_layernorm 3->3",
+                                               "fuse_activation_patterns 3->3"}));
     ASSERT_EQ(g->outputs.size(), 1u);
     EXPECT_EQ(g->outputs[0]->name, "y");
     // The folded weights replace the originals, which are dropped.

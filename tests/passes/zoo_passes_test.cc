@@ -1,5 +1,6 @@
-// The optimizer on real models (~/.cache/fovea/models/zoo, made by scripts/make-zoo.sh): node counts drop, and a
-// Session on backend "cpu" (which optimizes) matches backend "ref" (which does not) at batch 1.
+// The optimizer on real models (~/.cache/fovea/models/zoo, made by scripts/make-zoo.sh, and PP-OCR's recognizer in
+// ~/.cache/fovea/models/ppocr): node counts drop, and a Session on backend "cpu" (which optimizes) matches backend
+// "ref" (which does not) at batch 1.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -14,29 +15,33 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path zoo_model(const std::string& name) {
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "") / ".cache/fovea/models/zoo" / (name + ".onnx");
-}
+// A model under ~/.cache/fovea/models, and the input shape to run it at (empty: its own, at batch 1).
+struct ZooModel {
+    std::string name;
+    std::string file;
+    Shape input_shape;
+};
 
-class ZooPasses : public testing::TestWithParam<std::string> {};
+class ZooPasses : public testing::TestWithParam<ZooModel> {};
 
 TEST_P(ZooPasses, NodeCountsDropAndCpuMatchesRefAtBatchOne) {
-    const fs::path path = zoo_model(GetParam());
+    const char* home = std::getenv("HOME");
+    const fs::path path = fs::path(home ? home : "") / ".cache/fovea/models" / GetParam().file;
     if (!fs::exists(path)) GTEST_SKIP() << path << " is missing (scripts/make-zoo.sh makes it)";
     auto graph = onnx::import_file(path.string());
     ASSERT_TRUE(graph.is_ok()) << graph.status().to_string();
     const auto before = static_cast<int>((*graph)->nodes().size());
     auto reports = ir::passes::optimize(**graph);
     ASSERT_TRUE(reports.is_ok()) << reports.status().to_string();
-    std::printf("%s\n", GetParam().c_str());
-    for (const auto& r : *reports) std::printf("  %-22s %4d -> %4d\n", r.name.c_str(), r.nodes_before, r.nodes_after);
+    std::printf("%s\n", GetParam().name.c_str());
+    for (const auto& r : *reports) std::printf("  %-24s %4d -> %4d\n", r.name.c_str(), r.nodes_before, r.nodes_after);
     EXPECT_LT(reports->back().nodes_after, before);
 
     std::map<std::string, Tensor> inputs;
     for (const ir::Value* in : (*graph)->inputs) {
         Shape shape = *in->shape;
         shape[0] = 1;
+        if (!GetParam().input_shape.empty()) shape = GetParam().input_shape;
         inputs[in->name] = random_tensor(shape);
     }
     SessionOptions ref_options, cpu_options;
@@ -56,8 +61,13 @@ TEST_P(ZooPasses, NodeCountsDropAndCpuMatchesRefAtBatchOne) {
         EXPECT_LT(relative_l2((*actual)[i], (*expected)[i]), 1e-4) << "output " << (*cpu)->outputs()[i].name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ZooPasses, testing::Values("resnet50", "efficientnet_b0", "yolov5s_style"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Models, ZooPasses,
+                         testing::Values(ZooModel{"resnet50", "zoo/resnet50.onnx", {}},
+                                         ZooModel{"efficientnet_b0", "zoo/efficientnet_b0.onnx", {}},
+                                         ZooModel{"yolov5s_style", "zoo/yolov5s_style.onnx", {}},
+                                         ZooModel{"convnext_tiny", "zoo/convnext_tiny.onnx", {}},
+                                         ZooModel{"ppocr_rec", "ppocr/rec.onnx", {1, 3, 48, 320}}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace fovea::test

@@ -69,6 +69,8 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
             pad_end[i] = (xs[i + 2] - 1) * win.strides[i] + (win.kernel[i] - 1) * win.dilations[i] + 1 -
                          win.pad_begin[i] - ys[i + 2];
     }
+    // An output longer than the natural one is a negative end pad, which oneDNN's deconvolution computes as ONNX
+    // does (values from the bias alone); convolutions never need one.
     for (size_t i = 0; i < pad_end.size(); ++i)
         if (win.pad_begin[i] < 0 || (pad_end[i] < 0 && !transposed)) return decline();
 
@@ -89,10 +91,12 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     // Activations cross node boundaries in plain NCHW, but the convolution picks its own layout (NHWC with
     // oneDNN 2.6 on AVX-512) and the kernel reorders around it: on ResNet-50, one thread, 166 ms against 223 ms
     // with NCHW forced on the primitive (gemm-based then), the reorders included.
-    const dnnl::memory::desc src_md(src_plain.dims(), kF32, dnnl::memory::format_tag::any);
-    const dnnl::memory::desc dst_md(dst_plain.dims(), kF32, dnnl::memory::format_tag::any);
-    const dnnl::memory::desc weights_md =
-        w.constant ? dnnl::memory::desc(weights_plain.dims(), kF32, dnnl::memory::format_tag::any) : weights_plain;
+    // Source and weights are read in the compute type (bf16 precision converts them in those reorders); the
+    // destination stays fp32.
+    constexpr auto kAny = dnnl::memory::format_tag::any;
+    const dnnl::memory::desc src_md(src_plain.dims(), ctx.compute_type(), kAny);
+    const dnnl::memory::desc dst_md(dst_plain.dims(), kF32, kAny);
+    const dnnl::memory::desc weights_md(weights_plain.dims(), ctx.compute_type(), kAny);
     const dims strides = to_dims(win.strides), dilations = dnnl_dilations(win.dilations);
     const dims pad_begin = to_dims(win.pad_begin);
 
@@ -121,9 +125,10 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     std::unordered_map<int, dnnl::memory> args;
     args[DNNL_ARG_SRC] = kernel->input_as(0, src_plain, src_desc);
+    // Constant weights are reordered once, here; others on every run.
     args[DNNL_ARG_WEIGHTS] = w.constant
                                  ? reorder_constant(ctx, *kernel, *w.constant, weights_plain, weights_desc_chosen)
-                                 : kernel->input(1, weights_plain);
+                                 : kernel->input_as(1, weights_plain, weights_desc_chosen);
     if (b) args[DNNL_ARG_BIAS] = kernel->input(2, bias_plain);
     const bool dst_is_plain = dst_desc == dst_plain;
     const dnnl::memory dst = dst_is_plain ? kernel->output(0, dst_plain) : kernel->temporary(dst_desc);

@@ -1,5 +1,6 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <span>
 #include <string_view>
 
 #include "backends/cpu/kernels.h"
@@ -27,6 +28,7 @@ constexpr Entry kKernels[] = {
     {"Abs", compile_unary},
     {"Clip", compile_unary},
     {"Elu", compile_unary},
+    {"Erf", compile_erf},
     {"Exp", compile_unary},
     {"HardSigmoid", compile_unary},
     {"HardSwish", compile_unary},
@@ -60,24 +62,42 @@ constexpr Entry kKernels[] = {
     {"Dropout", compile_copy},
     {"Transpose", compile_transpose},
     {"Split", compile_split},
+    {"Slice", compile_slice},
+    {"Pad", compile_pad},
+    {"ReduceMean", compile_reduce},
+    {"ReduceSum", compile_reduce},
+    {"ReduceMax", compile_reduce},
+    {"ReduceMin", compile_reduce},
+    {"ReduceProd", compile_reduce},
+    {"ReduceL2", compile_reduce},
     {"Concat", compile_concat},
     {"Resize", compile_resize},
     {"Upsample", compile_resize},
 };
 
+// fovea's own ops, which the optimizer makes.
+constexpr Entry kFoveaKernels[] = {
+    {"FusedConv", compile_conv},
+    {"Gelu", compile_unary},
+    {"SiLU", compile_unary},
+};
+
 CompileFn find_compile(const ir::Node& node) {
-    if (node.domain == ops::kFoveaDomain) return node.op_type == "FusedConv" ? compile_conv : nullptr;
-    if (!node.domain.empty()) return nullptr;
-    for (const Entry& e : kKernels)
+    const std::span<const Entry> table = node.domain.empty()                ? std::span<const Entry>(kKernels)
+                                         : node.domain == ops::kFoveaDomain ? std::span<const Entry>(kFoveaKernels)
+                                                                            : std::span<const Entry>();
+    for (const Entry& e : table)
         if (e.op_type == node.op_type) return e.compile;
     return nullptr;
 }
 
 class CpuBackend final : public runtime::Backend {
   public:
-    explicit CpuBackend(const runtime::BackendOptions& options) : ctx_(options.threads) {}
+    explicit CpuBackend(const runtime::BackendOptions& options)
+        : bf16_(options.precision == "bf16"), ctx_(options.threads, bf16_) {}
     std::string_view name() const override { return "cpu"; }
     Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
+        if (bf16_ && !cpu_has_bf16()) return unsupported("precision bf16 needs a CPU with avx512_bf16");
         const CompileFn compile = find_compile(node);
         if (!compile) return decline();
         // Primitive creation sizes its work split by the thread count, so it sees the count runs will use.
@@ -91,6 +111,7 @@ class CpuBackend final : public runtime::Backend {
     }
 
   private:
+    bool bf16_;
     Context ctx_;
 };
 

@@ -1,9 +1,10 @@
-// Data movement: shape-only ops as copies, Transpose and Split as reorders of strided views, Concat.
+// Data movement: shape-only ops as copies; Transpose, Split, Slice and Pad as reorders of strided views; Concat.
+#include <algorithm>
 #include <cstring>
-#include <numeric>
 
 #include "backends/cpu/kernels.h"
 #include "ops/op.h"
+#include "ops/shape_plan.h"
 
 namespace fovea::cpu {
 
@@ -27,6 +28,49 @@ class CopyKernel final : public runtime::NodeKernel {
   private:
     size_t bytes_;
 };
+
+// Pad in constant mode: the output is filled with the pad value, then the kept input lands in its interior.
+class PadKernel final : public runtime::NodeKernel {
+  public:
+    PadKernel(std::unique_ptr<runtime::NodeKernel> interior, std::vector<std::byte> value)
+        : interior_(std::move(interior)), value_(std::move(value)) {}
+    Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override {
+        auto* out = static_cast<std::byte*>(outputs[0].raw_data());
+        const size_t bytes = outputs[0].nbytes();
+        if (std::all_of(value_.begin(), value_.end(), [](std::byte b) { return b == std::byte{0}; }))
+            std::memset(out, 0, bytes);
+        else
+            for (size_t at = 0; at + value_.size() <= bytes; at += value_.size())
+                std::memcpy(out + at, value_.data(), value_.size());
+        return interior_ ? interior_->run(inputs, outputs) : Status::ok();
+    }
+
+  private:
+    std::unique_ptr<runtime::NodeKernel> interior_;  // null when nothing of the input is kept
+    std::vector<std::byte> value_;                   // one element's bytes
+};
+
+// True when every input from `first` on is absent or a constant.
+bool constant_from(const ir::Node& node, size_t first) {
+    for (size_t i = first; i < node.inputs.size(); ++i)
+        if (node.inputs[i] && !node.inputs[i]->constant) return false;
+    return true;
+}
+
+// A strided view of a dense `shape` tensor: `dims` elements from `start`, `step` apart, per dim.
+dnnl::memory::desc strided_view(const Shape& shape, const dims& view_dims, const dims& start, const dims& step,
+                                dnnl::memory::data_type dtype) {
+    const std::vector<int64_t> strides = contiguous_strides(shape);
+    dims view_strides;
+    int64_t offset = 0;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        view_strides.push_back(strides[d] * step[d]);
+        offset += strides[d] * start[d];
+    }
+    dnnl::memory::desc view(view_dims, dtype, view_strides);
+    view.data.offset0 = offset;
+    return view;
+}
 
 // The dtype shared by the node's first input and every output, if oneDNN has it and every shape is known.
 std::optional<dnnl::memory::data_type> movable_dtype(const ir::Node& node) {
@@ -61,11 +105,7 @@ Compiled compile_transpose(const ir::Node& node, Context& ctx) {
     const Shape& in = shape_of(*node.inputs[0]);
     const Shape& out = shape_of(*node.outputs[0]);
     if (in.empty() || shape_numel(in) == 0) return decline();
-    std::vector<int64_t> perm = node.attr_ints("perm");
-    if (perm.empty()) {
-        perm.resize(in.size());
-        std::iota(perm.rbegin(), perm.rend(), 0);
-    }
+    FOVEA_ASSIGN(const std::vector<int64_t> perm, ops::transpose_perm(node, static_cast<int64_t>(in.size())));
     // The input read in output order: output dim i walks input dim perm[i].
     const std::vector<int64_t> in_strides = contiguous_strides(in);
     dims strides;
@@ -99,6 +139,63 @@ Compiled compile_split(const ir::Node& node, Context& ctx) {
     }
     if (offset != in[axis]) return decline();
     return DnnlKernel::finish(std::move(kernel));
+}
+
+Compiled compile_slice(const ir::Node& node, Context& ctx) {
+    const std::optional<dnnl::memory::data_type> dtype = movable_dtype(node);
+    if (!dtype || node.inputs.size() < 3 || !constant_from(node, 1)) return decline();
+    const Shape& in = shape_of(*node.inputs[0]);
+    const Shape& out = shape_of(*node.outputs[0]);
+    if (in.empty() || shape_numel(out) == 0) return decline();
+    auto constant = [&](size_t i) { return node.input(i) ? &*node.inputs[i]->constant : nullptr; };
+    FOVEA_ASSIGN(const std::vector<ops::SliceDim> plan,
+                 ops::plan_slice(in, *constant(1), *constant(2), constant(3), constant(4)));
+    dims start, step;
+    for (size_t d = 0; d < plan.size(); ++d) {
+        // oneDNN strides are not negative: reversed slices stay on ref.
+        if (plan[d].step < 1 || plan[d].size != out[d]) return decline();
+        start.push_back(plan[d].start);
+        step.push_back(plan[d].step);
+    }
+    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+    kernel->add_reorder(kernel->input(0, strided_view(in, dims(out.begin(), out.end()), start, step, *dtype)),
+                        kernel->output(0, plain_desc(out, *dtype)));
+    return DnnlKernel::finish(std::move(kernel));
+}
+
+Compiled compile_pad(const ir::Node& node, Context& ctx) {
+    const std::optional<dnnl::memory::data_type> dtype = movable_dtype(node);
+    if (!dtype || node.attr_string("mode", "constant") != "constant" || !node.input(1) || !constant_from(node, 1))
+        return decline();
+    const ir::Value& x = *node.inputs[0];
+    const Shape& in = shape_of(x);
+    const Shape& out = shape_of(*node.outputs[0]);
+    if (in.empty() || shape_numel(out) == 0) return decline();
+    FOVEA_ASSIGN(const std::vector<ops::PadDim> pads,
+                 ops::plan_pads(static_cast<int64_t>(in.size()), *node.inputs[1]->constant,
+                                node.input(3) ? &*node.inputs[3]->constant : nullptr));
+    std::vector<std::byte> value(dtype_size(x.dtype));
+    if (const ir::Value* v = node.input(2)) {
+        if (v->constant->dtype() != x.dtype || v->constant->numel() != 1) return decline();
+        std::memcpy(value.data(), v->constant->raw_data(), value.size());
+    }
+    // Negative pads crop: the input's [first, first + kept) lands at the output's max(begin, 0).
+    dims kept, in_start, out_start;
+    const dims ones(in.size(), 1);
+    for (size_t d = 0; d < in.size(); ++d) {
+        const int64_t first = std::max<int64_t>(-pads[d].begin, 0);
+        kept.push_back(in[d] - first - std::max<int64_t>(-pads[d].end, 0));
+        in_start.push_back(first);
+        out_start.push_back(std::max<int64_t>(pads[d].begin, 0));
+    }
+    std::unique_ptr<runtime::NodeKernel> interior;
+    if (std::all_of(kept.begin(), kept.end(), [](int64_t k) { return k > 0; })) {
+        auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+        kernel->add_reorder(kernel->input(0, strided_view(in, kept, in_start, ones, *dtype)),
+                            kernel->output(0, strided_view(out, kept, out_start, ones, *dtype)));
+        FOVEA_ASSIGN(interior, DnnlKernel::finish(std::move(kernel)));
+    }
+    return std::unique_ptr<runtime::NodeKernel>(new PadKernel(std::move(interior), std::move(value)));
 }
 
 Compiled compile_concat(const ir::Node& node, Context& ctx) {

@@ -31,7 +31,8 @@ void Context::AlignedDelete::operator()(std::byte* p) const {
     ::operator delete(p, std::align_val_t(kAlign));
 }
 
-Context::Context(int threads) : threads_(threads), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
+Context::Context(int threads, bool bf16)
+    : threads_(threads), bf16_(bf16), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
 
 void Context::reserve_workspace(size_t bytes) {
     if (bytes <= workspace_bytes_) return;
@@ -82,6 +83,13 @@ bool all_float32(const ir::Node& node) {
            std::all_of(node.outputs.begin(), node.outputs.end(), usable);
 }
 
+bool cpu_has_bf16() {
+    // Instruction sets are bit masks, each including those it extends.
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    return (isa & bf16) == bf16;
+}
+
 DnnlKernel::DnnlKernel(Context& ctx, const ir::Node& node) : ctx_(ctx), node_(node) {}
 
 dnnl::memory DnnlKernel::input(size_t index, const dnnl::memory::desc& desc) {
@@ -117,6 +125,7 @@ void DnnlKernel::add(const dnnl::primitive& primitive, std::unordered_map<int, d
         step.args[DNNL_ARG_SCRATCHPAD] = *step.scratchpad;
         scratchpad_bytes_ = std::max(scratchpad_bytes_, aligned(scratchpad.get_size()));
     }
+    for (const auto& [arg, memory] : step.args) step.c_args.push_back({arg, memory.get()});
     steps_.push_back(std::move(step));
 }
 
@@ -155,12 +164,15 @@ Status DnnlKernel::run(std::span<const Tensor* const> inputs, std::span<Tensor> 
         bound_workspace_ = base;
     }
     const ThreadScope threads(ctx_.threads());
-    try {
-        for (const Step& s : steps_) s.primitive.execute(ctx_.stream(), s.args);
-        ctx_.stream().wait();
-    } catch (const dnnl::error& e) {
-        return internal_error(node_.describe() + ": oneDNN: " + e.what());
+    for (const Step& s : steps_) {
+        const dnnl_status_t status = dnnl_primitive_execute(s.primitive.get(), ctx_.stream().get(),
+                                                            static_cast<int>(s.c_args.size()), s.c_args.data());
+        if (status != dnnl_success)
+            return internal_error(node_.describe() + ": oneDNN failed to execute (status " + std::to_string(status) +
+                                  ")");
     }
+    if (dnnl_stream_wait(ctx_.stream().get()) != dnnl_success)
+        return internal_error(node_.describe() + ": oneDNN stream failed");
     return Status::ok();
 }
 

@@ -42,13 +42,18 @@ class ThreadScope {
 // scratchpads. The session runs its kernels one at a time, so they can all use the same workspace bytes.
 class Context {
   public:
-    explicit Context(int threads);
+    // `bf16`: convolutions and matrix products compute in bfloat16 (fp32 accumulation and outputs).
+    Context(int threads, bool bf16);
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
 
     const dnnl::engine& engine() const { return engine_; }
     dnnl::stream& stream() { return stream_; }
     int threads() const { return threads_; }
+    // The type convolutions and matrix products read their operands in.
+    dnnl::memory::data_type compute_type() const {
+        return bf16_ ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+    }
     // Grows the workspace to at least `bytes`. Compile time only: the base moves, so kernels look it up per run.
     void reserve_workspace(size_t bytes);
     std::byte* workspace() { return workspace_.get(); }
@@ -58,6 +63,7 @@ class Context {
         void operator()(std::byte* p) const;
     };
     int threads_;
+    bool bf16_;
     dnnl::engine engine_;
     dnnl::stream stream_;
     std::unique_ptr<std::byte, AlignedDelete> workspace_;
@@ -72,6 +78,8 @@ dnnl::memory::desc plain_desc(const Shape& shape, dnnl::memory::data_type dtype)
 const Shape& shape_of(const ir::Value& v);
 // True when every present input and output of `node` is float32 with a known, non-empty shape.
 bool all_float32(const ir::Node& node);
+// True when this CPU computes in bfloat16 natively (avx512_bf16), as SessionOptions::precision "bf16" requires.
+bool cpu_has_bf16();
 
 // One node's kernel: oneDNN primitives executed in order. Arguments are node inputs and outputs (rebound every run),
 // temporaries in the backend's workspace (valid during a run only) and memory the kernel owns (prepared weights).
@@ -110,8 +118,11 @@ class DnnlKernel final : public runtime::NodeKernel {
     };
     struct Step {
         dnnl::primitive primitive;
-        std::unordered_map<int, dnnl::memory> args;
+        std::unordered_map<int, dnnl::memory> args;  // keeps the memory objects alive
         std::optional<dnnl::memory> scratchpad;
+        // The same arguments for oneDNN's C API: executing through it allocates nothing (the C++ wrapper builds a
+        // vector per call).
+        std::vector<dnnl_exec_arg_t> c_args;
     };
 
     Context& ctx_;

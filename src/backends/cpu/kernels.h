@@ -18,7 +18,8 @@ Compiled compile_gemm(const ir::Node& node, Context& ctx);
 Compiled compile_pool(const ir::Node& node, Context& ctx);         // MaxPool, AveragePool
 Compiled compile_global_pool(const ir::Node& node, Context& ctx);  // GlobalAveragePool, GlobalMaxPool
 // eltwise.cc
-Compiled compile_unary(const ir::Node& node, Context& ctx);   // activations and unary math
+Compiled compile_unary(const ir::Node& node, Context& ctx);  // activations and unary math
+Compiled compile_erf(const ir::Node& node, Context& ctx);
 Compiled compile_binary(const ir::Node& node, Context& ctx);  // Add, Sub, Mul, Div, Max, Min of two inputs
 Compiled compile_sum(const ir::Node& node, Context& ctx);     // Sum, Mean of same-shaped inputs
 // normalization.cc
@@ -29,7 +30,11 @@ Compiled compile_layer_norm(const ir::Node& node, Context& ctx);
 Compiled compile_copy(const ir::Node& node, Context& ctx);  // Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout
 Compiled compile_transpose(const ir::Node& node, Context& ctx);
 Compiled compile_split(const ir::Node& node, Context& ctx);
+Compiled compile_slice(const ir::Node& node, Context& ctx);
+Compiled compile_pad(const ir::Node& node, Context& ctx);
 Compiled compile_concat(const ir::Node& node, Context& ctx);
+// reduce.cc
+Compiled compile_reduce(const ir::Node& node, Context& ctx);  // ReduceMean, Sum, Max, Min, Prod, L2
 // resize.cc
 Compiled compile_resize(const ir::Node& node, Context& ctx);  // Resize, Upsample
 

@@ -247,6 +247,12 @@ Status ref_Exp(KernelContext& ctx) {
 Status ref_Floor(KernelContext& ctx) {
     return unary<DTypeSet::kFloat>(ctx, [](auto x) { return std::floor(x); });
 }
+Status ref_Gelu(KernelContext& ctx) {
+    return unary<DTypeSet::kFloat>(ctx, [](auto x) {
+        using C = decltype(x);
+        return x * C(0.5) * (C(1) + std::erf(x / std::sqrt(C(2))));
+    });
+}
 Status ref_HardSwish(KernelContext& ctx) {
     return unary<DTypeSet::kFloat>(ctx, [](auto x) {
         using C = decltype(x);
@@ -274,6 +280,9 @@ Status ref_Round(KernelContext& ctx) {
 }
 Status ref_Sigmoid(KernelContext& ctx) {
     return unary<DTypeSet::kFloat>(ctx, [](auto x) { return decltype(x)(1) / (decltype(x)(1) + std::exp(-x)); });
+}
+Status ref_SiLU(KernelContext& ctx) {
+    return unary<DTypeSet::kFloat>(ctx, [](auto x) { return x / (decltype(x)(1) + std::exp(-x)); });
 }
 Status ref_Sign(KernelContext& ctx) {
     return unary<DTypeSet::kNumeric>(ctx, [](auto x) -> decltype(x) {

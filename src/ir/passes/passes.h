@@ -29,6 +29,9 @@ struct Pass {
 Status eliminate_dead_nodes(Graph& graph);
 // Removes Identity and inference-mode Dropout, their readers reading the input instead.
 Status remove_identity(Graph& graph);
+// Collapses Transpose -> Transpose (composing perms), Reshape -> Reshape (to the second, when its shape is a constant
+// without 0) and Squeeze/Unsqueeze pairs over the same axes (to nothing).
+Status cancel_transpose_reshape(Graph& graph);
 // Folds BatchNormalization with constant parameters into the weights and bias of a Conv, ConvTranspose or Gemm before
 // it.
 Status fold_batchnorm(Graph& graph);
@@ -37,7 +40,15 @@ Status fuse_residual_add(Graph& graph);
 // Makes a conv followed by an activation (an op, or a pattern such as x * Sigmoid(x)) a FusedConv with that activation.
 Status fuse_activation(Graph& graph);
 
-// The default pipeline, in order: residuals fuse before activations, since the sum comes first (Conv -> Add -> Relu).
+// Makes the decomposed LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, then Mul and Add by constants)
+// over the last axis one LayerNormalization.
+Status fuse_layernorm(Graph& graph);
+// Makes the activation patterns fuse_activation left (x * Sigmoid(x), x * HardSigmoid(x), the Erf Gelu) one node each:
+// fovea.SiLU, HardSwish, fovea.Gelu.
+Status fuse_activation_patterns(Graph& graph);
+
+// The default pipeline, in order: residuals fuse before activations, since the sum comes first (Conv -> Add -> Relu);
+// activation patterns become single nodes only after convs have taken theirs.
 const std::vector<Pass>& default_pipeline();
 
 // Runs the default pipeline for optimizing backends (cpu, cuda); the reference backend runs models as given.

@@ -8,9 +8,12 @@ const std::vector<Pass>& default_pipeline() {
     static const std::vector<Pass> pipeline = {
         {"eliminate_dead_nodes", &eliminate_dead_nodes},
         {"remove_identity", &remove_identity},
+        {"cancel_transpose_reshape", &cancel_transpose_reshape},
         {"fold_batchnorm", &fold_batchnorm},
         {"fuse_residual_add", &fuse_residual_add},
         {"fuse_activation", &fuse_activation},
+        {"fuse_layernorm", &fuse_layernorm},
+        {"fuse_activation_patterns", &fuse_activation_patterns},
     };
     return pipeline;
 }

@@ -1,6 +1,7 @@
 #include "ir/passes/rewrite.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 
@@ -49,6 +50,26 @@ std::optional<double> scalar_constant(const Value* v, size_t max_rank) {
         return std::nullopt;
     if (!is_floating(v->constant->dtype())) return std::nullopt;
     return v->constant->element_as_double(0);
+}
+
+bool is_near(std::optional<double> v, double want) {
+    return v && std::abs(*v - want) <= 1e-6 * std::max(1.0, std::abs(want));
+}
+
+Value* output0(const Node* n) {
+    return n && !n->outputs.empty() ? n->outputs[0] : nullptr;
+}
+
+Value* other_input(const Node* n, const Value* v) {
+    if (!n || n->inputs.size() != 2) return nullptr;
+    if (n->inputs[0] == v) return n->inputs[1];
+    if (n->inputs[1] == v) return n->inputs[0];
+    return nullptr;
+}
+
+Node* sole_reader(const Graph& graph, const Value* v) {
+    const std::vector<Node*> uses = graph.uses(v);
+    return uses.size() == 1 && !graph.is_output(v) ? uses[0] : nullptr;
 }
 
 void make_fused_conv(Node& conv) {

@@ -23,6 +23,16 @@ bool feeds_only(const Graph& graph, const Value* v, const Node* consumer);
 // The rank bound keeps the broadcast from changing the other operand's shape.
 std::optional<double> scalar_constant(const Value* v, size_t max_rank);
 
+// Whether `v` is set and within 1e-6 (relative, or absolute below 1) of `want`.
+bool is_near(std::optional<double> v, double want);
+
+// A node's first output, or nullptr.
+Value* output0(const Node* n);
+// The other input of a two-input node that reads `v`, or nullptr.
+Value* other_input(const Node* n, const Value* v);
+// The only node reading `v` (in one input slot), if `v` is also no graph output.
+Node* sole_reader(const Graph& graph, const Value* v);
+
 // Turns a Conv node into a FusedConv with no epilogue yet; a FusedConv is returned as is.
 void make_fused_conv(Node& conv);
 
