@@ -144,7 +144,8 @@ Command add_bench(CLI::App& app) {
                 nlohmann::json rows = nlohmann::json::array();
                 if (o->format == "md")
                     std::printf(
-                        "| model | backend | precision | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak RSS MB | "
+                        "| model | backend | precision | batch | min ms | median ms | p90 ms | p99 ms | items/s | peak "
+                        "RSS MB | "
                         "arena MB | nodes | build | CPU | GPU |\n"
                         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
                 for (int64_t batch : batches) {
@@ -152,10 +153,11 @@ Command add_bench(CLI::App& app) {
                     FOVEA_ASSIGN(Row r, bench_batch(*o, shapes, batch));
                     if (o->format == "md") {
                         std::printf(
-                            "| %s | %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-                            o->model.c_str(), o->backend.c_str(), o->precision.c_str(), static_cast<long long>(r.batch), r.min_ms,
-                            r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb, r.nodes.c_str(),
-                            build.c_str(), cpu.c_str(), gpu.c_str());
+                            "| %s | %s | %s | %lld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s | %s | "
+                            "%s |\n",
+                            o->model.c_str(), o->backend.c_str(), o->precision.c_str(), static_cast<long long>(r.batch),
+                            r.min_ms, r.median_ms, r.p90_ms, r.p99_ms, r.items_per_s, r.peak_rss_mb, r.arena_mb,
+                            r.nodes.c_str(), build.c_str(), cpu.c_str(), gpu.c_str());
                         std::fflush(stdout);
                     }
                     rows.push_back({{"model", o->model},
@@ -167,6 +169,8 @@ Command add_bench(CLI::App& app) {
                                     {"p99_ms", r.p99_ms},
                                     {"items_per_s", r.items_per_s},
                                     {"peak_rss_mb", r.peak_rss_mb},
+                                    {"arena_mb", r.arena_mb},
+                                    {"nodes", r.nodes},
                                     {"build", build},
                                     {"cpu", cpu},
                                     {"gpu", gpu},
