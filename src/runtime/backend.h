@@ -32,6 +32,9 @@ class Backend {
 public:
     virtual ~Backend() = default;
     virtual std::string_view name() const = 0;
+    // Sees the whole graph, shapes bound, before the session compiles its nodes; compile may then rely on what it
+    // decided (e.g. the layout of values between nodes this backend takes) until the next prepare.
+    virtual Status prepare(const ir::Graph& /*graph*/) { return Status::ok(); }
     // Compiles `node`, whose input and output values have known dtypes and shapes (and constants where the model or
     // folding made them). Returns nullptr when this backend does not take the node; an error only for real failures.
     virtual Result<std::unique_ptr<NodeKernel>> compile(const ir::Node& node) = 0;

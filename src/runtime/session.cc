@@ -142,6 +142,7 @@ Status Session::compile() {
     auto* arena = static_cast<std::byte*>(::operator new(std::max<size_t>(plan.arena_bytes, 64), std::align_val_t(64)));
     arena_ = std::shared_ptr<std::byte>(arena, [](std::byte* p) { ::operator delete(p, std::align_val_t(64)); });
 
+    FOVEA_TRY(backend_->prepare(*graph_));
     std::map<int, size_t> last_step;
     std::map<int, std::pair<size_t, size_t>> unplanned_producer;  // slot -> (step, output) for per-run buffers
     for (size_t i = 0; i < nodes.size(); ++i) {

@@ -84,13 +84,14 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     dnnl::primitive_attr attr = user_attr();
     attr.set_post_ops(post_ops);
 
-    const dnnl::memory::desc src_plain = plain_desc(xs, kF32);
-    const dnnl::memory::desc dst_plain = plain_desc(ys, kF32);
+    // The layouts the images arrive and leave in: NHWC where the backend keeps them so (see layout.h), else plain.
+    const dnnl::memory::desc src_plain = ctx.layout_desc(x, kF32);
+    const dnnl::memory::desc dst_plain = ctx.layout_desc(*node.outputs[0], kF32);
     const dnnl::memory::desc weights_plain = weights_desc(ws, group, transposed);
     const dnnl::memory::desc bias_plain = b ? plain_desc(shape_of(*b), kF32) : dnnl::memory::desc();
-    // Activations cross node boundaries in plain NCHW, but the convolution picks its own layout (NHWC with
-    // oneDNN 2.6 on AVX-512) and the kernel reorders around it: on ResNet-50, one thread, 166 ms against 223 ms
-    // with NCHW forced on the primitive (gemm-based then), the reorders included.
+    // The convolution picks its own layout (NHWC with oneDNN 2.6 on AVX-512) and the kernel reorders to and from
+    // where the images are not already in it: on ResNet-50, one thread, 166 ms against 223 ms with NCHW forced on
+    // the primitive (gemm-based then), the reorders of plain images included.
     // Source and weights are read in the compute type (bf16 precision converts them in those reorders); the
     // destination stays fp32.
     constexpr auto kAny = dnnl::memory::format_tag::any;
@@ -133,7 +134,7 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     const bool dst_is_plain = dst_desc == dst_plain;
     const dnnl::memory dst = dst_is_plain ? kernel->output(0, dst_plain) : kernel->temporary(dst_desc);
     // The sum post-op adds what the destination holds: the residual is copied there first.
-    if (sum) kernel->add_reorder(kernel->input(3, plain_desc(shape_of(*sum), kF32)), dst);
+    if (sum) kernel->add_reorder(kernel->input(3, ctx.layout_desc(*sum, kF32)), dst);
     args[DNNL_ARG_DST] = dst;
     kernel->add(primitive, std::move(args));
     if (!dst_is_plain) kernel->add_reorder(dst, kernel->output(0, dst_plain));

@@ -1,9 +1,13 @@
 #include "backends/cpu/cpu_backend.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
 #include <span>
 #include <string_view>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/layout.h"
 #include "ops/op.h"
 
 namespace fovea::cpu {
@@ -82,6 +86,8 @@ constexpr Entry kFoveaKernels[] = {
     {"SiLU", compile_unary},
 };
 
+}  // namespace
+
 CompileFn find_compile(const ir::Node& node) {
     const std::span<const Entry> table = node.domain.empty()                ? std::span<const Entry>(kKernels)
                                          : node.domain == ops::kFoveaDomain ? std::span<const Entry>(kFoveaKernels)
@@ -91,13 +97,58 @@ CompileFn find_compile(const ir::Node& node) {
     return nullptr;
 }
 
+namespace {
+
 class CpuBackend final : public runtime::Backend {
   public:
     explicit CpuBackend(const runtime::BackendOptions& options)
         : bf16_(options.precision == "bf16"), ctx_(options.threads, bf16_) {}
     std::string_view name() const override { return "cpu"; }
+
+    // Plans the NHWC values, then compiles every node that touches one: a node that declines (or oneDNN cannot
+    // build) must not see NHWC bytes, since the reference backend would run it on them, so the plan drops it and
+    // starts over. Declines are rare; the kernels compiled here are handed out by compile.
+    Status prepare(const ir::Graph& graph) override {
+        prepared_.clear();
+        ctx_.set_nhwc({});
+        if (bf16_ && !cpu_has_bf16()) return Status::ok();  // compile reports it
+        std::set<const ir::Node*> declined;
+        for (bool settled = false; !settled;) {
+            ctx_.set_nhwc(plan_nhwc(graph, declined));
+            prepared_.clear();
+            settled = true;
+            for (const auto& node : graph.nodes()) {
+                if (!touches_nhwc(*node)) continue;
+                FOVEA_ASSIGN(auto kernel, compile_node(*node));
+                if (!kernel) {
+                    declined.insert(node.get());
+                    settled = false;
+                    break;
+                }
+                prepared_[node.get()] = std::move(kernel);
+            }
+        }
+        return Status::ok();
+    }
+
     Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
         if (bf16_ && !cpu_has_bf16()) return unsupported("precision bf16 needs a CPU with avx512_bf16");
+        if (auto it = prepared_.find(&node); it != prepared_.end()) {
+            std::unique_ptr<runtime::NodeKernel> kernel = std::move(it->second);
+            prepared_.erase(it);
+            return kernel;
+        }
+        return compile_node(node);
+    }
+
+  private:
+    bool touches_nhwc(const ir::Node& node) const {
+        auto nhwc = [&](const ir::Value* v) { return v && ctx_.nhwc(*v); };
+        return std::any_of(node.inputs.begin(), node.inputs.end(), nhwc) ||
+               std::any_of(node.outputs.begin(), node.outputs.end(), nhwc);
+    }
+
+    Result<std::unique_ptr<runtime::NodeKernel>> compile_node(const ir::Node& node) {
         const CompileFn compile = find_compile(node);
         if (!compile) return decline();
         // Primitive creation sizes its work split by the thread count, so it sees the count runs will use.
@@ -110,9 +161,9 @@ class CpuBackend final : public runtime::Backend {
         }
     }
 
-  private:
     bool bf16_;
     Context ctx_;
+    std::map<const ir::Node*, std::unique_ptr<runtime::NodeKernel>> prepared_;
 };
 
 }  // namespace

@@ -211,10 +211,10 @@ Compiled compile_concat(const ir::Node& node, Context& ctx) {
         const ir::Value* in = node.inputs[i];
         if (!in || in->dtype != y->dtype || !in->shape_known()) return decline();
         if (shape_numel(*in->shape) == 0) continue;
-        srcs.push_back(plain_desc(*in->shape, *dtype));
+        srcs.push_back(ctx.layout_desc(*in, *dtype));
         used.push_back(i);
     }
-    const dnnl::memory::desc dst = plain_desc(out, *dtype);
+    const dnnl::memory::desc dst = ctx.layout_desc(*y, *dtype);
     const dnnl::concat::primitive_desc pd(dst, static_cast<int>(axis), srcs, ctx.engine(), user_attr());
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DST, kernel->output(0, dst)}};

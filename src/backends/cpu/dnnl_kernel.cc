@@ -40,6 +40,10 @@ void Context::reserve_workspace(size_t bytes) {
     workspace_bytes_ = bytes;
 }
 
+dnnl::memory::desc Context::layout_desc(const ir::Value& v, dnnl::memory::data_type dtype) const {
+    return image_desc(shape_of(v), dtype, nhwc(v));
+}
+
 std::optional<dnnl::memory::data_type> dnnl_dtype(DType dtype) {
     using dt = dnnl::memory::data_type;
     switch (dtype) {
@@ -68,6 +72,12 @@ dnnl::memory::desc plain_desc(const Shape& shape, dnnl::memory::data_type dtype)
     const std::vector<int64_t> strides = contiguous_strides(shape);
     return dnnl::memory::desc(dnnl::memory::dims(shape.begin(), shape.end()), dtype,
                               dnnl::memory::dims(strides.begin(), strides.end()));
+}
+
+dnnl::memory::desc image_desc(const Shape& shape, dnnl::memory::data_type dtype, bool nhwc) {
+    if (!nhwc) return plain_desc(shape, dtype);
+    FOVEA_CHECK(shape.size() == 4);
+    return dnnl::memory::desc(dnnl::memory::dims(shape.begin(), shape.end()), dtype, dnnl::memory::format_tag::nhwc);
 }
 
 const Shape& shape_of(const ir::Value& v) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -57,6 +58,11 @@ class Context {
     // Grows the workspace to at least `bytes`. Compile time only: the base moves, so kernels look it up per run.
     void reserve_workspace(size_t bytes);
     std::byte* workspace() { return workspace_.get(); }
+    // The activations kept in NHWC between nodes (see layout.h); every other value is plain. Set before compiling.
+    void set_nhwc(std::unordered_set<const ir::Value*> values) { nhwc_ = std::move(values); }
+    bool nhwc(const ir::Value& v) const { return nhwc_.count(&v) != 0; }
+    // Value v's bytes as oneDNN sees them, in the layout the backend keeps it in.
+    dnnl::memory::desc layout_desc(const ir::Value& v, dnnl::memory::data_type dtype) const;
 
   private:
     struct AlignedDelete {
@@ -68,12 +74,15 @@ class Context {
     dnnl::stream stream_;
     std::unique_ptr<std::byte, AlignedDelete> workspace_;
     size_t workspace_bytes_ = 0;
+    std::unordered_set<const ir::Value*> nhwc_;
 };
 
 // oneDNN's type for a fovea dtype, or nullopt where oneDNN has none (float64, int64, bool).
 std::optional<dnnl::memory::data_type> dnnl_dtype(DType dtype);
 // A dense row-major descriptor of `shape` (a scalar becomes one element of rank 1).
 dnnl::memory::desc plain_desc(const Shape& shape, dnnl::memory::data_type dtype);
+// `plain_desc` of a 4-D `shape`, or its NHWC (channels last) form.
+dnnl::memory::desc image_desc(const Shape& shape, dnnl::memory::data_type dtype, bool nhwc);
 // The bound shape of a value the backend may compile against (every dim known).
 const Shape& shape_of(const ir::Value& v);
 // True when every present input and output of `node` is float32 with a known, non-empty shape.

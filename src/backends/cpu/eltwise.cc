@@ -190,9 +190,19 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
     }
     dnnl::primitive_attr attr = user_attr();
     attr.set_post_ops(post_ops);
-    const auto [dst_dims, src1_dims] = canonical_broadcast(out, plan.src1_dims);
-    const dnnl::memory::desc dst = plain_desc(Shape(dst_dims.begin(), dst_dims.end()), kF32);
-    const dnnl::memory::desc src1 = plain_desc(Shape(src1_dims.begin(), src1_dims.end()), kF32);
+    dnnl::memory::desc dst, src1;
+    if (ctx.nhwc(*node.outputs[0])) {
+        // NHWC images keep their four dims (the layout plan took this node only for an operand that is the same
+        // image, also NHWC, or one value per channel, whose bytes read the same in either layout).
+        dst = ctx.layout_desc(*node.outputs[0], kF32);
+        const ir::Value& other = *node.inputs[plan.src1];
+        src1 = ctx.nhwc(other) ? ctx.layout_desc(other, kF32)
+                               : plain_desc(Shape(plan.src1_dims.begin(), plan.src1_dims.end()), kF32);
+    } else {
+        const auto [dst_dims, src1_dims] = canonical_broadcast(out, plan.src1_dims);
+        dst = plain_desc(Shape(dst_dims.begin(), dst_dims.end()), kF32);
+        src1 = plain_desc(Shape(src1_dims.begin(), src1_dims.end()), kF32);
+    }
     const dnnl::binary::desc desc(algorithm, dst, src1, dst);
     const dnnl::binary::primitive_desc pd(desc, attr, ctx.engine());
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);

@@ -8,6 +8,9 @@ namespace fovea::cpu {
 
 using CompileFn = Compiled (*)(const ir::Node& node, Context& ctx);
 
+// The compile function of the family that takes `node`'s op, or nullptr when the backend has none (cpu_backend.cc).
+CompileFn find_compile(const ir::Node& node);
+
 // conv.cc
 Compiled compile_conv(const ir::Node& node, Context& ctx);  // Conv and fovea's FusedConv
 Compiled compile_conv_transpose(const ir::Node& node, Context& ctx);

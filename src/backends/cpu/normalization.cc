@@ -54,7 +54,7 @@ Compiled compile_batch_norm(const ir::Node& node, Context& ctx) {
     const int64_t channels = shape[1];
     for (size_t i = 1; i < 5; ++i)
         if (!has_elements(node.input(i), channels)) return decline();
-    const dnnl::memory::desc data = plain_desc(shape, kF32);
+    const dnnl::memory::desc data = ctx.layout_desc(*node.inputs[0], kF32);  // the output's layout too
     const dnnl::memory::desc param = plain_desc({channels}, kF32);
     const auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
                        dnnl::normalization_flags::use_shift;

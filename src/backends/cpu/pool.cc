@@ -1,4 +1,4 @@
-// Pooling: MaxPool, AveragePool (without the Indices output) and the global pools, on plain layouts.
+// Pooling: MaxPool, AveragePool (without the Indices output) and the global pools, on plain or NHWC images.
 #include <algorithm>
 
 #include "backends/cpu/kernels.h"
@@ -13,8 +13,10 @@ constexpr auto kF32 = dnnl::memory::data_type::f32;
 
 Compiled pooling_kernel(const ir::Node& node, Context& ctx, dnnl::algorithm alg, const dims& kernel_shape,
                         const dims& strides, const dims& dilations, const dims& pad_begin, const dims& pad_end) {
-    const dnnl::memory::desc src = plain_desc(shape_of(*node.inputs[0]), kF32);
-    const dnnl::memory::desc dst = plain_desc(shape_of(*node.outputs[0]), kF32);
+    // A global pool's 1x1 output has the same bytes in both layouts; it is described as its source is.
+    const bool nhwc = ctx.nhwc(*node.inputs[0]);
+    const dnnl::memory::desc src = ctx.layout_desc(*node.inputs[0], kF32);
+    const dnnl::memory::desc dst = image_desc(shape_of(*node.outputs[0]), kF32, nhwc);
     const dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, dst, strides, kernel_shape,
                                               dilations, pad_begin, pad_end);
     const dnnl::pooling_v2_forward::primitive_desc pd(desc, user_attr(), ctx.engine());

@@ -80,7 +80,7 @@ Compiled compile_resize(const ir::Node& node, Context& ctx) {
             return decline();
         }
     }
-    const dnnl::memory::desc src = plain_desc(xs, kF32), dst = plain_desc(ys, kF32);
+    const dnnl::memory::desc src = ctx.layout_desc(x, kF32), dst = ctx.layout_desc(y, kF32);
     const dnnl::algorithm alg =
         mode == "nearest" ? dnnl::algorithm::resampling_nearest : dnnl::algorithm::resampling_linear;
     const dnnl::resampling_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, dst);

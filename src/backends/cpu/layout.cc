@@ -1,0 +1,134 @@
+#include "backends/cpu/layout.h"
+
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "ops/op.h"
+
+namespace fovea::cpu {
+
+namespace {
+
+// How a node takes part in the plan: the inputs that may be NHWC, whether its output may be, and whether those
+// images share one layout (kernels computing in their data's layout) or each have their own (convolutions, which
+// reorder to the layout they pick anyway).
+struct Role {
+    std::vector<size_t> inputs;
+    bool output = false;
+    bool tied = false;
+};
+
+bool is_image(const ir::Value* v) {
+    return v && v->dtype == DType::kFloat32 && v->shape_known() && v->shape->size() == 4 && shape_numel(*v->shape) > 0;
+}
+
+// True when constant-or-not `v` is one value, or one per channel of a single image of shape `image`: its bytes then
+// read the same next to NCHW and NHWC data.
+bool layout_free(const ir::Value* v, const Shape& image) {
+    if (!v || v->dtype != DType::kFloat32 || !v->shape_known() || v->shape->size() > 4) return false;
+    Shape s(4 - v->shape->size(), 1);
+    s.insert(s.end(), v->shape->begin(), v->shape->end());
+    return s[0] == 1 && s[2] == 1 && s[3] == 1 && (s[1] == 1 || s[1] == image[1]);
+}
+
+Role role_of(const ir::Node& node) {
+    const CompileFn compile = find_compile(node);
+    const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
+    if (!compile || !is_image(y)) return {};
+    for (size_t i = 1; i < node.outputs.size(); ++i)
+        if (node.outputs[i]) return {};  // MaxPool's indices, BatchNormalization's training statistics
+    const Shape& ys = *y->shape;
+    if (compile == compile_conv) return {{0, 3}, true, false};
+    if (compile == compile_global_pool) return {{0}, false, false};  // its 1x1 output reads the same in both layouts
+    if (compile == compile_unary || compile == compile_erf || compile == compile_pool ||
+        compile == compile_batch_norm || compile == compile_resize)
+        return {{0}, true, true};
+    Role tied{{}, true, true};
+    if (compile == compile_sum || compile == compile_concat) {
+        // Concatenation keeps its axis in NHWC only as the channel one.
+        if (compile == compile_concat) {
+            const Result<int64_t> axis = ops::normalize_axis(node.attr_int("axis", 0), 4);
+            if (!axis.is_ok() || axis.value() != 1) return {};
+        }
+        for (size_t i = 0; i < node.inputs.size(); ++i) tied.inputs.push_back(i);
+        return tied;
+    }
+    if (compile == compile_binary) {
+        // Operands are the image itself or per-channel; older opsets may align a short operand at another axis.
+        if (node.opset < 7 || node.inputs.size() != 2) return {};
+        for (size_t i = 0; i < 2; ++i) {
+            const ir::Value* in = node.inputs[i];
+            if (in && in->shape_known() && *in->shape == ys)
+                tied.inputs.push_back(i);
+            else if (!layout_free(in, ys))
+                return {};
+        }
+        return tied.inputs.empty() ? Role{} : tied;
+    }
+    return {};
+}
+
+// Union-find over values: the images that must share a layout.
+class Groups {
+  public:
+    const ir::Value* find(const ir::Value* v) {
+        auto it = parent_.find(v);
+        if (it == parent_.end() || it->second == v) return v;
+        return it->second = find(it->second);
+    }
+    void join(const ir::Value* a, const ir::Value* b) { parent_[find(a)] = find(b); }
+
+  private:
+    std::map<const ir::Value*, const ir::Value*> parent_;
+};
+
+}  // namespace
+
+std::unordered_set<const ir::Value*> plan_nhwc(const ir::Graph& graph, const std::set<const ir::Node*>& declined) {
+    std::map<const ir::Node*, Role> roles;
+    std::map<const ir::Value*, bool> eligible;  // every image some node could keep in NHWC, and whether all agree
+    for (const auto& node : graph.nodes())
+        if (!declined.count(node.get())) roles[node.get()] = role_of(*node);
+    for (const auto& node : graph.nodes()) {
+        const Role& role = roles[node.get()];
+        if (role.output) eligible.emplace(node->outputs[0], true);
+        for (size_t i = 0; i < node->inputs.size(); ++i) {
+            const ir::Value* in = node->inputs[i];
+            if (!in) continue;
+            const bool accepts = std::find(role.inputs.begin(), role.inputs.end(), i) != role.inputs.end();
+            if (!accepts || !is_image(in) || in->constant) eligible[in] = false;
+        }
+    }
+    for (const ir::Value* v : graph.inputs) eligible[v] = false;
+    for (const ir::Value* v : graph.outputs) eligible[v] = false;
+    for (auto& [v, ok] : eligible) {
+        const auto role = v->producer ? roles.find(v->producer) : roles.end();
+        ok = ok && role != roles.end() && role->second.output && !v->constant;
+    }
+
+    Groups groups;
+    for (const auto& [node, role] : roles) {
+        if (!role.tied) continue;
+        for (size_t i : role.inputs)
+            if (node->inputs[i]) groups.join(node->inputs[i], node->outputs[0]);
+    }
+    std::map<const ir::Value*, bool> group_ok;
+    for (const auto& [v, ok] : eligible) {
+        auto [it, added] = group_ok.emplace(groups.find(v), ok);
+        it->second = it->second && ok;
+    }
+    // A tied node's images may include values no role made eligible (a constant operand): they veto their group.
+    for (const auto& [node, role] : roles) {
+        if (!role.tied) continue;
+        for (size_t i : role.inputs)
+            if (node->inputs[i] && !eligible.count(node->inputs[i])) group_ok[groups.find(node->inputs[i])] = false;
+    }
+    std::unordered_set<const ir::Value*> nhwc;
+    for (const auto& [v, ok] : eligible)
+        if (ok && group_ok[groups.find(v)]) nhwc.insert(v);
+    return nhwc;
+}
+
+}  // namespace fovea::cpu
