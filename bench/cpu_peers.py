@@ -11,10 +11,12 @@ Peers, each a separate process per measurement so that none inherits another's t
   OpenCV      OpenCV DNN (bench/py_peer.py opencv), where its ONNX importer takes the model
 
 Method: every (threads, model, batch) cell runs every peer once per round, in a peer order that rotates from round
-to round; after --rounds rounds, the peers whose best rounds in a cell still differ by more than --tolerance run that
-cell again, up to --max-repeats more times. Each peer's number is the median latency of its best round. The first
-round runs --min-iterations timed iterations; later ones as many as fit in --target-seconds (within the min and max).
-The fovea binary is copied first, so that a rebuild during the run cannot mix two builds in one table.
+to round. The machine may be shared: a run during which other processes kept more than --busy-cores busy is
+disturbed and does not count (before each run the driver waits for quiet, up to --max-wait in all). After --rounds
+rounds, a peer with fewer clean rounds in a cell, or whose best clean rounds differ by more than --tolerance, runs
+that cell again, up to --max-repeats more times. Each peer's number is the median latency of its best clean round.
+The first round times --min-iterations iterations; later ones as many as fit in --target-seconds (within the min and
+max). The fovea binary is copied first, so that a rebuild during the run cannot mix two builds in one table.
 
 --quick is a smoke test: mobilenet_v3_small, batch 1, 2 threads, 1 round, 3 iterations, and prints the table
 instead of writing docs/benchmarks.md (unless --output is given). Needs Debian's python3 (torch, torchvision,
@@ -176,13 +178,18 @@ class Cell:
     def title(self):
         return f"{self.model.name} b{self.batch} t{self.threads}"
 
+    def clean(self, key):
+        """A peer's runs that had the machine to themselves."""
+        return [r for r in self.runs.get(key, []) if not r["disturbed"]]
+
     def best(self, key):
-        runs = self.runs.get(key, [])
+        """The fastest clean run of a peer, else its fastest run (then marked as disturbed), else None."""
+        runs = self.clean(key) or self.runs.get(key, [])
         return min(runs, key=lambda r: r["median_ms"]) if runs else None
 
     def spread(self, key, rounds):
-        """How much the best `rounds` medians of a peer differ: max / min - 1 (0 with fewer than two)."""
-        medians = sorted(r["median_ms"] for r in self.runs.get(key, []))[:rounds]
+        """How much the best `rounds` clean medians of a peer differ: max / min - 1 (0 with fewer than two)."""
+        medians = sorted(r["median_ms"] for r in self.clean(key))[:rounds]
         return medians[-1] / medians[0] - 1 if len(medians) > 1 else 0.0
 
 
@@ -190,8 +197,10 @@ def short_error(stderr):
     """The informative part of a peer's failure: OpenCV's failing node and assertion, else the last line."""
     node = re.search(r"Node \[([^\]]+)\]:\(([^)]*)\)", stderr)
     assertion = re.findall(r"\(-2\d\d:[^)]*\) (.+?) in function", stderr)
+    expected = re.search(r"\(expected: '([^']+)'\)", stderr)
     if node:
-        return f"{node.group(1)} node {node.group(2)}: {assertion[-1] if assertion else 'rejected'}"
+        why = assertion[-1] if assertion else expected.group(1) if expected else "rejected"
+        return f"{node.group(1)} node {node.group(2)}: {why}"
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else "failed without a message"
 
@@ -260,7 +269,8 @@ class Bench:
                 cell.failures[peer.key] = why
                 return
         iterations = self.iterations_for(cell, peer.key)
-        warmup = self.args.warmup if self.args.warmup is not None else max(1, iterations // 5)
+        # Two warmup runs at least: the first runs after loading are slower (page faults, lazily built kernels).
+        warmup = self.args.warmup if self.args.warmup is not None else max(2, iterations // 5)
         argv = peer.argv(cell.model, cell.batch, cell.threads, warmup, iterations)
         env = dict(os.environ, OMP_NUM_THREADS=str(cell.threads))
         self.wait_for_quiet()
@@ -277,6 +287,7 @@ class Bench:
             return
         result = peer.parse(done.stdout)
         result["wall_s"], result["others_cores"] = time.monotonic() - t0, meter.cores()
+        result["disturbed"] = result["others_cores"] > self.args.busy_cores
         cell.runs.setdefault(peer.key, []).append(result)
         print(f"{round_label} {cell.title()} {peer.label}: {result['median_ms']:.2f} ms "
               f"({warmup}+{iterations} runs, {result['wall_s']:.1f} s, others {result['others_cores']:.2f} cores)",
@@ -287,8 +298,7 @@ class Bench:
 
         Only an undisturbed run counts: one slowed down by other processes gets its rounds like any other.
         """
-        return any(r["wall_s"] > self.args.long_run and r["others_cores"] <= self.args.busy_cores
-                   for r in cell.runs.get(key, []))
+        return any(r["wall_s"] > self.args.long_run for r in cell.clean(key))
 
     def run_cell(self, cell, peers, round_index, round_label):
         live = [p for p in peers
@@ -298,14 +308,16 @@ class Bench:
             self.measure(cell, peer, round_label)
 
     def unstable(self, cell):
-        return [p for p in self.peers if len(cell.runs.get(p.key, [])) > 1 and not self.long(cell, p.key)
-                and cell.spread(p.key, self.args.rounds) > self.args.tolerance]
+        """Peers to run this cell again: too few clean rounds, or clean rounds that disagree."""
+        return [p for p in self.peers if cell.runs.get(p.key) and not self.long(cell, p.key)
+                and (len(cell.clean(p.key)) < self.args.rounds
+                     or cell.spread(p.key, self.args.rounds) > self.args.tolerance)]
 
     def run(self):
         for r in range(self.args.rounds):
             for cell in self.cells:
                 self.run_cell(cell, self.peers, r, f"[round {r + 1}/{self.args.rounds}]")
-        # Only the peers whose rounds disagree run again: the others already have a number they agree on.
+        # Only those peers run again: the others already have clean numbers that agree.
         for cell in self.cells:
             for extra in range(self.args.max_repeats):
                 unstable = self.unstable(cell)
@@ -363,8 +375,8 @@ def fmt_ms(bench, cell, peer):
         return "—"
     args = bench.args
     marks = ("~" if cell.spread(peer.key, args.rounds) > args.tolerance else "") + (
-        "*" if best["others_cores"] > args.busy_cores else "") + (
-        "†" if bench.long(cell, peer.key) and len(cell.runs[peer.key]) < args.rounds else "")
+        "*" if best["disturbed"] else "") + (
+        "†" if bench.long(cell, peer.key) and len(cell.clean(peer.key)) < args.rounds else "")
     ms = best["median_ms"]
     return marks + (f"{ms:.3g}" if ms < 100 else f"{ms:.0f}")
 
@@ -407,15 +419,17 @@ def render_notes(bench, peers, skipped, peaks, facts):
         f"This run took {facts['wall_min']:.1f} min: `{facts['command']}`.",
         "- Numbers are the **median latency of one batch, in ms, from the best round** (lower is better), on "
         "random inputs in [0, 1). Every cell ran every peer once per round, in a peer order that rotates from "
-        f"round to round, for {args.rounds} round(s); a peer whose best {args.rounds} rounds in a cell differed by "
-        f"more than {100 * args.tolerance:.0f}% ran that cell again, up to {args.max_repeats} more times. Each run "
-        "is a fresh process; model load, compilation and warmup runs are not timed. The first round times "
+        f"round to round, for {args.rounds} rounds. A run during which other processes kept more than "
+        f"{args.busy_cores:g} cores busy (on average) is disturbed and does not count; before each run the driver "
+        f"waits for a quieter machine, up to {args.max_wait:g} min in all. A peer with fewer than {args.rounds} "
+        f"clean rounds in a cell, or whose best {args.rounds} differ by more than {100 * args.tolerance:.0f}%, runs "
+        f"that cell again, up to {args.max_repeats} more times. Each run is a fresh process; model load, "
+        "compilation and warmup runs (two at least) are not timed. The first round times "
         f"{args.min_iterations} iterations, later rounds as many as fit in {args.target_seconds:g} s "
         f"(between {args.min_iterations} and {args.max_iterations}).",
-        f"- Marks: `~` the best rounds still differed by more than {100 * args.tolerance:.0f}%; `*` other "
-        f"processes kept more than {args.busy_cores:g} cores busy on average during the kept run (before each run "
-        f"the driver waits for a quieter machine, up to {args.max_wait:g} min in all); `†` one run took over "
-        f"{args.long_run:g} s, so that peer ran the cell in one round only.",
+        f"- Marks: `~` the best clean rounds still differed by more than {100 * args.tolerance:.0f}%; `*` no clean "
+        f"run, the number is from a disturbed one; `†` a clean run took over {args.long_run:g} s, so that peer ran "
+        "the cell once.",
         "- fovea: `fovea bench --backend cpu` (fp32). fovea bf16: "
         + ("planned, filled once `fovea bench` has `--precision`. " if "fovea_bf16" in skipped
            else "the same with `--precision bf16`. ")
@@ -520,7 +534,7 @@ def benchmark(args, models):
     all_peers = {p.key: p for p in [Fovea(args.fovea), FoveaBf16(args.fovea), Ort(), Torch(), OpenCv()]}
     peers = [all_peers[k] for k in args.peers.split(",")]
     skipped = {p.key: why for p in peers if (why := p.unavailable())}
-    t0 = time.monotonic()
+    t0, commit = time.monotonic(), git_commit()
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     bench = Bench(args, [p for p in peers if p.key not in skipped], models)
     macs = {m: fovea_macs(args.fovea, MODELS[m]) for m in models}
@@ -546,7 +560,7 @@ def benchmark(args, models):
     command = " ".join(["bench/cpu_peers.py", *sys.argv[1:]])
     facts = {
         "machine": machine(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(), "fovea_build": first["build"] if first else "fovea (no successful run)",
+        "commit": commit, "fovea_build": first["build"] if first else "fovea (no successful run)",
         "versions": ", ".join(v for k, v in versions.items() if not k.startswith("fovea"))
         + f", Node.js {node}", "wall_min": (time.monotonic() - t0) / 60, "command": command,
         "load_before": load_before, "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
