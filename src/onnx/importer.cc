@@ -223,6 +223,7 @@ class Importer {
                 domain_opsets_[o.domain()] = static_cast<int>(o.version());
         }
         if (opset < 0 && model.opset_import_size() == 0) opset = 1;  // pre-opset models
+        if (opset < 0) return unsupported("model imports no default-domain (ai.onnx) opset");
         if (opset < kMinOpset || opset > kMaxOpset)
             return unsupported("model imports default-domain opset " + std::to_string(opset) + "; fovea supports " +
                                std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset));
