@@ -8,8 +8,16 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # libraries the engine links
   libonnx-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev libdnnl-dev
+  # Debian's dnnl-config.cmake looks for OpenCL (its GPU runtime), so its headers and loader must be there
+  ocl-icd-opencl-dev opencl-headers
+  # media, vision and the pipeline: FFmpeg's libav*, OpenCV imgproc, yaml-cpp
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev
+  libopencv-core-dev libopencv-imgproc-dev libyaml-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata
+  # real video in the media and pipeline tests: the ffmpeg CLI makes clips and serves streams; opencv-doc ships
+  # vtest.avi (a street scene) and Megamind_bugy.avi (a damaged file)
+  ffmpeg opencv-doc
   # model export and peer runs (zoo): Debian's PyTorch, torchvision, ONNX and NumPy; Node.js for onnxruntime-node
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
   # CPU benchmark peers (bench/cpu_peers.py): OpenCV DNN
