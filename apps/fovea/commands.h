@@ -20,6 +20,8 @@ struct Command {
 Command add_inspect(CLI::App& app);
 Command add_infer(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_validate(CLI::App& app);
 
 // Parses "NAME=1,3,224,224" options into shapes.
 Result<std::map<std::string, Shape>> parse_shapes(const std::vector<std::string>& specs);

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
         fovea::cli::add_inspect(app),
         fovea::cli::add_infer(app),
         fovea::cli::add_bench(app),
+        fovea::cli::add_run(app),
+        fovea::cli::add_validate(app),
     };
     try {
         app.parse(argc, argv);

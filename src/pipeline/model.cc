@@ -1,0 +1,179 @@
+#include "pipeline/model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace fovea::pipeline {
+namespace {
+
+Result<std::vector<std::byte>> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return not_found(path + ": cannot open the model file");
+    std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> bytes(chars.size());
+    std::memcpy(bytes.data(), chars.data(), chars.size());
+    return bytes;
+}
+
+}  // namespace
+
+ModelRunner::~ModelRunner() = default;
+
+Result<std::unique_ptr<ModelRunner>> ModelRunner::load(const ModelConfig& config, const std::string& backend) {
+    std::unique_ptr<ModelRunner> m(new ModelRunner());
+    m->config_ = config;
+    m->backend_ = backend.empty() ? config.backend : backend;
+    const std::string where = "model '" + config.name + "' (" + config.path + ")";
+    FOVEA_TRY(vision::validate(m->config_.input).with_context(where));
+    FOVEA_ASSIGN(std::vector<std::byte> bytes, read_file(config.path));
+
+    SessionOptions probe_options;
+    probe_options.backend = "ref";  // only to read the declared inputs; nothing is compiled
+    auto probe = Session::load_from_memory(bytes, probe_options);
+    if (!probe.is_ok()) return probe.status().with_context(where);
+    const std::vector<TensorDesc>& inputs = (*probe)->inputs();
+    if (inputs.size() != 1)
+        return unsupported(where + ": pipelines run models with one image input; this one has " +
+                           std::to_string(inputs.size()));
+    const TensorDesc& in = inputs[0];
+    if (in.shape.size() != 4) return unsupported(where + ": input '" + in.name + "' is not an image batch (rank 4)");
+    m->input_name_ = in.name;
+
+    // Fill the input size from the model where the config left it out; refuse a config that contradicts the model.
+    vision::PreprocessSpec& spec = m->config_.input;
+    const bool nchw = spec.layout == vision::Layout::kNCHW;
+    const int64_t model_c = nchw ? in.shape[1] : in.shape[3];
+    const int64_t model_h = nchw ? in.shape[2] : in.shape[1];
+    const int64_t model_w = nchw ? in.shape[3] : in.shape[2];
+    if (!config.input_size_set) {
+        if (model_h > 0) spec.height = static_cast<int>(model_h);
+        if (model_w > 0) spec.width = static_cast<int>(model_w);
+    }
+    if ((model_h > 0 && model_h != spec.height) || (model_w > 0 && model_w != spec.width))
+        return invalid_argument(where + ": input '" + in.name + "' is " + shape_to_string(in.shape) +
+                                " but the config asks for " + std::to_string(spec.width) + "x" +
+                                std::to_string(spec.height));
+    const int64_t channels = spec.color == vision::ColorOrder::kGray ? 1 : 3;
+    if (model_c > 0 && model_c != channels)
+        return invalid_argument(where + ": input '" + in.name + "' has " + std::to_string(model_c) +
+                                " channels but the config's color gives " + std::to_string(channels) +
+                                " (check 'layout' and 'color')");
+    if (in.dtype != spec.dtype)
+        return invalid_argument(where + ": input '" + in.name + "' is " + dtype_name(in.dtype) +
+                                " but the config's input dtype is " + dtype_name(spec.dtype));
+    m->item_shape_ = nchw ? Shape{channels, spec.height, spec.width} : Shape{spec.height, spec.width, channels};
+    m->item_bytes_ = vision::input_item_bytes(spec);
+
+    if (in.shape[0] > 0) {
+        m->batch_sizes_ = {static_cast<int>(in.shape[0])};
+    } else {
+        for (int b = 1; b < config.max_batch; b *= 2) m->batch_sizes_.push_back(b);
+        m->batch_sizes_.push_back(config.max_batch);
+    }
+    if (config.output == OutputKind::kCtc) {
+        auto charset = vision::load_ctc_charset(config.charset_path, config.charset_use_space);
+        if (!charset.is_ok()) return charset.status().with_context(where);
+        m->charset_ = std::move(*charset);
+    }
+
+    // One session per batch size, compiled now so that the first frames do not pay for it.
+    for (int b : m->batch_sizes_) {
+        SessionOptions options;
+        options.backend = m->backend_;
+        options.precision = config.precision;
+        options.threads = config.threads;
+        Shape shape = m->item_shape_;
+        shape.insert(shape.begin(), b);
+        options.input_shapes[in.name] = shape;
+        auto session = Session::load_from_memory(bytes, options);
+        if (!session.is_ok()) return session.status().with_context(where);
+        Tensor input(spec.dtype, shape);
+        auto warm = (*session)->run({{in.name, input}});
+        if (!warm.is_ok()) return warm.status().with_context(where + " at batch " + std::to_string(b));
+        if (warm->empty()) return invalid_argument(where + ": the model has no outputs");
+        std::vector<ItemOutput> check;
+        FOVEA_TRY(m->decode((*warm)[0], b, check).with_context(where));
+        m->batch_inputs_[b] = std::move(input);
+        m->sessions_[b] = std::move(*session);
+    }
+    return m;
+}
+
+const std::string& ModelRunner::label(int class_id) const {
+    static const std::string kNone;
+    if (class_id < 0 || static_cast<size_t>(class_id) >= config_.labels.size()) return kNone;
+    return config_.labels[static_cast<size_t>(class_id)];
+}
+
+Result<std::vector<ItemOutput>> ModelRunner::run(const std::byte* items, int count) {
+    std::vector<ItemOutput> out;
+    out.reserve(static_cast<size_t>(count));
+    const int largest = batch_sizes_.back();
+    for (int done = 0; done < count;) {
+        const int n = std::min(largest, count - done);
+        FOVEA_ASSIGN(std::vector<ItemOutput> part, run_chunk(items + static_cast<size_t>(done) * item_bytes_, n));
+        for (ItemOutput& o : part) out.push_back(std::move(o));
+        done += n;
+    }
+    return out;
+}
+
+Result<std::vector<ItemOutput>> ModelRunner::run_chunk(const std::byte* items, int count) {
+    // The smallest compiled batch that holds `count`; the rest of it is zeros whose results are ignored.
+    const int b = *std::lower_bound(batch_sizes_.begin(), batch_sizes_.end(), count);
+    Tensor& input = batch_inputs_.at(b);
+    auto* dst = static_cast<std::byte*>(input.raw_data());
+    std::memcpy(dst, items, static_cast<size_t>(count) * item_bytes_);
+    if (count < b)
+        std::memset(dst + static_cast<size_t>(count) * item_bytes_, 0, static_cast<size_t>(b - count) * item_bytes_);
+    FOVEA_ASSIGN(std::vector<Tensor> outputs, sessions_.at(b)->run({{input_name_, input}}));
+    std::vector<ItemOutput> out;
+    FOVEA_TRY(decode(outputs[0], count, out));
+    return out;
+}
+
+Status ModelRunner::decode(const Tensor& output, int count, std::vector<ItemOutput>& out) const {
+    const std::string what = std::string("output ") + shape_to_string(output.shape()) + " of a " +
+                             output_kind_name(config_.output) + " model";
+    if (output.dtype() != DType::kFloat32) return unsupported(what + ": the output must be float32");
+    const Shape& s = output.shape();
+    const float* data = output.data<float>();
+    out.resize(static_cast<size_t>(count));
+    switch (config_.output) {
+        case OutputKind::kYoloV5:
+        case OutputKind::kYoloV8: {
+            if (s.size() != 3 || s[0] < count) return invalid_argument(what + ": expected [N, a, b]");
+            const bool v5 = config_.output == OutputKind::kYoloV5;
+            const int64_t channels = v5 ? s[2] : s[1];
+            if (channels < (v5 ? 6 : 5)) return invalid_argument(what + ": too few channels for boxes and classes");
+            const int64_t item = s[1] * s[2];
+            for (int i = 0; i < count; ++i) {
+                const float* p = data + i * item;
+                out[static_cast<size_t>(i)].detections = v5 ? vision::decode_yolov5(p, s[1], s[2], config_.detect)
+                                                            : vision::decode_yolov8(p, s[1], s[2], config_.detect);
+            }
+            return Status::ok();
+        }
+        case OutputKind::kClassify: {
+            if (s.size() != 2 || s[0] < count) return invalid_argument(what + ": expected [N, classes]");
+            for (int i = 0; i < count; ++i)
+                out[static_cast<size_t>(i)].classes = vision::top_k(data + i * s[1], s[1], config_.top_k, config_.softmax);
+            return Status::ok();
+        }
+        case OutputKind::kCtc: {
+            if (s.size() != 3 || s[0] < count) return invalid_argument(what + ": expected [N, steps, charset]");
+            if (static_cast<size_t>(s[2]) != charset_.size())
+                return invalid_argument(what + ": " + std::to_string(s[2]) + " classes but the charset has " +
+                                        std::to_string(charset_.size()) + " (blank + dictionary" +
+                                        (config_.charset_use_space ? " + space)" : ")"));
+            for (int i = 0; i < count; ++i)
+                out[static_cast<size_t>(i)].text = vision::ctc_greedy_decode(data + i * s[1] * s[2], s[1], s[2], charset_);
+            return Status::ok();
+        }
+    }
+    return internal_error("unknown output kind");
+}
+
+}  // namespace fovea::pipeline

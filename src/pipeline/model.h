@@ -1,0 +1,60 @@
+// ModelRunner: one model of a pipeline, ready to run batches of preprocessed inputs and decode what comes out.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fovea/session.h"
+#include "pipeline/config.h"
+#include "pipeline/frame_job.h"
+
+namespace fovea::pipeline {
+
+// What one input item of a batch turned into.
+struct ItemOutput {
+    std::vector<vision::Detection> detections;  // detectors, in model-input coordinates
+    std::vector<vision::ClassScore> classes;    // classifiers
+    vision::TextResult text;                    // text recognizers
+};
+
+class ModelRunner {
+  public:
+    // Loads the model and compiles a session for each batch size it will use (powers of two up to max_batch,
+    // or the model's fixed batch). `backend` overrides the config's when not empty.
+    static Result<std::unique_ptr<ModelRunner>> load(const ModelConfig& config, const std::string& backend = "");
+    ~ModelRunner();
+    ModelRunner(const ModelRunner&) = delete;
+    ModelRunner& operator=(const ModelRunner&) = delete;
+
+    const ModelConfig& config() const { return config_; }
+    // The input spec with the size the model expects.
+    const vision::PreprocessSpec& input_spec() const { return config_.input; }
+    size_t item_bytes() const { return item_bytes_; }
+    int max_batch() const { return config_.max_batch; }
+    const std::string& backend() const { return backend_; }
+    const std::string& label(int class_id) const;
+
+    // Runs `count` items laid out back to back at `items` and decodes each. Not thread-safe: one caller at a time.
+    Result<std::vector<ItemOutput>> run(const std::byte* items, int count);
+
+  private:
+    ModelRunner() = default;
+    Result<std::vector<ItemOutput>> run_chunk(const std::byte* items, int count);
+    Status decode(const Tensor& output, int count, std::vector<ItemOutput>& out) const;
+
+    ModelConfig config_;
+    std::string backend_;
+    std::string input_name_;
+    Shape item_shape_;  // one item's input shape (without the batch dim)
+    size_t item_bytes_ = 0;
+    std::vector<int> batch_sizes_;                           // ascending
+    std::map<int, std::unique_ptr<Session>> sessions_;       // per batch size
+    std::map<int, Tensor> batch_inputs_;                     // per batch size, reused
+    std::vector<std::string> charset_;
+};
+
+}  // namespace fovea::pipeline

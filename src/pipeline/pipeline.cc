@@ -1,0 +1,466 @@
+#include "pipeline/pipeline.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "pipeline/sinks.h"
+
+namespace fovea::pipeline {
+namespace {
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+nlohmann::json histogram_ms(const Histogram& h) {
+    auto ms = [](double us) { return std::round(us) / 1000.0; };
+    return {{"count", h.count()},     {"mean", ms(h.mean())},          {"p50", ms(h.quantile(0.5))},
+            {"p90", ms(h.quantile(0.9))}, {"p99", ms(h.quantile(0.99))}, {"max", ms(h.max())}};
+}
+
+}  // namespace
+
+Pipeline::~Pipeline() { stop(); }
+
+Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineConfig config, RunOptions options) {
+    std::unique_ptr<Pipeline> p(new Pipeline());
+    if (!options.device.empty())
+        for (auto& [name, model] : config.models) model.backend = options.device;
+    p->config_ = std::move(config);
+    p->options_ = options;
+    const PipelineConfig& c = p->config_;
+
+    FOVEA_ASSIGN(p->primary_, ModelRunner::load(c.models.at(c.primary)));
+    for (const CascadeConfig& k : c.cascades) {
+        if (p->secondaries_.contains(k.model)) continue;
+        FOVEA_ASSIGN(p->secondaries_[k.model], ModelRunner::load(c.models.at(k.model)));
+    }
+    p->queue_ = std::make_unique<BatchQueue<FrameJob>>(c.queue_depth);
+    p->rules_ = std::make_unique<RuleEngine>(c.rules, std::vector<std::string>{});
+
+    const std::vector<std::string>& labels = p->primary_->config().labels;
+    if (!c.sinks.jsonl_path.empty()) {
+        FOVEA_ASSIGN(auto sink, JsonlSink::open(c.sinks.jsonl_path, c.sinks.jsonl_detections, labels));
+        p->bus_.add_sink(std::move(sink));
+    }
+    if (!c.sinks.snapshot_dir.empty()) {
+        FOVEA_ASSIGN(auto sink, SnapshotSink::open(c.sinks.snapshot_dir, c.sinks.snapshot_quality));
+        p->bus_.add_sink(std::move(sink));
+    }
+    if (!c.sinks.video_path.empty())
+        p->bus_.add_sink(std::make_unique<VideoSink>(c.sinks.video_path, c.sinks.video_streams, c.sinks.video_fps, labels));
+    for (const StreamConfig& s : c.streams) FOVEA_TRY(p->add_stream(s));
+    return p;
+}
+
+Status Pipeline::add_stream(StreamConfig config) {
+    std::lock_guard lock(streams_mu_);
+    for (const StreamSlot& slot : streams_)
+        if (slot.stream && slot.name == config.source.name)
+            return invalid_argument("a stream named '" + config.source.name + "' is already running");
+    FOVEA_TRY(media::make_source(config.source).status());
+    StreamSlot slot;
+    slot.name = config.source.name;
+    slot.stats = std::make_unique<StreamStats>();
+    const int id = static_cast<int>(streams_.size());
+    slot.stream = std::make_unique<Stream>(id, std::move(config), primary_->input_spec(), *queue_, *slot.stats);
+    {
+        std::lock_guard rules_lock(batch_mu_);
+        rules_->add_stream(slot.name);
+        console_last_inferred_.push_back(0);
+    }
+    if (running_) slot.stream->start();
+    streams_.push_back(std::move(slot));
+    return Status::ok();
+}
+
+Status Pipeline::remove_stream(const std::string& name) {
+    std::unique_ptr<Stream> gone;
+    {
+        std::lock_guard lock(streams_mu_);
+        for (StreamSlot& slot : streams_)
+            if (slot.stream && slot.name == name) gone = std::move(slot.stream);
+    }
+    if (!gone) return not_found("no running stream named '" + name + "'");
+    gone->stop();
+    queue_->discard_stream(gone->id());
+    return Status::ok();
+}
+
+void Pipeline::start() {
+    if (running_.exchange(true)) return;
+    started_ = Clock::now();
+    bus_.start();
+    worker_ = std::thread([this] { worker_loop(); });
+    {
+        std::lock_guard lock(streams_mu_);
+        for (StreamSlot& slot : streams_)
+            if (slot.stream) slot.stream->start();
+    }
+    if (options_.console && config_.sinks.console) console_ = std::thread([this] { console_loop(); });
+}
+
+void Pipeline::stop() {
+    if (!running_.exchange(false)) return;
+    {
+        std::lock_guard lock(streams_mu_);
+        for (StreamSlot& slot : streams_)
+            if (slot.stream) slot.stream->stop();
+    }
+    queue_->close();
+    if (worker_.joinable()) worker_.join();
+    stopped_ = Clock::now();
+    bus_.stop();
+    {
+        std::lock_guard lock(console_mu_);
+        console_stop_ = true;
+    }
+    console_cv_.notify_all();
+    if (console_.joinable()) console_.join();
+}
+
+bool Pipeline::all_streams_stopped() const {
+    std::lock_guard lock(streams_mu_);
+    return std::all_of(streams_.begin(), streams_.end(),
+                       [](const StreamSlot& s) { return s.stats->state == StreamState::kStopped; });
+}
+
+void Pipeline::run(double duration_s, const std::atomic<bool>* stop_flag) {
+    if (duration_s <= 0) duration_s = config_.duration_s;
+    start();
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (stop_flag && stop_flag->load()) break;
+        const double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+        if (duration_s > 0 && elapsed >= duration_s) break;
+        if (all_streams_stopped() && queue_->size() == 0) break;
+    }
+    stop();
+}
+
+void Pipeline::worker_loop() {
+    const int max_batch = primary_->max_batch();
+    const auto max_delay = std::chrono::microseconds(primary_->config().max_delay_us);
+    for (;;) {
+        std::vector<FrameJob> batch = queue_->next_batch(max_batch, max_delay);
+        if (batch.empty()) return;
+        process_batch(batch);
+    }
+}
+
+void Pipeline::process_batch(std::vector<FrameJob>& batch) {
+    Stages& stages = stages_;
+    const Clock::time_point t0 = Clock::now();
+    std::vector<StreamStats*> stats;
+    {
+        std::lock_guard lock(streams_mu_);
+        for (const FrameJob& job : batch) stats.push_back(streams_[static_cast<size_t>(job.stream)].stats.get());
+    }
+    // One contiguous batch of every job's ROI inputs.
+    const size_t item = primary_->item_bytes();
+    int total = 0;
+    for (const FrameJob& job : batch) total += job.inputs_count();
+    std::vector<std::byte> inputs(static_cast<size_t>(total) * item);
+    size_t at = 0;
+    for (size_t j = 0; j < batch.size(); ++j) {
+        const FrameJob& job = batch[j];
+        const size_t bytes = static_cast<size_t>(job.inputs_count()) * item;
+        std::memcpy(inputs.data() + at, job.input_data.get(), bytes);
+        at += bytes;
+        stats[j]->queue_us.add(micros(t0 - job.enqueued));
+        stages.queue.add(micros(t0 - job.enqueued));
+        stages.decode.add(job.decode_us);
+        stages.preprocess.add(job.preprocess_us);
+    }
+    auto outputs = primary_->run(inputs.data(), total);
+    const Clock::time_point t1 = Clock::now();
+    {
+        std::lock_guard lock(batch_mu_);
+        ++batch_sizes_[total];
+        batch_infer_us_.add(micros(t1 - t0));
+        if (!outputs.is_ok()) {
+            // A failed batch loses its frames, not the pipeline.
+            ++inference_errors_;
+            last_inference_error_ = outputs.status().message();
+        }
+    }
+    if (!outputs.is_ok()) {
+        std::fprintf(stderr, "fovea: inference failed: %s\n", outputs.status().message().c_str());
+        return;
+    }
+    std::vector<FrameResult> results;
+    size_t k = 0;
+    for (size_t j = 0; j < batch.size(); ++j) {
+        FrameJob& job = batch[j];
+        FrameResult r;
+        r.stream = job.stream;
+        r.frame = job.frame;
+        for (int roi = 0; roi < job.inputs_count(); ++roi, ++k) {
+            ItemOutput& o = (*outputs)[k];
+            vision::map_to_frame(o.detections, job.transforms[static_cast<size_t>(roi)], job.frame.width,
+                                 job.frame.height);
+            for (const vision::Detection& d : o.detections) r.detections.push_back({d, roi});
+            if (roi == 0) {
+                r.classes = std::move(o.classes);
+                r.text = std::move(o.text.text);
+                r.text_confidence = o.text.confidence;
+            }
+        }
+        stats[j]->infer_us.add(micros(t1 - t0));
+        stages.infer.add(micros(t1 - t0));
+        results.push_back(std::move(r));
+    }
+    run_cascades(results);
+
+    const std::vector<std::string>& labels = primary_->config().labels;
+    const bool frames_wanted = config_.sinks.jsonl_detections || !config_.sinks.video_path.empty();
+    for (size_t j = 0; j < results.size(); ++j) {
+        FrameResult& r = results[j];
+        std::vector<Alarm> alarms;
+        {
+            std::lock_guard lock(batch_mu_);
+            alarms = rules_->evaluate(r.stream, r.detections);
+        }
+        r.done = Clock::now();
+        const double latency = micros(r.done - r.frame.capture_time);
+        stats[j]->post_us.add(micros(r.done - t1));
+        stats[j]->latency_us.add(latency);
+        stages.post.add(micros(r.done - t1));
+        stages.latency.add(latency);
+        ++stats[j]->inferred;
+        for (Alarm& a : alarms) {
+            ++stats[j]->alarms;
+            Event e;
+            e.rule = a.rule->name;
+            e.stream = streams_name(r.stream);
+            e.frame_index = r.frame.index;
+            e.capture_wall_us = r.frame.wall_time_us;
+            e.latency_ms = latency / 1000.0;
+            e.detections = std::move(a.detections);
+            e.labels = labels;
+            e.frame = r.frame;
+            bus_.publish(std::move(e));
+        }
+        if (frames_wanted) bus_.publish(std::move(r), streams_name(results[j].stream));
+    }
+}
+
+std::string Pipeline::streams_name(int id) const {
+    std::lock_guard lock(streams_mu_);
+    return streams_[static_cast<size_t>(id)].name;
+}
+
+void Pipeline::run_cascades(std::vector<FrameResult>& results) {
+    for (const CascadeConfig& k : config_.cascades) {
+        ModelRunner& model = *secondaries_.at(k.model);
+        const size_t item = model.item_bytes();
+        struct Crop {
+            size_t result, det;
+        };
+        std::vector<Crop> crops;
+        std::vector<std::byte> inputs;
+        for (size_t r = 0; r < results.size(); ++r) {
+            const media::Frame& frame = results[r].frame;
+            int taken = 0;
+            for (size_t d = 0; d < results[r].detections.size() && taken < k.max_crops_per_frame; ++d) {
+                const vision::Detection& det = results[r].detections[d].det;
+                if (det.score < k.min_score) continue;
+                if (!k.classes.empty() && std::find(k.classes.begin(), k.classes.end(), det.class_id) == k.classes.end())
+                    continue;
+                const float pw = (det.box.x2 - det.box.x1) * k.padding, ph = (det.box.y2 - det.box.y1) * k.padding;
+                const int x1 = std::max(0, static_cast<int>(std::floor(det.box.x1 - pw)));
+                const int y1 = std::max(0, static_cast<int>(std::floor(det.box.y1 - ph)));
+                const int x2 = std::min(frame.width, static_cast<int>(std::ceil(det.box.x2 + pw)));
+                const int y2 = std::min(frame.height, static_cast<int>(std::ceil(det.box.y2 + ph)));
+                if (x2 - x1 < 2 || y2 - y1 < 2) continue;
+                inputs.resize(inputs.size() + item);
+                vision::InputTransform t;
+                const Status s = vision::preprocess(frame, vision::Rect{x1, y1, x2 - x1, y2 - y1}, model.input_spec(),
+                                                    inputs.data() + inputs.size() - item, t);
+                if (!s.is_ok()) {
+                    inputs.resize(inputs.size() - item);
+                    continue;
+                }
+                crops.push_back({r, d});
+                ++taken;
+            }
+        }
+        if (crops.empty()) continue;
+        auto outputs = model.run(inputs.data(), static_cast<int>(crops.size()));
+        if (!outputs.is_ok()) {
+            std::fprintf(stderr, "fovea: cascade '%s' failed: %s\n", k.model.c_str(), outputs.status().message().c_str());
+            continue;
+        }
+        for (size_t c = 0; c < crops.size(); ++c) {
+            DetectionResult& d = results[crops[c].result].detections[crops[c].det];
+            ItemOutput& o = (*outputs)[c];
+            if (!o.classes.empty()) {
+                const int id = o.classes[0].class_id;
+                d.secondary_label = model.label(id).empty() ? std::to_string(id) : model.label(id);
+                d.secondary_score = o.classes[0].score;
+            }
+            if (!o.text.text.empty()) {
+                d.text = o.text.text;
+                d.text_confidence = o.text.confidence;
+            }
+        }
+    }
+}
+
+nlohmann::json Pipeline::summary() const {
+    const Stages& stages = stages_;
+    const Clock::time_point end = running_ ? Clock::now() : stopped_;
+    const double seconds = std::max(1e-9, std::chrono::duration<double>(end - started_).count());
+    nlohmann::json streams = nlohmann::json::array();
+    int64_t inferred = 0, dropped = 0, decoded = 0, alarms = 0;
+    {
+        std::lock_guard lock(streams_mu_);
+        for (const StreamSlot& slot : streams_) {
+            const StreamStats& s = *slot.stats;
+            inferred += s.inferred;
+            dropped += s.dropped;
+            decoded += s.decoded;
+            alarms += s.alarms;
+            streams.push_back({{"name", slot.name},
+                               {"state", stream_state_name(s.state)},
+                               {"decoded", s.decoded.load()},
+                               {"skipped", s.skipped.load()},
+                               {"queued", s.queued.load()},
+                               {"dropped", s.dropped.load()},
+                               {"inferred", s.inferred.load()},
+                               {"corrupt", s.corrupt.load()},
+                               {"failed", s.failed.load()},
+                               {"reconnects", s.reconnects.load()},
+                               {"alarms", s.alarms.load()},
+                               {"inferred_fps", static_cast<double>(s.inferred) / seconds},
+                               {"latency_ms", histogram_ms(s.latency_us)},
+                               {"last_error", s.error()}});
+        }
+    }
+    nlohmann::json batches = nlohmann::json::object();
+    nlohmann::json j;
+    {
+        std::lock_guard lock(batch_mu_);
+        for (const auto& [size, n] : batch_sizes_) batches[std::to_string(size)] = n;
+        j["batch_inference_ms"] = histogram_ms(batch_infer_us_);
+        j["inference_errors"] = inference_errors_;
+        if (!last_inference_error_.empty()) j["last_inference_error"] = last_inference_error_;
+    }
+    j["duration_s"] = seconds;
+    j["model"] = {{"name", primary_->config().name},
+                  {"path", primary_->config().path},
+                  {"backend", primary_->backend()},
+                  {"precision", primary_->config().precision},
+                  {"max_batch", primary_->max_batch()}};
+    j["totals"] = {{"streams", streams.size()},
+                   {"decoded", decoded},
+                   {"inferred", inferred},
+                   {"dropped", dropped},
+                   {"alarms", alarms},
+                   {"events", bus_.events()},
+                   {"inferred_fps", static_cast<double>(inferred) / seconds},
+                   {"sink_dropped_frames", bus_.dropped_frames()}};
+    j["stages_ms"] = {{"decode", histogram_ms(stages.decode)},
+                      {"preprocess", histogram_ms(stages.preprocess)},
+                      {"queue_wait", histogram_ms(stages.queue)},
+                      {"inference", histogram_ms(stages.infer)},
+                      {"postprocess", histogram_ms(stages.post)},
+                      {"capture_to_event", histogram_ms(stages.latency)}};
+    j["batch_sizes"] = batches;
+    j["streams"] = streams;
+    return j;
+}
+
+std::string Pipeline::summary_text() const {
+    const nlohmann::json j = summary();
+    std::ostringstream o;
+    char line[256];
+    o << "fovea run: " << j["totals"]["streams"] << " streams, " << j["model"]["name"].get<std::string>() << " on "
+      << j["model"]["backend"].get<std::string>() << ", " << std::round(j["duration_s"].get<double>() * 10) / 10
+      << " s\n";
+    std::snprintf(line, sizeof line, "%-14s %-12s %8s %8s %8s %7s %7s %8s %8s %6s\n", "stream", "state", "decoded",
+                  "inferred", "dropped", "corrupt", "reconn", "p50 ms", "p99 ms", "alarms");
+    o << line;
+    for (const auto& s : j["streams"]) {
+        std::snprintf(line, sizeof line, "%-14.14s %-12s %8lld %8lld %8lld %7lld %7lld %8.1f %8.1f %6lld\n",
+                      s["name"].get<std::string>().c_str(), s["state"].get<std::string>().c_str(),
+                      s["decoded"].get<long long>(), s["inferred"].get<long long>(), s["dropped"].get<long long>(),
+                      s["corrupt"].get<long long>(), s["reconnects"].get<long long>(),
+                      s["latency_ms"]["p50"].get<double>(), s["latency_ms"]["p99"].get<double>(),
+                      s["alarms"].get<long long>());
+        o << line;
+    }
+    o << "stages (ms)         mean      p50      p99      max\n";
+    for (const char* stage : {"decode", "preprocess", "queue_wait", "inference", "postprocess", "capture_to_event"}) {
+        const auto& h = j["stages_ms"][stage];
+        std::snprintf(line, sizeof line, "  %-16s %8.2f %8.2f %8.2f %8.2f\n", stage, h["mean"].get<double>(),
+                      h["p50"].get<double>(), h["p99"].get<double>(), h["max"].get<double>());
+        o << line;
+    }
+    o << "batches:";
+    for (const auto& [size, n] : j["batch_sizes"].items()) o << " " << size << "x" << n;
+    const auto& t = j["totals"];
+    std::snprintf(line, sizeof line, "\ntotal: %.1f inferred frames/s, %lld dropped, %lld alarms, %lld events\n",
+                  t["inferred_fps"].get<double>(), t["dropped"].get<long long>(), t["alarms"].get<long long>(),
+                  t["events"].get<long long>());
+    o << line;
+    return o.str();
+}
+
+std::string Pipeline::console_text(double interval_s) {
+    std::ostringstream o;
+    char line[256];
+    int64_t dropped = 0, alarms = 0;
+    double fps_total = 0;
+    std::lock_guard lock(streams_mu_);
+    for (size_t i = 0; i < streams_.size(); ++i) {
+        const StreamStats& s = *streams_[i].stats;
+        const int64_t inferred = s.inferred;
+        int64_t& last = console_last_inferred_[i];
+        const double fps = static_cast<double>(inferred - last) / interval_s;
+        last = inferred;
+        fps_total += fps;
+        dropped += s.dropped;
+        alarms += s.alarms;
+        std::snprintf(line, sizeof line, "%-14.14s %-12s %6.1f fps  drops %-6lld p50 %6.1f ms  p99 %6.1f ms  alarms %lld\n",
+                      streams_[i].name.c_str(), stream_state_name(s.state), fps, static_cast<long long>(s.dropped),
+                      s.latency_us.quantile(0.5) / 1000.0, s.latency_us.quantile(0.99) / 1000.0,
+                      static_cast<long long>(s.alarms));
+        o << line;
+    }
+    std::snprintf(line, sizeof line, "all: %.1f fps, %lld drops, %lld alarms\n", fps_total,
+                  static_cast<long long>(dropped), static_cast<long long>(alarms));
+    o << line;
+    return o.str();
+}
+
+void Pipeline::console_loop() {
+    const bool tty = isatty(STDOUT_FILENO) != 0;
+    const double interval = config_.sinks.console_interval_s;
+    int printed_lines = 0;
+    for (;;) {
+        {
+            std::unique_lock lock(console_mu_);
+            if (console_cv_.wait_for(lock, std::chrono::duration<double>(interval), [&] { return console_stop_.load(); }))
+                return;
+        }
+        const std::string text = console_text(interval);
+        if (tty) {
+            // Redraw in place: up over the previous view, clear to the end of the screen.
+            if (printed_lines > 0) std::printf("\x1b[%dF\x1b[J", printed_lines);
+            std::fputs(text.c_str(), stdout);
+            printed_lines = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+        } else {
+            // Not a terminal: one plain line per interval (the last line of the view).
+            const size_t last = text.rfind('\n', text.size() - 2);
+            const double t = std::chrono::duration<double>(Clock::now() - started_).count();
+            std::printf("[%7.1f s] %s", t, text.substr(last == std::string::npos ? 0 : last + 1).c_str());
+        }
+        std::fflush(stdout);
+    }
+}
+
+}  // namespace fovea::pipeline

@@ -1,0 +1,104 @@
+// Pipeline: streams in, events out. Owns the streams, the primary model's batch queue and worker, the cascades,
+// the rules and the event bus, and keeps the statistics that `fovea run` prints.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipeline/batch_queue.h"
+#include "pipeline/config.h"
+#include "pipeline/events.h"
+#include "pipeline/model.h"
+#include "pipeline/rules.h"
+#include "pipeline/stream.h"
+
+namespace fovea::pipeline {
+
+struct RunOptions {
+    std::string device;  // overrides every model's backend when set ("cpu", "cuda", "ref")
+    bool console = true;  // the live view (the config's sinks.console can turn it off too)
+};
+
+class Pipeline {
+  public:
+    // Loads every model (compiling their sessions) and opens the sinks; starts nothing.
+    static Result<std::unique_ptr<Pipeline>> create(PipelineConfig config, RunOptions options = {});
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    void start();
+    // Stops the streams, drains the queue through the model, delivers the last events, flushes the sinks.
+    void stop();
+    // Runs until `duration_s` passes (0: the config's duration; both 0: until every stream has stopped or `stop_flag`
+    // turns true), then stops.
+    void run(double duration_s, const std::atomic<bool>* stop_flag = nullptr);
+
+    // Streams can come and go while running (the stream registry); names are unique.
+    Status add_stream(StreamConfig config);
+    Status remove_stream(const std::string& name);
+
+    // The run so far: per stream, per stage, batches, events.
+    nlohmann::json summary() const;
+    std::string summary_text() const;  // the table `fovea run` prints at exit
+    const PipelineConfig& config() const { return config_; }
+
+  private:
+    struct StreamSlot {
+        std::unique_ptr<StreamStats> stats;
+        std::unique_ptr<Stream> stream;  // null once removed
+        std::string name;
+    };
+
+    Pipeline() = default;
+    void worker_loop();
+    void process_batch(std::vector<FrameJob>& batch);
+    void run_cascades(std::vector<FrameResult>& results);
+    void console_loop();
+    std::string console_text(double interval_s);
+    bool all_streams_stopped() const;
+    std::string streams_name(int id) const;
+
+    PipelineConfig config_;
+    RunOptions options_;
+    std::unique_ptr<ModelRunner> primary_;
+    std::map<std::string, std::unique_ptr<ModelRunner>> secondaries_;
+    std::unique_ptr<BatchQueue<FrameJob>> queue_;
+    std::unique_ptr<RuleEngine> rules_;
+    EventBus bus_;
+
+    mutable std::mutex streams_mu_;
+    std::vector<StreamSlot> streams_;  // index = stream id; grows only, so ids stay valid
+
+    std::thread worker_;
+    std::thread console_;
+    std::atomic<bool> running_{false};
+    std::atomic<bool> console_stop_{false};
+    std::mutex console_mu_;
+    std::condition_variable console_cv_;
+    Clock::time_point started_{};
+    Clock::time_point stopped_{};
+
+    // Stage timings over all streams, next to the per-stream ones.
+    struct Stages {
+        Histogram decode, preprocess, queue, infer, post, latency;
+    };
+    Stages stages_;
+
+    // Batch statistics (worker thread writes, summary reads).
+    mutable std::mutex batch_mu_;
+    std::map<int, int64_t> batch_sizes_;  // inputs per batch -> how many batches
+    Histogram batch_infer_us_;
+    int64_t inference_errors_ = 0;
+    std::string last_inference_error_;
+    std::vector<int64_t> console_last_inferred_;
+};
+
+}  // namespace fovea::pipeline

@@ -1,0 +1,290 @@
+// Whole pipelines on real video: clips made by the ffmpeg CLI, decoded by FFmpeg, a real ONNX model on the CPU
+// backend, events and snapshots on disk.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../passes/pass_test_util.h"
+#include "pipeline/config.h"
+#include "pipeline/pipeline.h"
+
+namespace fovea::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path tmp_dir(const std::string& name) {
+    const fs::path dir = fs::path(FOVEA_TEST_TMP) / name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+// A "brightness detector" with a YOLOv8-style head [N, 4 + 2, 1024]: every cell predicts the box (8,8)-(24,24) of
+// the 32x32 input, class 0 ("bright") with the mean of the pixel's channels, class 1 ("dark") with one minus it.
+// NMS folds the 1024 identical boxes into one, so a white frame yields one "bright" box and a black one a "dark" box.
+std::string brightness_detector(int size = 32, int slow_channels = 0) {
+    test::ModelBuilder b;
+    b.input("x", {"batch", "3", std::to_string(size), std::to_string(size)});
+    std::string features = "x";
+    if (slow_channels > 0) {
+        // Optional dead weight to make the model slow: a wide 3x3 convolution whose result is multiplied by zero.
+        b.weight("slow_w", {slow_channels, 3, 3, 3});
+        auto& conv = b.node("Conv", {"x", "slow_w"}, {"slow"});
+        test::set_attr(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
+        b.constant("zero", {1}, {0.0f});
+        b.node("ReduceMean", {"slow"}, {"slow_mean"});
+        b.node("Mul", {"slow_mean", "zero"}, {"slow_zero"});
+        b.node("Add", {"x", "slow_zero"}, {"x2"});
+        features = "x2";
+    }
+    const float c = static_cast<float>(size);
+    std::vector<float> w(6 * 3, 0.0f);
+    for (int i = 0; i < 3; ++i) {
+        w[4 * 3 + i] = 1.0f / 3;
+        w[5 * 3 + i] = -1.0f / 3;
+    }
+    b.constant("w", {6, 3, 1, 1}, w);
+    b.constant("bias", {6}, {c / 2, c / 2, c / 2, c / 2, 0.0f, 1.0f});
+    b.node("Conv", {features, "w", "bias"}, {"y"});
+    b.ints("shape", {0, 6, -1});
+    b.node("Reshape", {"y", "shape"}, {"output0"});
+    b.output("output0");
+    return b.bytes();
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out << bytes;
+}
+
+void ffmpeg(const std::string& args) {
+    const std::string cmd = "ffmpeg -hide_banner -loglevel error -y " + args;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+// white 1 s, black 1 s, white 1 s at 10 fps, 64x48, H.264.
+void make_blink_clip(const fs::path& path) {
+    ffmpeg("-f lavfi -i \"color=c=white:s=64x48:r=10:d=1[a];color=c=black:s=64x48:r=10:d=1[b];"
+           "color=c=white:s=64x48:r=10:d=1[c];[a][b][c]concat=n=3[out0]\" -c:v libx264 -pix_fmt yuv420p " +
+           path.string());
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    return out;
+}
+
+std::string model_yaml(const fs::path& model, int max_batch = 4) {
+    return "models:\n  det:\n    path: " + model.string() +
+           "\n    type: yolov8\n    labels: [bright, dark]\n    conf_threshold: 0.6\n    max_batch: " +
+           std::to_string(max_batch) + "\n    max_delay_us: 2000\n    input: {width: 32, height: 32}\n";
+}
+
+Result<std::unique_ptr<Pipeline>> make(const std::string& yaml, const fs::path& dir) {
+    FOVEA_ASSIGN(PipelineConfig c, parse_config(yaml, (dir / "p.yaml").string(), dir.string()));
+    RunOptions o;
+    o.console = false;
+    return Pipeline::create(std::move(c), o);
+}
+
+TEST(Pipeline, VideoStreamsRaiseOneAlarmPerBrightStretchWithBoxesInFrameCoordinates) {
+    const fs::path dir = tmp_dir("alarms");
+    write_file(dir / "det.onnx", brightness_detector());
+    make_blink_clip(dir / "blink.mp4");
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: "cam{i}", uri: blink.mp4, count: 2, realtime: false, at_end: stop}
+rules:
+  - {name: light, classes: [bright], min_score: 0.9, debounce: {n: 2, m: 3}}
+sinks:
+  jsonl: {path: out/events.jsonl, detections: true}
+  snapshots: {dir: out/snaps}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(20.0);
+    const nlohmann::json s = (*p)->summary();
+    for (const auto& stream : s["streams"]) {
+        EXPECT_EQ(stream["decoded"], 30) << stream.dump();
+        EXPECT_EQ(stream["inferred"], 30) << stream.dump();
+        EXPECT_EQ(stream["dropped"], 0);
+        EXPECT_EQ(stream["alarms"], 2) << "the white stretches at frames 0-9 and 20-29";
+    }
+    const auto lines = read_jsonl(dir / "out/events.jsonl");
+    int alarms = 0, frames = 0;
+    for (const auto& j : lines) {
+        if (j["type"] == "alarm") {
+            ++alarms;
+            EXPECT_EQ(j["rule"], "light");
+            // Raised on the second frame of a white stretch (2 of 3): frame 1 or 21.
+            EXPECT_TRUE(j["frame"] == 1 || j["frame"] == 21) << j.dump();
+            ASSERT_EQ(j["detections"].size(), 1u);
+            const auto& box = j["detections"][0]["box"];
+            // (8,8)-(24,24) in the 32x32 input; the 64x48 frame is letterboxed at scale 0.5 with 4 rows of padding.
+            EXPECT_NEAR(box[0].get<double>(), 16, 0.5);
+            EXPECT_NEAR(box[1].get<double>(), 8, 0.5);
+            EXPECT_NEAR(box[2].get<double>(), 48, 0.5);
+            EXPECT_NEAR(box[3].get<double>(), 40, 0.5);
+            EXPECT_EQ(j["detections"][0]["class"], "bright");
+            EXPECT_GT(j["latency_ms"].get<double>(), 0.0);
+        } else {
+            ++frames;
+            const int index = j["frame"];
+            const bool white = index < 10 || index >= 20;
+            // Compression blurs the cuts: judge only frames away from them.
+            if (index % 10 == 0 || index % 10 == 9) continue;
+            ASSERT_EQ(j["detections"].size(), 1u) << j.dump();
+            EXPECT_EQ(j["detections"][0]["class"], white ? "bright" : "dark") << j.dump();
+        }
+    }
+    EXPECT_EQ(alarms, 4);
+    EXPECT_EQ(frames, 60);
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out/snaps"), fs::directory_iterator{}), 4);
+    EXPECT_GT(s["batch_sizes"].size(), 0u);
+}
+
+TEST(Pipeline, StreamThatEndsReconnectsWithBackoff) {
+    const fs::path dir = tmp_dir("reconnect");
+    write_file(dir / "det.onnx", brightness_detector());
+    ffmpeg("-f lavfi -i color=c=white:s=64x48:r=10:d=0.5 -c:v libx264 -pix_fmt yuv420p " + (dir / "short.mp4").string());
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: cam, uri: short.mp4, realtime: false, reconnect: {initial_ms: 50, max_ms: 200}}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(1.5);
+    const nlohmann::json s = (*p)->summary()["streams"][0];
+    EXPECT_GE(s["reconnects"].get<int>(), 3) << s.dump();
+    EXPECT_GE(s["decoded"].get<int>(), 4 * 5) << s.dump();
+    EXPECT_EQ(s["last_error"], "end of stream");
+}
+
+TEST(Pipeline, BrokenAndMissingSourcesDoNotStopTheOthers) {
+    const fs::path dir = tmp_dir("broken");
+    write_file(dir / "det.onnx", brightness_detector());
+    make_blink_clip(dir / "good.mp4");
+    // A damaged copy: the middle of the file overwritten with garbage.
+    ffmpeg("-f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -pix_fmt yuv420p " + (dir / "src.mp4").string());
+    {
+        std::ifstream in(dir / "src.mp4", std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 4000 && i < bytes.size(); i += 7) bytes[i] ^= 0x5a;
+        write_file(dir / "damaged.mp4", bytes);
+    }
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: good, uri: good.mp4, realtime: false, at_end: stop}
+  - {name: damaged, uri: damaged.mp4, realtime: false, at_end: stop}
+  - {name: missing, uri: nowhere.mp4, reconnect: {initial_ms: 20, max_ms: 40}}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    std::atomic<bool> stop{false};
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::seconds(4));
+        stop = true;
+    });
+    (*p)->run(0, &stop);
+    stopper.join();
+    const auto s = (*p)->summary()["streams"];
+    EXPECT_EQ(s[0]["inferred"], 30) << s[0].dump();
+    EXPECT_GT(s[1]["inferred"].get<int>(), 10) << s[1].dump();
+    EXPECT_EQ(s[2]["inferred"], 0);
+    EXPECT_GE(s[2]["reconnects"].get<int>(), 0);
+    EXPECT_NE(s[2]["last_error"].get<std::string>().find("nowhere.mp4"), std::string::npos) << s[2].dump();
+}
+
+TEST(Pipeline, SlowModelDropsOldFramesAndKeepsLatencyBounded) {
+    const fs::path dir = tmp_dir("slow");
+    write_file(dir / "slow.onnx", brightness_detector(64, 256));
+    // Two cameras at 50 fps against a model that needs tens of ms per batch: the queue must shed frames.
+    const std::string yaml = R"(pipeline: {queue_depth: 1}
+models:
+  det:
+    path: slow.onnx
+    backend: ref
+    type: yolov8
+    labels: [bright, dark]
+    max_batch: 1
+    input: {width: 64, height: 64}
+sources:
+  - {name: "cam{i}", uri: synthetic, count: 2, fps: 50, width: 320, height: 240}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(3.0);
+    const nlohmann::json s = (*p)->summary();
+    const double infer_p50 = s["batch_inference_ms"]["p50"];
+    int64_t dropped = 0, inferred = 0;
+    for (const auto& stream : s["streams"]) {
+        dropped += stream["dropped"].get<int64_t>();
+        inferred += stream["inferred"].get<int64_t>();
+        // A frame waits behind at most: the batch in flight and the other stream's queued frame, plus its own run.
+        EXPECT_LT(stream["latency_ms"]["p99"].get<double>(), 6 * infer_p50 + 50) << s.dump(2);
+    }
+    const double fps_in = 2 * 50.0, fps_out = 1000.0 / infer_p50;
+    ASSERT_LT(fps_out, fps_in * 0.8) << "the model is not slow enough for this test: " << infer_p50 << " ms";
+    EXPECT_GT(dropped, 0) << s.dump(2);
+    EXPECT_GT(inferred, 0);
+}
+
+TEST(Pipeline, StreamsCanBeAddedAndRemovedWhileRunning) {
+    const fs::path dir = tmp_dir("registry");
+    write_file(dir / "det.onnx", brightness_detector());
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: a, uri: synthetic, fps: 20, width: 64, height: 48}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->start();
+    StreamConfig extra;
+    extra.source.name = "b";
+    extra.source.uri = "synthetic";
+    extra.source.fps = 20;
+    extra.source.width = 64;
+    extra.source.height = 48;
+    ASSERT_TRUE((*p)->add_stream(extra).is_ok());
+    EXPECT_FALSE((*p)->add_stream(extra).is_ok()) << "names are unique";
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    ASSERT_TRUE((*p)->remove_stream("a").is_ok());
+    EXPECT_FALSE((*p)->remove_stream("a").is_ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    (*p)->stop();
+    const auto s = (*p)->summary()["streams"];
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0]["state"], "stopped");
+    EXPECT_GT(s[1]["inferred"].get<int>(), 5) << s[1].dump();
+}
+
+TEST(Pipeline, MissingModelOrWrongInputSizeIsAClearError) {
+    const fs::path dir = tmp_dir("errors");
+    auto missing = make(model_yaml(dir / "none.onnx") + "sources: [{name: a, uri: synthetic}]\n", dir);
+    ASSERT_FALSE(missing.is_ok());
+    EXPECT_NE(missing.status().message().find("none.onnx"), std::string::npos) << missing.status().message();
+
+    write_file(dir / "fixed.onnx", [] {
+        test::ModelBuilder b;
+        b.input("x", {"1", "3", "16", "16"});
+        b.node("Identity", {"x"}, {"y"});
+        b.output("y");
+        return b.bytes();
+    }());
+    auto wrong = make("models: {det: {path: fixed.onnx, input: {width: 32, height: 32}}}\n"
+                      "sources: [{name: a, uri: synthetic}]\n",
+                      dir);
+    ASSERT_FALSE(wrong.is_ok());
+    EXPECT_NE(wrong.status().message().find("[1,3,16,16] but the config asks for 32x32"), std::string::npos)
+        << wrong.status().message();
+}
+
+}  // namespace
+}  // namespace fovea::pipeline
