@@ -1,7 +1,6 @@
 // Sources that FFmpeg demuxes and decodes: files, RTSP, RTMP, HTTP(S) and V4L2 cameras.
-#include <algorithm>
 #include <chrono>
-#include <cstring>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -24,7 +23,9 @@ constexpr int kMaxConsecutiveReadErrors = 64;
 // A realtime consumer this far behind the clock is rebased instead of being fed a burst of catch-up frames.
 constexpr int64_t kMaxPacingLagUs = 1'000'000;
 
-int64_t to_us(int64_t ts, AVRational tb) { return av_rescale_q(ts, tb, AVRational{1, 1'000'000}); }
+int64_t to_us(int64_t ts, AVRational tb) {
+    return av_rescale_q(ts, tb, AVRational{1, 1'000'000});
+}
 
 class AvSource final : public Source {
   public:
@@ -40,7 +41,9 @@ class AvSource final : public Source {
     std::string describe() const override;
 
   private:
-    bool network() const { return kind_ == SourceKind::kRtsp || kind_ == SourceKind::kRtmp || kind_ == SourceKind::kHttp; }
+    bool network() const {
+        return kind_ == SourceKind::kRtsp || kind_ == SourceKind::kRtmp || kind_ == SourceKind::kHttp;
+    }
     // Live sources deliver frames at their own pace; pacing them again would only add latency.
     bool live() const { return kind_ != SourceKind::kFile; }
     bool deadline_applies() const { return network() || kind_ == SourceKind::kV4l2; }
@@ -82,7 +85,7 @@ class AvSource final : public Source {
     bool pkt_pending_ = false;
     bool hw_active_ = false;
     std::string hw_note_;
-    std::string description_;
+    std::string description_;  // up to the decode mode, which describe() appends
 
     Clock::time_point deadline_{};
     bool deadline_armed_ = false;
@@ -222,11 +225,9 @@ Status AvSource::open_input() {
     if (kind_ == SourceKind::kFile) where = std::filesystem::path(spec_.uri).filename().string();
     char fps_text[32] = "? fps";
     if (rate.num > 0 && rate.den > 0) std::snprintf(fps_text, sizeof(fps_text), "%.4g fps", av_q2d(rate));
-    std::string decode = hw_active_ ? "cuda decode" : "cpu decode";
-    if (!hw_note_.empty()) decode += "; " + hw_note_;
     description_ = std::string(kind_name(kind_)) + " " + redact_uri(where) + " (" +
-                   avcodec_get_name(stream->codecpar->codec_id) + " " + std::to_string(stream->codecpar->width) +
-                   "x" + std::to_string(stream->codecpar->height) + " " + fps_text + ", " + decode + ")";
+                   avcodec_get_name(stream->codecpar->codec_id) + " " + std::to_string(stream->codecpar->width) + "x" +
+                   std::to_string(stream->codecpar->height) + " " + fps_text + ", ";
     return Status::ok();
 }
 
@@ -255,7 +256,8 @@ Status AvSource::setup_hw(const AVCodec* codec) {
     for (int i = 0;; ++i) {
         const AVCodecHWConfig* config = avcodec_get_hw_config(codec, i);
         if (!config) break;
-        if (config->device_type == AV_HWDEVICE_TYPE_CUDA && (config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX)) {
+        if (config->device_type == AV_HWDEVICE_TYPE_CUDA &&
+            (config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX)) {
             supported = true;
         }
     }
@@ -306,7 +308,10 @@ void AvSource::close() {
 
 std::string AvSource::describe() const {
     if (!open_) return std::string(kind_name(kind_)) + " " + redact_uri(spec_.uri) + " (not open)";
-    return description_;
+    // The decoder may decline CUDA for a stream only once decoding starts, so the mode is read now.
+    std::string decode = hw_active_ ? "cuda decode" : "cpu decode";
+    if (!hw_note_.empty()) decode += "; " + hw_note_;
+    return description_ + decode + ")";
 }
 
 Result<bool> AvSource::read_packet() {
@@ -446,8 +451,8 @@ Result<bool> AvSource::read(Frame& frame) {
             // The decoder could not rebuild a picture from what it was given: skip it, the next keyframe heals.
             ++counters_.corrupt;
             if (++consecutive_decode_errors_ > kMaxConsecutiveDecodeErrors) {
-                return status_from_av(err, label_ + ": " + std::to_string(kMaxConsecutiveDecodeErrors) +
-                                               " decode errors in a row");
+                return status_from_av(
+                    err, label_ + ": " + std::to_string(kMaxConsecutiveDecodeErrors) + " decode errors in a row");
             }
             continue;
         }
@@ -470,8 +475,8 @@ Result<bool> AvSource::read(Frame& frame) {
         if (err < 0) {
             ++counters_.corrupt;
             if (++consecutive_decode_errors_ > kMaxConsecutiveDecodeErrors) {
-                return status_from_av(err, label_ + ": " + std::to_string(kMaxConsecutiveDecodeErrors) +
-                                               " decode errors in a row");
+                return status_from_av(
+                    err, label_ + ": " + std::to_string(kMaxConsecutiveDecodeErrors) + " decode errors in a row");
             }
         }
     }

@@ -24,7 +24,7 @@ Status convert_into(const Frame& frame, AVFrame& dst, bool full_range, SwsPtr& s
     const AVPixelFormat src_format = detail::av_format_of(frame.format);
     const auto dst_format = static_cast<AVPixelFormat>(dst.format);
     const AVPixelFormat plain_dst = dst_format == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUV420P : dst_format;
-    // swscale's fast BGR24->YUV420P path always writes limited range; accurate rounding avoids it for JPEG's full range.
+    // swscale's fast BGR24->YUV420P path ignores the range; accurate rounding avoids it (JPEG is full range).
     const int flags = full_range ? SWS_BILINEAR | SWS_ACCURATE_RND : SWS_BILINEAR;
     sws.reset(sws_getCachedContext(sws.release(), frame.width, frame.height, src_format, dst.width, dst.height,
                                    plain_dst, flags, nullptr, nullptr, nullptr));
@@ -144,8 +144,12 @@ VideoWriter::~VideoWriter() {
     if (impl_) (void)close();
 }
 
-int64_t VideoWriter::frames_written() const { return impl_->next_pts; }
-const std::string& VideoWriter::codec_name() const { return impl_->codec_name; }
+int64_t VideoWriter::frames_written() const {
+    return impl_->next_pts;
+}
+const std::string& VideoWriter::codec_name() const {
+    return impl_->codec_name;
+}
 
 Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, int width, int height, double fps,
                                                        int crf, const std::string& preset) {
@@ -209,13 +213,11 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, 
         enc->global_quality = q * FF_QP2LAMBDA;
     }
     err = avcodec_open2(enc, codec, &raw_opts);
-    const bool preset_unused = av_dict_get(raw_opts, "preset", nullptr, 0) != nullptr;
     av_dict_free(&raw_opts);
     if (err < 0) {
-        return detail::status_from_av(err, label + ": cannot open encoder " + impl->codec_name + " (preset '" +
-                                               preset + "')");
+        return detail::status_from_av(
+            err, label + ": cannot open encoder " + impl->codec_name + " (preset '" + preset + "')");
     }
-    if (preset_unused) return invalid_argument(label + ": unknown preset '" + preset + "'");
 
     impl->stream = avformat_new_stream(impl->out, nullptr);
     if (!impl->stream) return internal_error(label + ": out of memory");

@@ -113,7 +113,13 @@ Status BgrConverter::convert(const AVFrame& src, Frame& out) {
         sws_setColorspaceDetails(sws_.get(), coefs, full_range ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                                  1 << 16, 1 << 16);
     }
-    out = make_bgr_frame(src.width, src.height);
+    // Every byte is written by swscale: skip make_bgr_frame's zero fill (6 MB per 1080p frame).
+    out = Frame{};
+    out.width = src.width;
+    out.height = src.height;
+    out.stride = src.width * 3;
+    out.format = PixelFormat::kBGR24;
+    out.pixels = std::make_shared_for_overwrite<uint8_t[]>(static_cast<size_t>(out.stride) * src.height);
     uint8_t* dst[4] = {out.pixels.get(), nullptr, nullptr, nullptr};
     int dst_linesize[4] = {out.stride, 0, 0, 0};
     const int rows = sws_scale(sws_.get(), src.data, src.linesize, 0, src.height, dst, dst_linesize);

@@ -82,7 +82,8 @@ class ImageFolderSource final : public Source {
             if (pos_ == files_.size()) {
                 if (!spec_.loop) return false;
                 // Looping over a folder where nothing decodes would spin forever.
-                if (decoded_this_pass_ == 0) return invalid_argument(label_ + ": no image in the directory decodes (last: " + last_error_ + ")");
+                if (decoded_this_pass_ == 0)
+                    return invalid_argument(label_ + ": no image in the directory decodes (last: " + last_error_ + ")");
                 pos_ = 0;
                 decoded_this_pass_ = 0;
             }

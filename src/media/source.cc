@@ -48,7 +48,9 @@ std::string source_label(const SourceSpec& spec) {
     return "source '" + spec.name + "' (" + uri + ")";
 }
 
-double effective_fps(const SourceSpec& spec) { return spec.fps > 0 ? spec.fps : 25.0; }
+double effective_fps(const SourceSpec& spec) {
+    return spec.fps > 0 ? spec.fps : 25.0;
+}
 
 }  // namespace detail
 
@@ -131,8 +133,8 @@ Result<SourceKind> validate(const SourceSpec& spec) {
         return invalid_argument(label + ": fps must be in [0, 1000], got " + std::to_string(spec.fps));
     }
     if (spec.width < 0 || spec.height < 0 || spec.width > 16384 || spec.height > 16384) {
-        return invalid_argument(label + ": width and height must be in [0, 16384], got " +
-                                std::to_string(spec.width) + "x" + std::to_string(spec.height));
+        return invalid_argument(label + ": width and height must be in [0, 16384], got " + std::to_string(spec.width) +
+                                "x" + std::to_string(spec.height));
     }
     if ((spec.width == 0) != (spec.height == 0)) {
         return invalid_argument(label + ": give both width and height, or neither");
@@ -141,12 +143,10 @@ Result<SourceKind> validate(const SourceSpec& spec) {
         return invalid_argument(label + ": transport must be 'tcp' or 'udp', got '" + spec.transport + "'");
     }
     if (spec.timeout_ms <= 0 || spec.timeout_ms > 3600 * 1000) {
-        return invalid_argument(label + ": timeout_ms must be in [1, 3600000], got " +
-                                std::to_string(spec.timeout_ms));
+        return invalid_argument(label + ": timeout_ms must be in [1, 3600000], got " + std::to_string(spec.timeout_ms));
     }
     if (spec.hw_decode != "auto" && spec.hw_decode != "cuda" && spec.hw_decode != "none") {
-        return invalid_argument(label + ": hw_decode must be 'auto', 'cuda' or 'none', got '" + spec.hw_decode +
-                                "'");
+        return invalid_argument(label + ": hw_decode must be 'auto', 'cuda' or 'none', got '" + spec.hw_decode + "'");
     }
     return kind;
 }

@@ -12,15 +12,15 @@ namespace fovea::media {
 
 // What to open and how. make_source validates it; nothing is opened until Source::open.
 struct SourceSpec {
-    std::string name;  // for messages ("cam3"); the uri when empty
-    std::string uri;   // a file path, rtsp:// rtmp:// http(s):// URL, /dev/videoN, a directory of images, or "synthetic"
-    std::string type;  // "file" | "rtsp" | "rtmp" | "http" | "v4l2" | "images" | "synthetic"; empty: inferred from uri
-    bool loop = false;      // file/images: start over at the end instead of ending (ignored by live sources)
-    bool realtime = true;   // file/images: pace frames by their timestamps like a live camera; false: as fast as decoded
-    double fps = 0;         // images/synthetic: frames per second (0: 25); v4l2: requested rate (0: device default)
-    int width = 0, height = 0;      // synthetic: frame size (0: 1280x720); v4l2: requested size (0: device default)
-    std::string transport = "tcp";  // rtsp: "tcp" | "udp"
-    int timeout_ms = 5000;          // network sources: open and read timeout; a stalled stream fails after this
+    std::string name;   // for messages ("cam3"); the uri when empty
+    std::string uri;    // file path, rtsp/rtmp/http(s) URL, /dev/videoN, image directory, or "synthetic"
+    std::string type;   // "file" | "rtsp" | "rtmp" | "http" | "v4l2" | "images" | "synthetic"; empty: inferred from uri
+    bool loop = false;  // file/images: start over at the end instead of ending (ignored by live sources)
+    bool realtime = true;  // file/images: pace frames by their timestamps like a live camera; false: as fast as decoded
+    double fps = 0;        // images/synthetic: frames per second (0: 25); v4l2: requested rate (0: device default)
+    int width = 0, height = 0;       // synthetic: frame size (0: 1280x720); v4l2: requested size (0: device default)
+    std::string transport = "tcp";   // rtsp: "tcp" | "udp"
+    int timeout_ms = 5000;           // network sources: open and read timeout; a stalled stream fails after this
     std::string hw_decode = "auto";  // "auto" (CUDA/NVDEC when a GPU is usable, else CPU), "cuda" (required), "none"
     uint64_t seed = 0;               // synthetic: content is a pure function of (seed, frame index)
 };

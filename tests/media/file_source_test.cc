@@ -109,19 +109,18 @@ TEST_P(OtherContainers, decode_with_the_right_count_size_and_codec) {
     EXPECT_EQ(r.frames.back().index, 24);
 }
 
-INSTANTIATE_TEST_SUITE_P(FileSource, OtherContainers,
-                         ::testing::Values(ContainerCase{"mpeg4.mkv", "-c:v mpeg4 -q:v 5", "mpeg4"},
-                                           ContainerCase{"vp9.webm",
-                                                         "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k",
-                                                         "vp9"},
-                                           ContainerCase{"mjpeg.avi", "-c:v mjpeg -q:v 5", "mjpeg"}),
-                         [](const auto& info) {
-                             std::string name = info.param.file;
-                             for (char& ch : name) {
-                                 if (ch == '.') ch = '_';
-                             }
-                             return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    FileSource, OtherContainers,
+    ::testing::Values(ContainerCase{"mpeg4.mkv", "-c:v mpeg4 -q:v 5", "mpeg4"},
+                      ContainerCase{"vp9.webm", "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k", "vp9"},
+                      ContainerCase{"mjpeg.avi", "-c:v mjpeg -q:v 5", "mjpeg"}),
+    [](const auto& info) {
+        std::string name = info.param.file;
+        for (char& ch : name) {
+            if (ch == '.') ch = '_';
+        }
+        return name;
+    });
 
 TEST(FileSource, loop_restarts_at_the_end_and_keeps_counting_indexes_and_time) {
     SKIP_WITHOUT_FFMPEG_CLI();

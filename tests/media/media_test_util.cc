@@ -32,7 +32,9 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(dir_, ec);
 }
 
-bool run_shell(const std::string& command) { return std::system(command.c_str()) == 0; }
+bool run_shell(const std::string& command) {
+    return std::system(command.c_str()) == 0;
+}
 
 bool have_ffmpeg_cli() {
     static const bool have = run_shell("ffmpeg -hide_banner -version >/dev/null 2>&1");
