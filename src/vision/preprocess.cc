@@ -1,4 +1,5 @@
 #include "vision/preprocess.h"
+#include "vision/preprocess_params.h"
 
 #include <algorithm>
 #include <cmath>
@@ -229,6 +230,103 @@ Status preprocess(const media::Frame& frame, const Rect& roi, const PreprocessSp
     }
     transform = make_transform(r, p);
     return Status::ok();
+}
+
+}  // namespace fovea::vision
+
+namespace fovea::vision {
+
+device::SpecParams make_spec_params(const PreprocessSpec& spec) {
+    device::SpecParams p{};
+    p.width = spec.width;
+    p.height = spec.height;
+    p.channels = spec_channels(spec);
+    switch (spec.color) {
+        case ColorOrder::kRGB:
+            p.color = device::OutColor::kRGB;
+            break;
+        case ColorOrder::kBGR:
+            p.color = device::OutColor::kBGR;
+            break;
+        case ColorOrder::kGray:
+            p.color = device::OutColor::kGray;
+            break;
+    }
+    p.nchw = spec.layout == Layout::kNCHW ? 1 : 0;
+    p.fp16 = spec.dtype == DType::kFloat16 ? 1 : 0;
+    switch (spec.equalize) {
+        case Equalize::kNone:
+            p.equalize = device::EqMode::kNone;
+            break;
+        case Equalize::kGlobal:
+            p.equalize = device::EqMode::kGlobal;
+            break;
+        case Equalize::kClahe:
+            p.equalize = device::EqMode::kClahe;
+            break;
+    }
+    p.scale = spec.scale;
+    for (size_t c = 0; c < 3; ++c) {
+        p.mean[c] = spec.mean[c];
+        p.std[c] = spec.std[c];
+    }
+    p.pad_value = static_cast<float>(spec.pad_value);
+    return p;
+}
+
+int equalize_tiles(const PreprocessSpec& spec) {
+    switch (spec.equalize) {
+        case Equalize::kNone:
+            return 0;
+        case Equalize::kGlobal:
+            return 1;
+        case Equalize::kClahe:
+            return spec.clahe_tile * spec.clahe_tile;
+    }
+    return 0;
+}
+
+device::ItemParams make_item_params(const PreprocessSpec& spec, const uint8_t* src, int pitch,
+                                    media::PixelFormat format, int frame_height, const Rect& roi, int item_index,
+                                    void* dst) {
+    device::ItemParams it{};
+    it.src = src;
+    it.pitch = pitch;
+    it.format = format == media::PixelFormat::kNV12 ? device::SrcFormat::kNV12 : device::SrcFormat::kBGR24;
+    it.frame_height = frame_height;
+    it.roi_x = roi.x;
+    it.roi_y = roi.y;
+    it.roi_w = roi.width;
+    it.roi_h = roi.height;
+    const Placement p = place_roi(roi, spec);
+    it.place_x = p.x;
+    it.place_y = p.y;
+    it.place_w = p.width;
+    it.place_h = p.height;
+    // cv::resize's scale: 1 / (dst / src) in double, used as float.
+    it.src_per_dst_x = static_cast<float>(1.0 / (static_cast<double>(p.width) / roi.width));
+    it.src_per_dst_y = static_cast<float>(1.0 / (static_cast<double>(p.height) / roi.height));
+    it.tiles_x = it.tiles_y = 1;
+    it.tile_w = roi.width;
+    it.tile_h = roi.height;
+    if (spec.equalize == Equalize::kClahe) {
+        // cv::CLAHE pads the image by reflection to whole tiles in both directions unless both already divide.
+        const int t = spec.clahe_tile;
+        const bool divides = roi.width % t == 0 && roi.height % t == 0;
+        const int ext_w = divides ? roi.width : roi.width + t - roi.width % t;
+        const int ext_h = divides ? roi.height : roi.height + t - roi.height % t;
+        it.tiles_x = it.tiles_y = t;
+        it.tile_w = ext_w / t;
+        it.tile_h = ext_h / t;
+        const int total = it.tile_w * it.tile_h;
+        it.lut_scale = 255.0f / static_cast<float>(total);
+        it.clip_limit = spec.clahe_clip > 0.0 ? std::max(static_cast<int>(spec.clahe_clip * total / 256), 1) : 0;
+    }
+    it.inv_tile_w = 1.0f / static_cast<float>(it.tile_w);
+    it.inv_tile_h = 1.0f / static_cast<float>(it.tile_h);
+    it.scratch_offset = static_cast<int64_t>(item_index) * equalize_tiles(spec) * device::kBins;
+    it.dst = dst;
+    return it;
 }
 
 }  // namespace fovea::vision
