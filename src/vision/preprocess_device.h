@@ -223,7 +223,8 @@ FOVEA_HD Bgr tap(const ItemParams& it, const SpecParams& sp, const uint8_t* luts
 }
 
 // cv::resize INTER_LINEAR's source positions along one axis: pixel centres aligned, edges clamped (both taps on the
-// edge pixel).
+// edge pixel). A zero-weight second tap repeats the first, so integer-ratio downscales read only the rows and
+// columns they use.
 FOVEA_HD void axis_taps(int d, float src_per_dst, int n, int& i0, int& i1, float& frac) {
     const float f = (static_cast<float>(d) + 0.5f) * src_per_dst - 0.5f;
     int i = static_cast<int>(floorf(f));
@@ -231,7 +232,7 @@ FOVEA_HD void axis_taps(int d, float src_per_dst, int n, int& i0, int& i1, float
     if (i < 0) i = 0, frac = 0;
     if (i >= n - 1) i = n - 1, frac = 0;
     i0 = i;
-    i1 = i + 1 < n ? i + 1 : n - 1;
+    i1 = frac > 0 && i + 1 < n ? i + 1 : i;
 }
 
 // The normalized values of model-input pixel (x, y), in output channel order.
