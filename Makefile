@@ -25,10 +25,20 @@ models: deps
 zoo: deps
 	@scripts/make-zoo.sh
 
-# Until the pipeline lands, the main job is a benchmark of the bundled PP-OCRv4 text detector on the CPU.
-demo: build models
-	$(FOVEA) inspect $(DET) --shape x=1,3,640,640
-	$(FOVEA) bench $(DET) --backend ref --shape x=1,3,640,640 --warmup 1 --iterations 3
+# The main job: 16 camera streams through PP-OCRv4 text detection and recognition on the CPU (examples/demo.yaml).
+DEMO_CLIP := $(FOVEA_CACHE_DIR)/demo/lots_720p.mp4
+DEMO_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+demo: build models $(DEMO_CLIP)
+	$(FOVEA) validate examples/demo.yaml
+	$(FOVEA) run examples/demo.yaml --stats-json out/demo/stats.json
+
+# What the demo's cameras show: lot labels ("LOT 1000", "LOT 1001", ... a new one every 2 s) sliding across a
+# conveyor, 20 s of 720p15 H.264 made by FFmpeg's drawtext.
+$(DEMO_CLIP): | deps
+	@mkdir -p $(dir $@)
+	ffmpeg -hide_banner -loglevel error -y -f lavfi -i "color=c=0x404850:s=1280x720:r=15:d=20" \
+	  -vf "drawtext=fontfile=$(DEMO_FONT):text='LOT %{eif\:1000+floor(t/2)\:d}':fontsize=64:fontcolor=black:box=1:boxcolor=0xd0d0c8:boxborderw=40:x='mod(t*160\,1780)-500':y=300" \
+	  -c:v libx264 -preset veryfast -pix_fmt yuv420p $@.tmp.mp4 && mv $@.tmp.mp4 $@
 
 test: build zoo
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

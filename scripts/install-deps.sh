@@ -18,6 +18,8 @@ packages=(
   # real video in the media and pipeline tests: the ffmpeg CLI makes clips and serves streams; opencv-doc ships
   # vtest.avi (a street scene) and Megamind_bugy.avi (a damaged file)
   ffmpeg opencv-doc
+  # the demo's clips: FFmpeg's drawtext writes lot labels in DejaVu Sans
+  fonts-dejavu-core
   # model export and peer runs (zoo): Debian's PyTorch, torchvision, ONNX and NumPy; Node.js for onnxruntime-node
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
   # CPU benchmark peers (bench/cpu_peers.py): OpenCV DNN

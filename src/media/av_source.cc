@@ -376,6 +376,7 @@ void AvSource::pace(int64_t pts_us) {
         pace_start_ = now - std::chrono::microseconds(pts_us - pace_first_pts_us_);
         return;
     }
+    if (target > now) counters_.paced_us += std::chrono::duration_cast<std::chrono::microseconds>(target - now).count();
     std::this_thread::sleep_until(target);
 }
 

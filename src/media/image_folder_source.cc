@@ -132,7 +132,9 @@ class ImageFolderSource final : public Source {
         if (next_index_ == 0 || now - (start_ + std::chrono::microseconds(pts_us)) > std::chrono::seconds(1)) {
             start_ = now - std::chrono::microseconds(pts_us);
         }
-        std::this_thread::sleep_until(start_ + std::chrono::microseconds(pts_us));
+        const auto target = start_ + std::chrono::microseconds(pts_us);
+        if (target > now) counters_.paced_us += std::chrono::duration_cast<std::chrono::microseconds>(target - now).count();
+        std::this_thread::sleep_until(target);
     }
 
     SourceSpec spec_;

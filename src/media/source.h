@@ -28,6 +28,7 @@ struct SourceSpec {
 struct SourceCounters {
     int64_t frames = 0;   // frames returned by read()
     int64_t corrupt = 0;  // packets or frames that failed to decode, skipped
+    int64_t paced_us = 0;  // time read() slept to keep stored media at real time (not decoding work)
 };
 
 // One stream of frames. Not thread-safe: one thread owns it. Lifetime: open, read until false or an error, close;

@@ -3,7 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -167,7 +169,18 @@ class Parser {
     }
 
   private:
-    std::string resolve(const std::string& path) const {
+    // "${NAME}" becomes the environment variable's value (an error when unset); relative paths are taken from the
+    // config file's folder.
+    std::string resolve(const std::string& raw, const YAML::Node& where) const {
+        std::string path = raw;
+        for (size_t at; (at = path.find("${")) != std::string::npos;) {
+            const size_t end = path.find('}', at);
+            if (end == std::string::npos) fail(where, "unclosed '${' in '" + raw + "'");
+            const std::string name = path.substr(at + 2, end - at - 2);
+            const char* value = std::getenv(name.c_str());
+            if (!value) fail(where, "'" + raw + "' uses the environment variable " + name + ", which is not set");
+            path.replace(at, end - at + 1, value);
+        }
         if (path.empty() || std::filesystem::path(path).is_absolute() || path.find("://") != std::string::npos)
             return path;
         return (std::filesystem::path(base_dir_) / path).lexically_normal().string();
@@ -197,7 +210,7 @@ class Parser {
         Map map(node, "model '" + name + "'");
         map.read("path", m.path);
         if (m.path.empty()) fail(node, "model '" + name + "' needs a 'path'");
-        m.path = resolve(m.path);
+        m.path = resolve(m.path, node["path"]);
         map.read("backend", m.backend);
         if (m.backend != "cpu" && m.backend != "cuda" && m.backend != "ref")
             fail(node["backend"], "'backend' must be one of cpu, cuda, ref (got '" + m.backend + "')");
@@ -211,11 +224,12 @@ class Parser {
                                 {{"yolov5", OutputKind::kYoloV5},
                                  {"yolov8", OutputKind::kYoloV8},
                                  {"classify", OutputKind::kClassify},
-                                 {"ctc", OutputKind::kCtc}});
+                                 {"ctc", OutputKind::kCtc},
+                                 {"db", OutputKind::kDbText}});
         if (map.has("labels")) m.labels = string_list(map.get("labels"), "labels");
         if (map.has("labels_file")) {
             const YAML::Node v = map.get("labels_file");
-            const std::string path = resolve(Map::scalar<std::string>(v, "labels_file"));
+            const std::string path = resolve(Map::scalar<std::string>(v, "labels_file"), v);
             std::ifstream in(path);
             if (!in) fail(v, "cannot read labels_file '" + path + "'");
             for (std::string line; std::getline(in, line);)
@@ -247,8 +261,15 @@ class Parser {
         }
         map.read("top_k", m.top_k, 1, 1000);
         map.read("softmax", m.softmax);
-        if (map.has("charset")) m.charset_path = resolve(Map::scalar<std::string>(map.get("charset"), "charset"));
+        if (map.has("charset")) {
+            const YAML::Node v = map.get("charset");
+            m.charset_path = resolve(Map::scalar<std::string>(v, "charset"), v);
+        }
         map.read("charset_use_space", m.charset_use_space);
+        map.read("db_threshold", m.db_threshold, 0.0f, 1.0f);
+        map.read("db_box_threshold", m.db_box_threshold, 0.0f, 1.0f);
+        map.read("db_unclip_ratio", m.db_unclip_ratio, 0.0f, 10.0f);
+        if (m.output == OutputKind::kDbText && m.labels.empty()) m.labels = {"text"};
         if (m.output == OutputKind::kCtc && m.charset_path.empty())
             fail(node, "model '" + name + "' of type ctc needs a 'charset' file");
         map.check_unknown();
@@ -330,7 +351,7 @@ class Parser {
         map.check_unknown();
         if (src.uri.empty()) fail(node, "a source needs a 'uri'");
         if (src.name.empty()) src.name = count > 1 ? "cam{i}" : src.uri;
-        if (src.uri != "synthetic") src.uri = resolve(src.uri);
+        if (src.uri != "synthetic") src.uri = resolve(src.uri, node["uri"]);
         auto validated = media::make_source(src);
         if (!validated.is_ok()) fail(node, validated.status().message());
 
@@ -382,6 +403,15 @@ class Parser {
         }
         map.read("min_score", r.min_score, 0.0f, 1.0f);
         map.read("min_area", r.min_area, 0.0f, 1e9f);
+        if (map.has("text")) {
+            const YAML::Node v = map.get("text");
+            r.text_pattern = Map::scalar<std::string>(v, "text");
+            try {
+                std::regex check(r.text_pattern);
+            } catch (const std::regex_error& e) {
+                fail(v, "'text' is not a valid regular expression: " + std::string(e.what()));
+            }
+        }
         if (map.has("zones")) {
             const YAML::Node zones = map.get("zones");
             if (!zones.IsSequence()) fail(zones, "'zones' must be a list of polygons");
@@ -415,14 +445,14 @@ class Parser {
             j.read("path", s.jsonl_path);
             j.read("detections", s.jsonl_detections);
             j.check_unknown();
-            s.jsonl_path = resolve(s.jsonl_path);
+            s.jsonl_path = resolve(s.jsonl_path, node);
         }
         if (map.has("snapshots")) {
             Map j(map.get("snapshots"), "'snapshots'");
             j.read("dir", s.snapshot_dir);
             j.read("quality", s.snapshot_quality, 1, 100);
             j.check_unknown();
-            s.snapshot_dir = resolve(s.snapshot_dir);
+            s.snapshot_dir = resolve(s.snapshot_dir, node);
         }
         if (map.has("video")) {
             Map j(map.get("video"), "'video'");
@@ -430,7 +460,7 @@ class Parser {
             if (j.has("streams")) s.video_streams = string_list(j.get("streams"), "streams");
             j.read("fps", s.video_fps, 1.0, 240.0);
             j.check_unknown();
-            s.video_path = resolve(s.video_path);
+            s.video_path = resolve(s.video_path, node);
         }
         if (map.has("console")) {
             const YAML::Node v = map.get("console");
@@ -462,6 +492,8 @@ const char* output_kind_name(OutputKind kind) {
             return "classify";
         case OutputKind::kCtc:
             return "ctc";
+        case OutputKind::kDbText:
+            return "db";
     }
     return "?";
 }

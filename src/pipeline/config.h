@@ -19,6 +19,7 @@ enum class OutputKind {
     kYoloV8,    // [N, 4 + classes, boxes]
     kClassify,  // [N, classes] logits or probabilities
     kCtc,       // [N, steps, charset] text recognition
+    kDbText,    // [N, 1, H, W] text probability map (PaddleOCR DB): text boxes of class 0
 };
 
 struct ModelConfig {
@@ -38,6 +39,9 @@ struct ModelConfig {
     bool softmax = true;          // classify: apply softmax to the logits
     std::string charset_path;     // ctc: dictionary file (one character per line)
     bool charset_use_space = true;
+    float db_threshold = 0.3f;      // db: pixel probability that counts as text
+    float db_box_threshold = 0.6f;  // db: mean probability a box needs
+    float db_unclip_ratio = 1.5f;   // db: how far each shrunk text region is grown back
 };
 
 // A secondary model that runs on crops of the primary model's detections.
@@ -77,6 +81,7 @@ struct RuleConfig {
     std::vector<std::string> streams;  // empty: every stream
     float min_score = 0;
     float min_area = 0;                     // box area in frame pixels
+    std::string text_pattern;               // ECMAScript regex the cascade's text must match somewhere (empty: any)
     std::vector<std::vector<Point>> zones;  // polygons in frame pixels; a box counts when its bottom centre is inside
     int debounce_n = 1;                     // alarm when the rule matched in n of the last m inferred frames
     int debounce_m = 1;

@@ -172,6 +172,26 @@ Status ModelRunner::decode(const Tensor& output, int count, std::vector<ItemOutp
                 out[static_cast<size_t>(i)].text = vision::ctc_greedy_decode(data + i * s[1] * s[2], s[1], s[2], charset_);
             return Status::ok();
         }
+        case OutputKind::kDbText: {
+            if (s.size() != 4 || s[0] < count || s[1] != 1) return invalid_argument(what + ": expected [N, 1, H, W]");
+            const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
+            for (int i = 0; i < count; ++i) {
+                // Text quads become upright boxes of class 0: what rules, crops and cascades work with.
+                for (const vision::TextBox& t : vision::db_text_boxes(data + static_cast<int64_t>(i) * h * w, h, w,
+                                                                      config_.db_threshold, config_.db_box_threshold,
+                                                                      config_.db_unclip_ratio)) {
+                    vision::Detection d{{t.points[0], t.points[1], t.points[0], t.points[1]}, t.score, 0};
+                    for (size_t p = 0; p < 8; p += 2) {
+                        d.box.x1 = std::min(d.box.x1, t.points[p]);
+                        d.box.x2 = std::max(d.box.x2, t.points[p]);
+                        d.box.y1 = std::min(d.box.y1, t.points[p + 1]);
+                        d.box.y2 = std::max(d.box.y2, t.points[p + 1]);
+                    }
+                    out[static_cast<size_t>(i)].detections.push_back(d);
+                }
+            }
+            return Status::ok();
+        }
     }
     return internal_error("unknown output kind");
 }

@@ -1,6 +1,7 @@
 #include "pipeline/rules.h"
 
 #include <algorithm>
+#include <regex>
 
 namespace fovea::pipeline {
 
@@ -26,7 +27,9 @@ void RuleEngine::add_stream(const std::string& name) {
 
 std::vector<DetectionResult> RuleEngine::match(const RuleConfig& rule, const std::vector<DetectionResult>& dets) {
     std::vector<DetectionResult> out;
+    const std::regex text(rule.text_pattern.empty() ? "" : rule.text_pattern);
     for (const DetectionResult& d : dets) {
+        if (!rule.text_pattern.empty() && !std::regex_search(d.text, text)) continue;
         const vision::Box& b = d.det.box;
         if (!rule.classes.empty() &&
             std::find(rule.classes.begin(), rule.classes.end(), d.det.class_id) == rule.classes.end())

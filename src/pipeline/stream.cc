@@ -70,7 +70,7 @@ void Stream::run() {
             backoff_ms = config_.reconnect.initial_ms;
             first = false;
             media::Source& source = **made;
-            int64_t corrupt_seen = 0;
+            int64_t corrupt_seen = 0, paced_seen = 0;
             while (!stop_) {
                 const Clock::time_point t0 = Clock::now();
                 media::Frame frame;
@@ -78,6 +78,10 @@ void Stream::run() {
                 const int64_t corrupt = source.counters().corrupt;
                 stats_.corrupt += corrupt - corrupt_seen;
                 corrupt_seen = corrupt;
+                // Decode time is the read minus the sleep that keeps stored media at real time.
+                const int64_t paced = source.counters().paced_us;
+                const double read_us = micros(Clock::now() - t0) - static_cast<double>(paced - paced_seen);
+                paced_seen = paced;
                 if (!got.is_ok()) {
                     status = got.status();
                     break;
@@ -88,7 +92,7 @@ void Stream::run() {
                     break;
                 }
                 ++stats_.decoded;
-                handle_frame(std::move(frame), micros(Clock::now() - t0));
+                handle_frame(std::move(frame), std::max(0.0, read_us));
             }
             source.close();
         }

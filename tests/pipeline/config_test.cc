@@ -67,7 +67,7 @@ TEST(Config, BadValuesNameTheirPlace) {
     const Case cases[] = {
         {"max_batch: 4", "max_batch: 0", "p.yaml:6:16: 'max_batch' must be between 1 and 1024 (got 0)"},
         {"max_batch: 4", "max_batch: four", "p.yaml:6:16: 'max_batch' has a bad value 'four'"},
-        {"type: yolov8", "type: yolo9", "p.yaml:4:11: 'type' must be one of yolov5, yolov8, classify, ctc (got 'yolo9')"},
+        {"type: yolov8", "type: yolo9", "p.yaml:4:11: 'type' must be one of yolov5, yolov8, classify, ctc, db (got 'yolo9')"},
         {"equalize: clahe", "equalize: strong", "p.yaml:14:15: 'equalize' must be one of none, global, clahe (got 'strong')"},
         {"classes: [scratch, dent]", "classes: [scratch, crack]", "p.yaml:17:24: model 'det' has no class 'crack'"},
         {"{n: 2, m: 3}", "{n: 4, m: 3}", "p.yaml:20:15: 'debounce': n must not exceed m"},

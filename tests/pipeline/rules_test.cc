@@ -31,6 +31,18 @@ TEST(Rules, MatchAppliesClassScoreAreaAndZone) {
     EXPECT_EQ(m[0].det.class_id, 1);
 }
 
+TEST(Rules, TextPatternMatchesWhatTheCascadeRead) {
+    RuleConfig r;
+    r.text_pattern = "^SN-[0-9]{4}";
+    std::vector<DetectionResult> dets = {det(0, 0, 10, 10, 0.9f, 0), det(0, 0, 10, 10, 0.9f, 0),
+                                         det(0, 0, 10, 10, 0.9f, 0)};
+    dets[0].text = "SN-4821-KX";
+    dets[1].text = "XSN-4821";
+    const auto m = RuleEngine::match(r, dets);  // the third read nothing
+    ASSERT_EQ(m.size(), 1u);
+    EXPECT_EQ(m[0].text, "SN-4821-KX");
+}
+
 TEST(Rules, PointInPolygonOnAConcaveShape) {
     const std::vector<Point> l_shape = {{0, 0}, {10, 0}, {10, 4}, {4, 4}, {4, 10}, {0, 10}};
     EXPECT_TRUE(point_in_polygon({2, 8}, l_shape));
