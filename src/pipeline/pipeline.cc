@@ -90,6 +90,11 @@ Status Pipeline::remove_stream(const std::string& name) {
     return Status::ok();
 }
 
+void Pipeline::add_sink(std::unique_ptr<Sink> sink) {
+    bus_.add_sink(std::move(sink));
+    extra_sinks_ = true;
+}
+
 void Pipeline::start() {
     if (running_.exchange(true)) return;
     started_ = Clock::now();
@@ -216,7 +221,7 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
     run_cascades(results);
 
     const std::vector<std::string>& labels = primary_->config().labels;
-    const bool frames_wanted = config_.sinks.jsonl_detections || !config_.sinks.video_path.empty();
+    const bool frames_wanted = extra_sinks_ || config_.sinks.jsonl_detections || !config_.sinks.video_path.empty();
     for (size_t j = 0; j < results.size(); ++j) {
         FrameResult& r = results[j];
         std::vector<Alarm> alarms;

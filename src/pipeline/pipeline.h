@@ -34,6 +34,10 @@ class Pipeline {
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
 
+    // Another consumer of events and per-frame results (e.g. an evaluator); before start(). Frame results are
+    // published for it even when no configured sink wants them.
+    void add_sink(std::unique_ptr<Sink> sink);
+
     void start();
     // Stops the streams, drains the queue through the model, delivers the last events, flushes the sinks.
     void stop();
@@ -73,6 +77,7 @@ class Pipeline {
     std::unique_ptr<BatchQueue<FrameJob>> queue_;
     std::unique_ptr<RuleEngine> rules_;
     EventBus bus_;
+    bool extra_sinks_ = false;
 
     mutable std::mutex streams_mu_;
     std::vector<StreamSlot> streams_;  // index = stream id; grows only, so ids stay valid
