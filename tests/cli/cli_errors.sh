@@ -52,5 +52,18 @@ expect_error "truncated npy" "truncated .npy" "$fovea" infer "$work/Relu.onnx" -
 expect_error "unknown backend" "backend 'tpu'" "$fovea" bench "$work/Relu.onnx" --backend tpu
 expect_error "bad option" "iterations.*see fovea --help" "$fovea" bench "$work/Relu.onnx" --iterations zero
 
-echo "$((9 - failures)) passed, $failures failed"
+# Pipeline files: the error names file, line and column.
+printf 'models:\n  det: {path: Relu.onnx}\nsources:\n  - {name: a, uri: synthetic, fsp: 3}\n' >"$work/typo.yaml"
+printf 'models:\n  det: {path: Relu.onnx, max_batch: -2}\nsources: [{name: a, uri: synthetic}]\n' >"$work/range.yaml"
+printf 'models:\n  det: {path: gone.onnx}\nsources: [{name: a, uri: synthetic}]\n' >"$work/gone.yaml"
+printf 'models: [\n' >"$work/syntax.yaml"
+expect_error "pipeline: unknown key" "typo.yaml:4:31: unknown key 'fsp'" "$fovea" validate "$work/typo.yaml"
+expect_error "pipeline: bad value" "range.yaml:2:37: 'max_batch' must be between 1 and 1024 (got -2)" "$fovea" validate "$work/range.yaml"
+expect_error "pipeline: missing model" "model 'det': cannot open .*gone.onnx" "$fovea" validate "$work/gone.yaml"
+expect_error "pipeline: YAML syntax" "syntax.yaml:2:1: " "$fovea" validate "$work/syntax.yaml"
+expect_error "pipeline: missing file" "cannot open the pipeline file" "$fovea" run "$work/nothing.yaml"
+printf 'models:\n  det: {path: Relu.onnx}\nsources: [{name: a, uri: synthetic}]\n' >"$work/rank.yaml"
+expect_error "pipeline: model without an image input" "model 'det'.*Relu.onnx.*rank 4" "$fovea" run "$work/rank.yaml" --duration 1
+
+echo "$((15 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -150,6 +150,30 @@ sinks:
     EXPECT_GT(s["batch_sizes"].size(), 0u);
 }
 
+// Debian's opencv-doc samples: a street scene and a damaged file, read to the end next to each other.
+TEST(Pipeline, OpencvSampleVideosIncludingADamagedOneRunToTheEnd) {
+    const fs::path data = "/usr/share/doc/opencv-doc/examples/data";
+    if (!fs::exists(data / "vtest.avi") || !fs::exists(data / "Megamind_bugy.avi"))
+        GTEST_SKIP() << "opencv-doc sample videos not installed (scripts/install-deps.sh installs them)";
+    const fs::path dir = tmp_dir("samples");
+    write_file(dir / "det.onnx", brightness_detector());
+    const std::string yaml = model_yaml(dir / "det.onnx", 8) + "sources:\n  - {name: street, uri: " +
+                             (data / "vtest.avi").string() + ", realtime: false, at_end: stop}\n" +
+                             "  - {name: damaged, uri: " + (data / "Megamind_bugy.avi").string() +
+                             ", realtime: false, at_end: stop}\n";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(60.0);
+    const nlohmann::json s = (*p)->summary();
+    EXPECT_EQ(s["streams"][0]["inferred"], 795) << s["streams"][0].dump();
+    EXPECT_EQ(s["streams"][0]["dropped"], 0);
+    // FFmpeg reads the damaged file through: every frame it yields is inferred, none lost in the pipeline.
+    EXPECT_GT(s["streams"][1]["inferred"].get<int>(), 200) << s["streams"][1].dump();
+    EXPECT_EQ(s["streams"][1]["inferred"], s["streams"][1]["decoded"]);
+    EXPECT_EQ(s["streams"][1]["state"], "stopped");
+    EXPECT_EQ(s["inference_errors"], 0);
+}
+
 TEST(Pipeline, StreamThatEndsReconnectsWithBackoff) {
     const fs::path dir = tmp_dir("reconnect");
     write_file(dir / "det.onnx", brightness_detector());
