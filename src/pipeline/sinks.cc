@@ -12,12 +12,7 @@ namespace {
 // Boxes drawn on a copy: the original frame may still be read by other sinks.
 media::Frame annotated(const media::Frame& frame, const std::vector<DetectionResult>& dets,
                        const std::vector<std::string>& labels) {
-    media::Frame copy = media::make_bgr_frame(frame.width, frame.height);
-    if (frame.format == media::PixelFormat::kBGR24) {
-        for (int y = 0; y < frame.height; ++y)
-            std::copy_n(frame.row(y), static_cast<size_t>(frame.width) * 3, copy.row(y));
-    }
-    copy.index = frame.index;
+    media::Frame copy = vision::to_bgr_copy(frame);
     std::vector<vision::Detection> boxes;
     std::vector<std::string> names;
     for (const DetectionResult& d : dets) {

@@ -74,4 +74,27 @@ bool draw_detections(media::Frame& frame, std::span<const Detection> dets, std::
     return true;
 }
 
+media::Frame to_bgr_copy(const media::Frame& frame) {
+    media::Frame out = media::make_bgr_frame(frame.width, frame.height);
+    out.index = frame.index;
+    out.pts_us = frame.pts_us;
+    out.capture_time = frame.capture_time;
+    out.wall_time_us = frame.wall_time_us;
+    cv::Mat dst(frame.height, frame.width, CV_8UC3, out.pixels.get(), static_cast<size_t>(out.stride));
+    switch (frame.format) {
+        case media::PixelFormat::kBGR24:
+            cv::Mat(frame.height, frame.width, CV_8UC3, const_cast<uint8_t*>(frame.row(0)),
+                    static_cast<size_t>(frame.stride))
+                .copyTo(dst);
+            break;
+        case media::PixelFormat::kNV12:
+            // Luma rows, then interleaved chroma at half height: OpenCV reads both as one (h * 3/2) x w plane.
+            cv::cvtColor(cv::Mat(frame.height * 3 / 2, frame.width, CV_8UC1, const_cast<uint8_t*>(frame.row(0)),
+                                 static_cast<size_t>(frame.stride)),
+                         dst, cv::COLOR_YUV2BGR_NV12);
+            break;
+    }
+    return out;
+}
+
 }  // namespace fovea::vision

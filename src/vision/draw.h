@@ -12,6 +12,9 @@ namespace fovea::vision {
 // Draws each detection's box and "label score" onto a BGR24 frame (other formats are left untouched and false is
 // returned). labels[class_id] names a class; ids past the span print as numbers. highlight draws thicker boxes
 // (e.g. for detections that triggered a rule). The frame's pixels are modified in place, shared copies included.
+// A BGR24 copy of a frame (NV12 converted), for drawing without touching the original.
+media::Frame to_bgr_copy(const media::Frame& frame);
+
 bool draw_detections(media::Frame& frame, std::span<const Detection> dets, std::span<const std::string> labels,
                      bool highlight = false);
 
