@@ -134,7 +134,9 @@ Status AvSource::input_error(int err, const std::string& doing) const {
 
 Status AvSource::open() {
     close();
-    init_ffmpeg();
+    if (kind_ == SourceKind::kV4l2 && !init_ffmpeg_devices())
+        return unsupported(label_ + ": cameras need FFmpeg's libavdevice." FOVEA_AVDEVICE_SOVERSION
+                                    ", which could not be loaded (Debian package libavdevice59)");
     Status status = open_input();
     if (!status.is_ok()) {
         close();

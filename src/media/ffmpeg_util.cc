@@ -1,19 +1,31 @@
 #include "media/ffmpeg_util.h"
 
+#include <dlfcn.h>
+
 #include <cerrno>
 #include <mutex>
 
 extern "C" {
-#include <libavdevice/avdevice.h>
 #include <libavutil/error.h>
 #include <libavutil/pixdesc.h>
 }
 
 namespace fovea::media::detail {
 
-void init_ffmpeg() {
+bool init_ffmpeg_devices() {
+    // libavdevice is loaded only when a camera is opened: linking it would drag libavfilter and some hundred more
+    // libraries (SDL, X11, rsvg, ...) into every process, and into every bundle sent to a GPU machine.
+    static bool ok = false;
     static std::once_flag once;
-    std::call_once(once, [] { avdevice_register_all(); });
+    std::call_once(once, [] {
+        void* lib = dlopen("libavdevice.so." FOVEA_AVDEVICE_SOVERSION, RTLD_NOW | RTLD_GLOBAL);
+        if (!lib) return;
+        auto register_all = reinterpret_cast<void (*)()>(dlsym(lib, "avdevice_register_all"));
+        if (!register_all) return;
+        register_all();
+        ok = true;
+    });
+    return ok;
 }
 
 std::string av_error_text(int err) {

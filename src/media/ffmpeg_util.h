@@ -45,8 +45,8 @@ using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 using BufferRefPtr = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
 
-// Registers libavdevice's inputs (v4l2) once per process.
-void init_ffmpeg();
+// Loads libavdevice and registers its inputs (v4l2) once per process; false when it cannot be loaded.
+bool init_ffmpeg_devices();
 
 // av_strerror's text for an AVERROR code.
 std::string av_error_text(int err);

@@ -61,7 +61,6 @@ class ImageFolderSource final : public Source {
 
     Status open() override {
         close();
-        init_ffmpeg();
         std::error_code ec;
         if (!std::filesystem::is_directory(spec_.uri, ec)) {
             return not_found(label_ + ": no such directory");
