@@ -12,9 +12,11 @@ namespace {
 
 // A pipeline runs decoder threads next to oneDNN's OpenMP team. OpenMP threads that spin while waiting lose their
 // core to a decoder and stall the whole team: inference measured 1.7x slower in the 16-stream demo. GNU OpenMP reads
-// OMP_WAIT_POLICY only when it loads, so `fovea run` sets it and starts itself again (unless the user chose).
+// OMP_WAIT_POLICY only when it loads, so `fovea run` and `fovea eval` set it and start again (unless the user chose).
 void prefer_passive_openmp_for_pipelines(int argc, char** argv) {
-    if (argc < 2 || std::strcmp(argv[1], "run") != 0 || std::getenv("OMP_WAIT_POLICY")) return;
+    if (argc < 2 || (std::strcmp(argv[1], "run") != 0 && std::strcmp(argv[1], "eval") != 0) ||
+        std::getenv("OMP_WAIT_POLICY"))
+        return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then run on as we are
 }
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
         fovea::cli::add_run(app),
         fovea::cli::add_validate(app),
         fovea::cli::add_synth(app),
+        fovea::cli::add_eval(app),
     };
     try {
         app.parse(argc, argv);

@@ -15,7 +15,7 @@ Command add_synth(CLI::App& app) {
         synth::SynthOptions synth;
     };
     auto o = std::make_shared<Options>();
-    sub->add_option("--out", o->out, "Output folder: stream_NN.mp4, stream_NN.json, manifest.json")->required();
+    sub->add_option("--out", o->out, "Output folder: stream_N.mp4, stream_N.json, manifest.json")->required();
     sub->add_option("--resolution", o->resolution, "720p, 1080p or WIDTHxHEIGHT")->capture_default_str();
     sub->add_option("--fps", o->synth.fps, "Frames per second")->capture_default_str();
     sub->add_option("--duration", o->synth.duration_s, "Seconds per stream")->capture_default_str();

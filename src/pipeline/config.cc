@@ -433,6 +433,14 @@ class Parser {
             dm.check_unknown();
             if (r.debounce_n > r.debounce_m) fail(d, "'debounce': n must not exceed m");
         }
+        if (map.has("attach")) {
+            const YAML::Node a = map.get("attach");
+            Map am(a, "'attach'");
+            if (am.has("classes")) r.attach_classes = class_ids(am.get("classes"), primary);
+            if (am.has("within")) r.attach_within = class_ids(am.get("within"), primary);
+            am.check_unknown();
+            if (r.attach_classes.empty() || r.attach_within.empty()) fail(a, "'attach' needs 'classes' and 'within'");
+        }
         map.check_unknown();
         return r;
     }

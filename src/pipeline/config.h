@@ -85,6 +85,9 @@ struct RuleConfig {
     std::vector<std::vector<Point>> zones;  // polygons in frame pixels; a box counts when its bottom centre is inside
     int debounce_n = 1;                     // alarm when the rule matched in n of the last m inferred frames
     int debounce_m = 1;
+    // The event also carries the detections of attach_classes that lie on the same object as a matched detection:
+    // on a detection of attach_within classes holding most of both (e.g. the serial label of a defective part).
+    std::vector<int> attach_classes, attach_within;
 };
 
 struct SinkConfig {

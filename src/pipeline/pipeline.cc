@@ -245,6 +245,8 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
             e.capture_wall_us = r.frame.wall_time_us;
             e.latency_ms = latency / 1000.0;
             e.detections = std::move(a.detections);
+            for (DetectionResult& d : RuleEngine::attached(*a.rule, e.detections, r.detections))
+                e.detections.push_back(std::move(d));
             e.labels = labels;
             e.frame = r.frame;
             bus_.publish(std::move(e));

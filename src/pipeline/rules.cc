@@ -48,6 +48,43 @@ std::vector<DetectionResult> RuleEngine::match(const RuleConfig& rule, const std
     return out;
 }
 
+namespace {
+
+bool has_class(const std::vector<int>& classes, const DetectionResult& d) {
+    return std::find(classes.begin(), classes.end(), d.det.class_id) != classes.end();
+}
+
+// The fraction of a's area inside b.
+float inside(const vision::Box& a, const vision::Box& b) {
+    const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1), h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+    const float area = (a.x2 - a.x1) * (a.y2 - a.y1);
+    return w > 0 && h > 0 && area > 0 ? w * h / area : 0.0f;
+}
+
+}  // namespace
+
+std::vector<DetectionResult> RuleEngine::attached(const RuleConfig& rule, const std::vector<DetectionResult>& matched,
+                                                  const std::vector<DetectionResult>& all) {
+    std::vector<DetectionResult> out;
+    if (rule.attach_classes.empty() || rule.attach_within.empty()) return out;
+    std::vector<const DetectionResult*> holders;
+    for (const DetectionResult& w : all)
+        if (has_class(rule.attach_within, w) &&
+            std::any_of(matched.begin(), matched.end(), [&](const DetectionResult& m) { return inside(m.det.box, w.det.box) >= 0.5f; }))
+            holders.push_back(&w);
+    for (const DetectionResult& d : all) {
+        if (!has_class(rule.attach_classes, d)) continue;
+        const bool already = std::any_of(matched.begin(), matched.end(), [&](const DetectionResult& m) {
+            return m.det.class_id == d.det.class_id && m.det.box.x1 == d.det.box.x1 && m.det.box.y1 == d.det.box.y1 &&
+                   m.det.box.x2 == d.det.box.x2 && m.det.box.y2 == d.det.box.y2;
+        });
+        if (!already && std::any_of(holders.begin(), holders.end(),
+                                    [&](const DetectionResult* w) { return inside(d.det.box, w->det.box) >= 0.5f; }))
+            out.push_back(d);
+    }
+    return out;
+}
+
 std::vector<Alarm> RuleEngine::evaluate(int stream, const std::vector<DetectionResult>& detections) {
     std::vector<Alarm> alarms;
     const std::string& name = stream_names_[static_cast<size_t>(stream)];

@@ -25,6 +25,11 @@ class RuleEngine {
     // The detections of one rule in one frame, before debouncing.
     static std::vector<DetectionResult> match(const RuleConfig& rule, const std::vector<DetectionResult>& dets);
 
+    // The detections of rule.attach_classes in `all` that share an object (a detection of rule.attach_within
+    // holding >= half of each one's area) with a detection of `matched`, not already in `matched`.
+    static std::vector<DetectionResult> attached(const RuleConfig& rule, const std::vector<DetectionResult>& matched,
+                                                 const std::vector<DetectionResult>& all);
+
     // Feeds one inferred frame of `stream`. An alarm is raised when a rule has matched in n of the last m frames of
     // the stream and was not already raised; it re-arms once fewer than n of the last m match.
     std::vector<Alarm> evaluate(int stream, const std::vector<DetectionResult>& detections);

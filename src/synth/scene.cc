@@ -742,7 +742,7 @@ Status generate(const SynthOptions& options, const std::string& out_dir, FILE* p
     for (int i = 0; i < options.streams; ++i) {
         FOVEA_ASSIGN(auto scene, Scene::create(options, i));
         char name[32];
-        std::snprintf(name, sizeof(name), "stream_%02d", i);
+        std::snprintf(name, sizeof(name), "stream_%d", i);  // unpadded, like a pipeline source's `count` names them
         const std::string video = std::string(name) + ".mp4", gt = std::string(name) + ".json";
         const std::string video_path = (std::filesystem::path(out_dir) / video).string();
         FOVEA_ASSIGN(auto writer, media::VideoWriter::open(video_path, options.width, options.height, options.fps,

@@ -99,7 +99,7 @@ class Scene {
 // "SN-" four digits "-" two capital letters (I and O left out: they read as 1 and 0).
 bool is_valid_serial(const std::string& s);
 
-// Renders `options.streams` streams into `out_dir`: stream_NN.mp4 (H.264), stream_NN.json (the truth of every
+// Renders `options.streams` streams into `out_dir`: stream_N.mp4 (H.264), stream_N.json (the truth of every
 // frame) and manifest.json (the options and the list of streams). `progress` (may be null) gets one line per stream.
 Status generate(const SynthOptions& options, const std::string& out_dir, FILE* progress = nullptr);
 

@@ -31,6 +31,27 @@ TEST(Rules, MatchAppliesClassScoreAreaAndZone) {
     EXPECT_EQ(m[0].det.class_id, 1);
 }
 
+TEST(Rules, AttachCarriesTheLabelOfTheSamePartOnly) {
+    RuleConfig r;
+    r.classes = {1};              // defect
+    r.attach_classes = {2};       // label
+    r.attach_within = {0};        // part
+    const std::vector<DetectionResult> dets = {
+        det(0, 0, 100, 100, 0.9f, 0),    // part A
+        det(200, 0, 300, 100, 0.9f, 0),  // part B
+        det(10, 10, 20, 20, 0.8f, 1),    // defect on A
+        det(30, 60, 90, 80, 0.7f, 2),    // label on A
+        det(230, 60, 290, 80, 0.7f, 2),  // label on B
+    };
+    const auto matched = RuleEngine::match(r, dets);
+    ASSERT_EQ(matched.size(), 1u);
+    const auto extra = RuleEngine::attached(r, matched, dets);
+    ASSERT_EQ(extra.size(), 1u);
+    EXPECT_FLOAT_EQ(extra[0].det.box.x1, 30);
+    r.attach_classes.clear();
+    EXPECT_TRUE(RuleEngine::attached(r, matched, dets).empty());
+}
+
 TEST(Rules, TextPatternMatchesWhatTheCascadeRead) {
     RuleConfig r;
     r.text_pattern = "^SN-[0-9]{4}";
