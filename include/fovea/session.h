@@ -21,16 +21,19 @@ class Value;
 }  // namespace ir
 namespace runtime {
 class Backend;
+class GraphEngine;
 class NodeKernel;
 }  // namespace runtime
 
 struct SessionOptions {
-    std::string backend = "ref";  // "ref" today; "cpu" and "cuda" come with their backends
+    std::string backend = "ref";  // "ref", "cpu", or "cuda" (builds with CUDA, on machines with a usable GPU)
     // Concrete shapes for inputs with dynamic dims; inputs not named here bind at their first run.
     std::map<std::string, Shape> input_shapes;
     int threads = 0;  // 0: all cores (backends that use threads)
     // "fp32" (default) or "bf16": the CPU backend then computes convolutions and matrix products in bfloat16
-    // (fp32 accumulation) on CPUs that have avx512_bf16; elsewhere it is an error.
+    // (fp32 accumulation) on CPUs that have avx512_bf16; elsewhere it is an error. The cuda backend takes "fp32"
+    // (exact float32), "tf32" (float32 storage, TF32 tensor cores) and "fp16" (float16 storage and weights, float32
+    // accumulation; inputs and outputs stay float32).
     std::string precision = "fp32";
 };
 
@@ -100,6 +103,9 @@ class Session {
     std::map<std::string, Shape> bound_;
     std::unique_ptr<runtime::Backend> backend_;
     std::unique_ptr<runtime::Backend> ref_backend_;  // for nodes the chosen backend declines
+    std::unique_ptr<runtime::GraphEngine> engine_;   // set when the backend runs the whole graph itself
+    int engine_nodes_ = 0;
+    bool compiled_ = false;
     std::vector<std::unique_ptr<runtime::NodeKernel>> kernels_;
     std::vector<Step> steps_;
     std::map<const ir::Value*, int> slot_of_;

@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fovea/status.h"
 #include "fovea/tensor.h"
@@ -22,9 +23,22 @@ public:
     virtual Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) = 0;
 };
 
+// A whole bound graph compiled for a device that keeps every intermediate to itself: no host tensor exists between
+// nodes. Owned by the session; lives until it rebinds.
+class GraphEngine {
+public:
+    virtual ~GraphEngine() = default;
+    // `inputs`: host tensors in graph-input order, of the bound shapes and dtypes. Returns the graph outputs in
+    // order, in fresh host tensors (results outlive the run).
+    virtual Result<std::vector<Tensor>> run(std::span<const Tensor* const> inputs) = 0;
+    // Peak intermediate memory on the device, and what it would be without reuse.
+    virtual size_t arena_bytes() const = 0;
+    virtual size_t unplanned_bytes() const = 0;
+};
+
 struct BackendOptions {
-    int threads = 0;                // 0: all cores
-    std::string precision = "fp32";  // "fp32" or "bf16" (SessionOptions::precision)
+    int threads = 0;                 // 0: all cores
+    std::string precision = "fp32";  // SessionOptions::precision
 };
 
 // A device's view of the graph: what it can run, compiled per node. Nodes a backend declines run on `ref`.
@@ -38,6 +52,13 @@ public:
     // Compiles `node`, whose input and output values have known dtypes and shapes (and constants where the model or
     // folding made them). Returns nullptr when this backend does not take the node; an error only for real failures.
     virtual Result<std::unique_ptr<NodeKernel>> compile(const ir::Node& node) = 0;
+    // Device backends take the whole graph, shapes bound, instead of node by node: an engine, or an error naming the
+    // first node they cannot run. nullptr (the default): the session compiles nodes with `compile`. `run[i]` is false
+    // for nodes that do not execute (folded).
+    virtual Result<std::unique_ptr<GraphEngine>> compile_graph(const ir::Graph& /*graph*/,
+                                                               const std::vector<bool>& /*run*/) {
+        return std::unique_ptr<GraphEngine>();
+    }
 };
 
 // The reference backend: takes every node fovea knows.

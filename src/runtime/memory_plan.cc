@@ -17,21 +17,30 @@ struct Buffer {
 
 }  // namespace
 
-MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run) {
+MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, const PlanOptions& options) {
     const auto& nodes = graph.nodes();
     const std::set<const ir::Value*> graph_outputs(graph.outputs.begin(), graph.outputs.end());
+    auto root = [&](const ir::Value* v) {
+        while (true) {
+            const auto it = options.aliases.find(v);
+            if (it == options.aliases.end()) return v;
+            v = it->second;
+        }
+    };
     std::map<const ir::Value*, size_t> last_use;
     for (size_t i = 0; i < nodes.size(); ++i)
         if (run[i])
             for (const ir::Value* v : nodes[i]->inputs)
-                if (v) last_use[v] = i;
+                if (v) last_use[root(v)] = i;
 
     std::vector<Buffer> buffers;
     for (size_t i = 0; i < nodes.size(); ++i) {
         if (!run[i]) continue;
         for (const ir::Value* v : nodes[i]->outputs) {
-            if (!v || v->constant || graph_outputs.count(v) || !v->shape_known()) continue;
-            const size_t bytes = static_cast<size_t>(shape_numel(*v->shape)) * dtype_size(v->dtype);
+            if (!v || v->constant || graph_outputs.count(v) || !v->shape_known() || options.aliases.count(v)) continue;
+            const size_t element = v->dtype == DType::kFloat32 && options.float32_bytes ? options.float32_bytes
+                                                                                          : dtype_size(v->dtype);
+            const size_t bytes = static_cast<size_t>(shape_numel(*v->shape)) * element;
             const auto it = last_use.find(v);
             buffers.push_back({v, (bytes + kAlign - 1) / kAlign * kAlign, i, it == last_use.end() ? i : it->second});
         }
@@ -58,6 +67,8 @@ MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run) {
         plan.arena_bytes = std::max(plan.arena_bytes, offset + b.bytes);
         plan.unplanned_bytes += b.bytes;
     }
+    for (const auto& [alias, source] : options.aliases)
+        if (auto it = plan.offsets.find(root(source)); it != plan.offsets.end()) plan.offsets[alias] = it->second;
     return plan;
 }
 

@@ -15,9 +15,17 @@ struct MemoryPlan {
     size_t unplanned_bytes = 0;                  // what the same values would take without reuse
 };
 
+struct PlanOptions {
+    // Values that share the bytes of another one (a device's reshapes): they get no buffer of their own, their
+    // readers keep the value they view alive, and they take its offset when it is planned. Chains are followed.
+    std::map<const ir::Value*, const ir::Value*> aliases;
+    // Bytes per float32 element (2 where a device stores float32 values as float16); 0: 4.
+    size_t float32_bytes = 0;
+};
+
 // Plans every value that a `run` node produces, whose shape is known and that is not a graph output, over the
 // node order of `graph`. `run[i]` is false for nodes that do not execute (folded). A value lives from its producer
 // to its last consumer; values whose lifetimes overlap never share bytes. Offsets are 64-byte aligned.
-MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run);
+MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, const PlanOptions& options = {});
 
 }  // namespace fovea::runtime

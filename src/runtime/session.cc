@@ -6,6 +6,7 @@
 #include <set>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
 #include "ir/passes/passes.h"
@@ -30,20 +31,30 @@ Result<std::unique_ptr<runtime::Backend>> make_backend(const SessionOptions& opt
     runtime::BackendOptions backend_options;
     backend_options.threads = options.threads;
     backend_options.precision = options.precision;
-    if (options.precision != "fp32" && options.precision != "bf16")
-        return invalid_argument("precision '" + options.precision + "' is not one of fp32, bf16");
+    if (options.precision != "fp32" && options.precision != "bf16" && options.precision != "fp16" &&
+        options.precision != "tf32")
+        return invalid_argument("precision '" + options.precision + "' is not one of fp32, tf32, fp16, bf16");
     if (options.backend == "ref") {
         if (options.precision != "fp32") return unsupported("the reference backend computes in fp32 only");
         return runtime::make_ref_backend();
     }
-    if (options.backend == "cpu") return cpu::make_cpu_backend(backend_options);
-    return unsupported("backend '" + options.backend + "' is not available (available: ref, cpu)");
+    if (options.backend == "cpu") {
+        if (options.precision != "fp32" && options.precision != "bf16")
+            return unsupported("the cpu backend computes in fp32 or bf16, not " + options.precision);
+        return cpu::make_cpu_backend(backend_options);
+    }
+    if (options.backend == "cuda") return cuda::make_cuda_backend(backend_options);
+    std::string available;
+    for (const std::string& b : available_backends()) available += (available.empty() ? "" : ", ") + b;
+    return unsupported("backend '" + options.backend + "' is not available (available: " + available + ")");
 }
 
 }  // namespace
 
 std::vector<std::string> available_backends() {
-    return {"ref", "cpu"};
+    std::vector<std::string> backends = {"ref", "cpu"};
+    if (cuda::cuda_usable().is_ok()) backends.push_back("cuda");
+    return backends;
 }
 
 Session::~Session() = default;
@@ -116,7 +127,9 @@ Status Session::bind(const std::map<std::string, Shape>& shapes) {
                                        std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
     steps_.clear();
     kernels_.clear();
-    arena_.reset();  // marks the session uncompiled
+    engine_.reset();
+    arena_.reset();
+    compiled_ = false;
     FOVEA_TRY(ops::infer_graph(*graph_, &evaluate));
     bound_ = shapes;
     // Kernels compile for concrete shapes only; with dynamic dims still open, the first run binds them.
@@ -136,6 +149,14 @@ Status Session::compile() {
     std::vector<bool> runs(nodes.size());
     for (size_t i = 0; i < nodes.size(); ++i)
         for (const ir::Value* out : nodes[i]->outputs) runs[i] = runs[i] || (out && !out->constant);
+    FOVEA_ASSIGN(engine_, backend_->compile_graph(*graph_, runs));
+    if (engine_) {
+        engine_nodes_ = static_cast<int>(std::count(runs.begin(), runs.end(), true));
+        arena_bytes_ = engine_->arena_bytes();
+        unplanned_bytes_ = engine_->unplanned_bytes();
+        compiled_ = true;
+        return Status::ok();
+    }
     const runtime::MemoryPlan plan = runtime::plan_memory(*graph_, runs);
     arena_bytes_ = plan.arena_bytes;
     unplanned_bytes_ = plan.unplanned_bytes;
@@ -180,11 +201,13 @@ Status Session::compile() {
     slots_.assign(slot_of_.size(), nullptr);
     for (const auto& [v, s] : slot_of_)
         if (v->constant) slots_[static_cast<size_t>(s)] = &*v->constant;
+    compiled_ = true;
     return Status::ok();
 }
 
 std::map<std::string, int> Session::nodes_per_backend() const {
     std::map<std::string, int> counts;
+    if (engine_) counts[std::string(backend_->name())] = engine_nodes_;
     for (const Step& step : steps_) ++counts[step.backend];
     return counts;
 }
@@ -204,7 +227,12 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
         if (inputs.size() != graph_->inputs.size())
             for (const auto& [name, t] : inputs)
                 if (!shapes.count(name)) return not_found("'" + name + "' is not an input of the model");
-        if (shapes != bound_ || !arena_) FOVEA_TRY(bind(shapes));
+        if (shapes != bound_ || !compiled_) FOVEA_TRY(bind(shapes));
+        if (engine_) {
+            std::vector<const Tensor*> ordered;
+            for (const ir::Value* in : graph_->inputs) ordered.push_back(&inputs.at(in->name));
+            return engine_->run(ordered);
+        }
         for (const ir::Value* in : graph_->inputs) slots_[static_cast<size_t>(slot_of_.at(in))] = &inputs.at(in->name);
 
         std::vector<const Tensor*> args;

@@ -1,0 +1,81 @@
+#include "backends/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "backends/cuda/device_info.h"
+#include "backends/cuda/engine.h"
+
+namespace fovea::cuda {
+
+namespace {
+
+std::string version_text(size_t v) {
+    // cuDNN 9 encodes versions as major * 10000 + minor * 100 + patch.
+    return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+}
+
+Status check_device() {
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return unsupported(std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e));
+    }
+    if (count == 0) return unsupported("cudaGetDeviceCount found no device");
+    // The headers this build was compiled against set the floor: an older cuDNN (e.g. a system copy found first on
+    // the library path) may lack what we call, and a different major version is a different ABI.
+    const size_t found = cudnnGetVersion();
+    if (found / 10000 != CUDNN_MAJOR || found < static_cast<size_t>(CUDNN_VERSION))
+        return unsupported("cuDNN " + version_text(found) + " was loaded, this build needs " +
+                           version_text(CUDNN_VERSION) + " or a newer " + std::to_string(CUDNN_MAJOR) +
+                           ".x (put the right libcudnn first on LD_LIBRARY_PATH)");
+    std::fprintf(stderr, "fovea cuda: %s, cuDNN %s, CUDA runtime %d\n", describe_device().c_str(),
+                 version_text(found).c_str(), CUDART_VERSION);
+    return Status::ok();
+}
+
+class CudaBackend final : public runtime::Backend {
+  public:
+    explicit CudaBackend(Precision precision) : precision_(precision) {}
+    std::string_view name() const override { return "cuda"; }
+
+    Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
+        return internal_error(node.describe() + ": the cuda backend compiles whole graphs only");
+    }
+
+    Result<std::unique_ptr<runtime::GraphEngine>> compile_graph(const ir::Graph& graph,
+                                                                const std::vector<bool>& run) override {
+        return build_engine(graph, run, precision_);
+    }
+
+  private:
+    Precision precision_;
+};
+
+}  // namespace
+
+Status cuda_usable() {
+    static std::once_flag once;
+    static Status status;
+    std::call_once(once, [] { status = check_device(); });
+    return status;
+}
+
+Result<std::unique_ptr<runtime::Backend>> make_cuda_backend(const runtime::BackendOptions& options) {
+    Precision precision = Precision::kFP32;
+    if (options.precision == "tf32")
+        precision = Precision::kTF32;
+    else if (options.precision == "fp16")
+        precision = Precision::kFP16;
+    else if (options.precision != "fp32")
+        return unsupported("the cuda backend computes in fp32, tf32 or fp16, not " + options.precision);
+    if (Status usable = cuda_usable(); !usable.is_ok())
+        return unsupported("backend 'cuda' is not available: " + usable.message());
+    return std::unique_ptr<runtime::Backend>(std::make_unique<CudaBackend>(precision));
+}
+
+}  // namespace fovea::cuda

@@ -1,0 +1,20 @@
+// The CUDA backend: whole graphs on one GPU (cuDNN convolutions, cuBLAS matrix products, fovea's kernels for the
+// rest), in one device arena, replayed as a CUDA graph after the first run. No CUDA header leaks out of this folder:
+// builds without CUDA compile cuda_stub.cc instead, and then "cuda" is never available.
+#pragma once
+
+#include <memory>
+
+#include "fovea/status.h"
+#include "runtime/backend.h"
+
+namespace fovea::cuda {
+
+// Ok when this process can run the cuda backend: a CUDA device, and a cuDNN whose major version is the headers'
+// and no older than them. Otherwise the reason. Checked once per process.
+Status cuda_usable();
+
+// The cuda backend for `options.precision` "fp32", "tf32" or "fp16"; fails when cuda_usable() does.
+Result<std::unique_ptr<runtime::Backend>> make_cuda_backend(const runtime::BackendOptions& options);
+
+}  // namespace fovea::cuda

@@ -1,0 +1,451 @@
+#include "backends/cuda/engine.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <set>
+
+#include "ops/op.h"
+#include "runtime/memory_plan.h"
+
+namespace fovea::cuda {
+
+Status cuda_status(cudaError_t e, const std::string& what) {
+    if (e == cudaSuccess) return Status::ok();
+    return internal_error(what + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+Status cudnn_status(cudnnStatus_t s, const std::string& what) {
+    if (s == CUDNN_STATUS_SUCCESS) return Status::ok();
+    return internal_error(what + ": " + cudnnGetErrorString(s));
+}
+
+Status cublas_status(cublasStatus_t s, const std::string& what) {
+    if (s == CUBLAS_STATUS_SUCCESS) return Status::ok();
+    return internal_error(what + ": cuBLAS status " + std::to_string(static_cast<int>(s)));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+}
+
+Status node_error(const ir::Node& node, const std::string& what) {
+    return invalid_argument(node.describe() + ": " + what);
+}
+
+Status node_unsupported(const ir::Node& node, const std::string& what) {
+    return unsupported(node.describe() + ": " + what + " (cuda backend)");
+}
+
+Status launched(const ir::Node& node, cudaError_t e) {
+    if (e == cudaSuccess) return Status::ok();
+    return internal_error(node.describe() + ": kernel launch failed: " + cudaGetErrorString(e));
+}
+
+const Shape& shape_of(const ir::Value& v) {
+    return *v.shape;  // the engine checks that every value it touches has a known shape
+}
+
+Result<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t input) {
+    const ir::Value* v = node.input(input);
+    if (!v || !v->constant) return node_unsupported(node, "input " + std::to_string(input) + " must be a constant");
+    std::vector<int64_t> out;
+    for (int64_t i = 0; i < v->constant->numel(); ++i) out.push_back(v->constant->element_as_int64(i));
+    return out;
+}
+
+int element_size(DType dt) {
+    return static_cast<int>(dtype_size(dt));
+}
+
+DType Builder::stored(const ir::Value& v) const {
+    return v.dtype == DType::kFloat32 && precision == Precision::kFP16 ? DType::kFloat16 : v.dtype;
+}
+
+Result<Float> Builder::float_type(const ir::Node& node, const ir::Value& v) const {
+    switch (stored(v)) {
+        case DType::kFloat32:
+            return Float::kF32;
+        case DType::kFloat16:
+            return Float::kF16;
+        default:
+            return node_unsupported(node, "'" + v.name + "' is " + dtype_name(v.dtype) + ", only float tensors are");
+    }
+}
+
+Result<void*> Builder::upload_floats(const std::vector<float>& values, Float t) {
+    if (t == Float::kF32) return upload(values.data(), values.size() * sizeof(float));
+    std::vector<uint16_t> half(values.size());
+    for (size_t i = 0; i < values.size(); ++i) half[i] = float_to_half(values[i]);
+    return upload(half.data(), half.size() * sizeof(uint16_t));
+}
+
+bool is_alias_op(const ir::Node& node) {
+    if (!node.domain.empty()) return false;
+    const std::string& op = node.op_type;
+    return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" ||
+           (op == "Dropout" && (node.outputs.size() < 2 || !node.outputs[1]));
+}
+
+namespace {
+
+struct Entry {
+    std::string_view op_type;
+    BuildFn build;
+};
+
+constexpr Entry kBuilders[] = {
+    {"Conv", build_conv},
+    {"Gemm", build_gemm},
+    {"MatMul", build_matmul},
+    {"Add", build_binary},
+    {"Sub", build_binary},
+    {"Mul", build_binary},
+    {"Div", build_binary},
+    {"Pow", build_binary},
+    {"Max", build_binary},
+    {"Min", build_binary},
+    {"Sum", build_binary},
+    {"Abs", build_unary},
+    {"Ceil", build_unary},
+    {"Clip", build_unary},
+    {"Elu", build_unary},
+    {"Erf", build_unary},
+    {"Exp", build_unary},
+    {"Floor", build_unary},
+    {"HardSigmoid", build_unary},
+    {"HardSwish", build_unary},
+    {"LeakyRelu", build_unary},
+    {"Log", build_unary},
+    {"Neg", build_unary},
+    {"Reciprocal", build_unary},
+    {"Relu", build_unary},
+    {"Sigmoid", build_unary},
+    {"Softplus", build_unary},
+    {"Sqrt", build_unary},
+    {"Tanh", build_unary},
+    {"Softmax", build_softmax},
+    {"LogSoftmax", build_softmax},
+    {"MaxPool", build_pool},
+    {"AveragePool", build_pool},
+    {"GlobalAveragePool", build_reduce},
+    {"GlobalMaxPool", build_reduce},
+    {"ReduceMean", build_reduce},
+    {"ReduceSum", build_reduce},
+    {"ReduceMax", build_reduce},
+    {"ReduceMin", build_reduce},
+    {"Concat", build_concat},
+    {"Split", build_split},
+    {"Slice", build_slice},
+    {"Transpose", build_transpose},
+    {"Pad", build_pad},
+    {"Gather", build_gather},
+    {"Resize", build_resize},
+    {"Upsample", build_resize},
+};
+
+constexpr Entry kFoveaBuilders[] = {
+    {"FusedConv", build_conv},
+    {"SiLU", build_unary},
+    {"Gelu", build_unary},
+};
+
+BuildFn find_builder(const ir::Node& node) {
+    if (node.domain.empty()) {
+        for (const Entry& e : kBuilders)
+            if (e.op_type == node.op_type) return e.build;
+    } else if (node.domain == ops::kFoveaDomain) {
+        for (const Entry& e : kFoveaBuilders)
+            if (e.op_type == node.op_type) return e.build;
+    }
+    return nullptr;
+}
+
+// Pinned host memory, for transfers the copy engine can do asynchronously (and inside a CUDA graph).
+struct PinnedBuffer {
+    void* ptr = nullptr;
+    PinnedBuffer() = default;
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+    ~PinnedBuffer() {
+        if (ptr) cudaFreeHost(ptr);
+    }
+};
+
+// One graph input or output: the user's bytes (float32 for float values) pass through pinned staging and a device
+// buffer; under fp16 a cast kernel converts between that buffer and the stored one.
+struct Port {
+    const ir::Value* value = nullptr;
+    size_t bytes = 0;           // in the user's dtype
+    PinnedBuffer staging;
+    DeviceBuffer raw;           // the user's dtype on the device (only when a cast is needed)
+    DeviceBuffer stored;        // the stored dtype on the device (inputs: what nodes read; outputs: what they write)
+    bool cast = false;
+    void* device_raw() { return cast ? raw.ptr : stored.ptr; }
+};
+
+class Engine final : public runtime::GraphEngine, public Builder {
+  public:
+    Engine(const ir::Graph& graph, Precision p) : graph_(graph) { precision = p; }
+
+    ~Engine() override {
+        if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+        launches_.clear();  // their descriptors go before the handles
+        if (exec.cublas) cublasDestroy(exec.cublas);
+        if (exec.cudnn) cudnnDestroy(exec.cudnn);
+        if (exec.stream) cudaStreamDestroy(exec.stream);
+    }
+
+    Status build(const std::vector<bool>& run) {
+        FOVEA_CUDA_TRY(cudaStreamCreateWithFlags(&exec.stream, cudaStreamNonBlocking), "creating a stream");
+        FOVEA_CUDNN_TRY(cudnnCreate(&exec.cudnn), "creating a cuDNN handle");
+        FOVEA_CUDNN_TRY(cudnnSetStream(exec.cudnn, exec.stream), "cudnnSetStream");
+        FOVEA_CUBLAS_TRY(cublasCreate(&exec.cublas), "creating a cuBLAS handle");
+        FOVEA_CUBLAS_TRY(cublasSetStream(exec.cublas, exec.stream), "cublasSetStream");
+
+        const auto& nodes = graph_.nodes();
+        const std::set<const ir::Value*> outputs(graph_.outputs.begin(), graph_.outputs.end());
+        runtime::PlanOptions plan_options;
+        plan_options.float32_bytes = precision == Precision::kFP16 ? 2 : 4;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            if (!run[i]) continue;
+            const ir::Node& node = *nodes[i];
+            for (const ir::Value* v : node.outputs)
+                if (v && !v->shape_known())
+                    return node_unsupported(node, "output '" + v->name + "' has a data-dependent shape");
+            for (const ir::Value* v : node.inputs)
+                if (v && !v->shape_known()) return node_unsupported(node, "input '" + v->name + "' has no known shape");
+            if (!is_alias_op(node) && !find_builder(node))
+                return node_unsupported(node, "the op is not supported");
+            // A reshape of a graph output's producer... is fine; a reshape that is itself a graph output copies.
+            if (is_alias_op(node) && !outputs.count(node.outputs[0]) && !node.inputs[0]->constant)
+                plan_options.aliases[node.outputs[0]] = node.inputs[0];
+        }
+        const runtime::MemoryPlan plan = runtime::plan_memory(graph_, run, plan_options);
+        arena_bytes_ = plan.arena_bytes;
+        unplanned_bytes_ = plan.unplanned_bytes;
+        FOVEA_CUDA_TRY(cudaMalloc(&arena_.ptr, std::max<size_t>(plan.arena_bytes, 256)), "allocating the arena");
+        offsets_ = plan.offsets;
+        aliases_ = plan_options.aliases;
+
+        for (const ir::Value* v : graph_.inputs) FOVEA_TRY(add_port(inputs_, v));
+        for (const ir::Value* v : graph_.outputs)
+            if (!v->constant) FOVEA_TRY(add_port(outputs_, v));
+
+        // cuDNN's algorithm search times candidates in this scratch; the chosen ones size the real workspace.
+        scratch_bytes = size_t(256) << 20;
+        size_t free_bytes = 0, total_bytes = 0;
+        if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess)
+            scratch_bytes = std::min(scratch_bytes, free_bytes / 4);
+        DeviceBuffer scratch_buffer;
+        FOVEA_CUDA_TRY(cudaMalloc(&scratch_buffer.ptr, std::max<size_t>(scratch_bytes, 256)), "allocating scratch");
+        scratch = scratch_buffer.ptr;
+
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            if (!run[i]) continue;
+            const ir::Node& node = *nodes[i];
+            if (is_alias_op(node)) {
+                if (aliases_.count(node.outputs[0])) continue;
+                FOVEA_ASSIGN(void* src, pointer(node, node.inputs[0]));
+                FOVEA_ASSIGN(void* dst, pointer(node, node.outputs[0]));
+                const size_t bytes = static_cast<size_t>(shape_numel(shape_of(*node.outputs[0]))) *
+                                     dtype_size(stored(*node.outputs[0]));
+                launches_.push_back({&node, [src, dst, bytes, &node](const Exec& e) {
+                                         return launched(node, cudaMemcpyAsync(dst, src, bytes,
+                                                                               cudaMemcpyDeviceToDevice, e.stream));
+                                     }});
+                continue;
+            }
+            FOVEA_ASSIGN(Launch launch, find_builder(node)(node, *this));
+            launches_.push_back({&node, std::move(launch)});
+        }
+        FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "building the engine");
+        scratch = nullptr;
+        if (workspace_bytes > 0)
+            FOVEA_CUDA_TRY(cudaMalloc(&workspace_.ptr, workspace_bytes), "allocating the workspace");
+        exec.workspace = workspace_.ptr;
+        exec.workspace_bytes = workspace_bytes;
+        // cuBLAS would otherwise allocate its own during the first capture.
+        if (workspace_bytes >= (size_t(4) << 20))
+            FOVEA_CUBLAS_TRY(cublasSetWorkspace(exec.cublas, workspace_.ptr, workspace_bytes), "cublasSetWorkspace");
+        const char* graphs = std::getenv("FOVEA_CUDA_GRAPHS");
+        use_graphs_ = !(graphs && std::string(graphs) == "0");
+        return Status::ok();
+    }
+
+    Result<void*> pointer(const ir::Node& node, const ir::Value* v) override {
+        if (!v) return node_error(node, "an omitted input has no device buffer");
+        if (auto it = aliases_.find(v); it != aliases_.end()) return pointer(node, it->second);
+        if (auto it = offsets_.find(v); it != offsets_.end()) return static_cast<std::byte*>(arena_.ptr) + it->second;
+        for (Port& p : inputs_)
+            if (p.value == v) return p.stored.ptr;
+        for (Port& p : outputs_)
+            if (p.value == v) return p.stored.ptr;
+        if (v->constant) {
+            if (auto it = constants_.find(v); it != constants_.end()) return it->second;
+            const Tensor& t = *v->constant;
+            void* ptr = nullptr;
+            if (stored(*v) != t.dtype()) {  // float32 weights under fp16
+                std::vector<uint16_t> half(static_cast<size_t>(t.numel()));
+                const float* f = t.data<float>();
+                for (size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(f[i]);
+                FOVEA_ASSIGN(ptr, upload(half.data(), half.size() * 2));
+            } else {
+                FOVEA_ASSIGN(ptr, upload(t.raw_data(), t.nbytes()));
+            }
+            constants_[v] = ptr;
+            return ptr;
+        }
+        return node_error(node, "'" + v->name + "' has no device buffer");
+    }
+
+    Result<void*> upload(const void* host, size_t bytes) override {
+        auto buffer = std::make_unique<DeviceBuffer>();
+        FOVEA_CUDA_TRY(cudaMalloc(&buffer->ptr, std::max<size_t>(bytes, 16)), "allocating device memory");
+        if (host && bytes) FOVEA_CUDA_TRY(cudaMemcpy(buffer->ptr, host, bytes, cudaMemcpyHostToDevice), "uploading");
+        void* ptr = buffer->ptr;
+        owned_.push_back(std::move(buffer));
+        return ptr;
+    }
+
+    Result<std::vector<Tensor>> run(std::span<const Tensor* const> inputs) override {
+        if (inputs.size() != inputs_.size()) return internal_error("cuda engine: wrong number of inputs");
+        for (size_t i = 0; i < inputs.size(); ++i) {
+            if (inputs[i]->nbytes() != inputs_[i].bytes)
+                return internal_error("cuda engine: input '" + inputs_[i].value->name + "' has the wrong size");
+            std::memcpy(inputs_[i].staging.ptr, inputs[i]->raw_data(), inputs_[i].bytes);
+        }
+        // The first run goes node by node, so that a failure names its node; the second captures the same
+        // sequence into a CUDA graph, which every later run replays.
+        if (use_graphs_ && runs_ == 1 && !graph_exec_) {
+            const Status captured = capture();
+            if (!captured.is_ok()) {
+                std::fprintf(stderr, "fovea cuda: CUDA graph capture failed, running node by node: %s\n",
+                             captured.message().c_str());
+                use_graphs_ = false;
+            }
+        }
+        if (graph_exec_) {
+            FOVEA_CUDA_TRY(cudaGraphLaunch(graph_exec_, exec.stream), "launching the CUDA graph");
+        } else {
+            FOVEA_TRY(enqueue(runs_ == 0));
+        }
+        FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "running the model");
+        ++runs_;
+        std::vector<Tensor> results;
+        size_t port = 0;
+        for (const ir::Value* v : graph_.outputs) {
+            if (v->constant) {
+                results.push_back(*v->constant);
+                continue;
+            }
+            Tensor t(v->dtype, shape_of(*v));
+            std::memcpy(t.raw_data(), outputs_[port].staging.ptr, outputs_[port].bytes);
+            ++port;
+            results.push_back(std::move(t));
+        }
+        return results;
+    }
+
+    size_t arena_bytes() const override { return arena_bytes_; }
+    size_t unplanned_bytes() const override { return unplanned_bytes_; }
+
+  private:
+    struct Step {
+        const ir::Node* node;
+        Launch launch;
+    };
+
+    Status add_port(std::deque<Port>& ports, const ir::Value* v) {
+        Port& p = ports.emplace_back();
+        p.value = v;
+        if (!v->shape_known()) return unsupported("'" + v->name + "' has no known shape (cuda backend)");
+        const auto n = static_cast<size_t>(shape_numel(*v->shape));
+        p.bytes = n * dtype_size(v->dtype);
+        p.cast = stored(*v) != v->dtype;
+        FOVEA_CUDA_TRY(cudaMallocHost(&p.staging.ptr, std::max<size_t>(p.bytes, 16)), "allocating pinned memory");
+        FOVEA_CUDA_TRY(cudaMalloc(&p.stored.ptr, std::max<size_t>(n * dtype_size(stored(*v)), 16)),
+                       "allocating '" + v->name + "'");
+        if (p.cast) FOVEA_CUDA_TRY(cudaMalloc(&p.raw.ptr, std::max<size_t>(p.bytes, 16)), "allocating " + v->name);
+        return Status::ok();
+    }
+
+    // Inputs in, every node, outputs out: the whole run, on the stream. `check`: synchronize after each node, so
+    // that an asynchronous failure is pinned to its node (the first run only).
+    Status enqueue(bool check) {
+        for (Port& p : inputs_) {
+            FOVEA_CUDA_TRY(cudaMemcpyAsync(p.device_raw(), p.staging.ptr, p.bytes, cudaMemcpyHostToDevice, exec.stream),
+                           "copying input '" + p.value->name + "'");
+            if (p.cast)
+                FOVEA_CUDA_TRY(launch_cast(Float::kF32, Float::kF16, p.raw.ptr, p.stored.ptr,
+                                           shape_numel(*p.value->shape), exec.stream),
+                               "converting input '" + p.value->name + "'");
+        }
+        for (const Step& step : launches_) {
+            FOVEA_TRY(step.launch(exec));
+            if (check) {
+                const cudaError_t e = cudaStreamSynchronize(exec.stream);
+                if (e != cudaSuccess)
+                    return internal_error(step.node->describe() + ": failed on the device: " + cudaGetErrorString(e));
+            }
+        }
+        for (Port& p : outputs_) {
+            if (p.cast)
+                FOVEA_CUDA_TRY(launch_cast(Float::kF16, Float::kF32, p.stored.ptr, p.raw.ptr,
+                                           shape_numel(*p.value->shape), exec.stream),
+                               "converting output '" + p.value->name + "'");
+            FOVEA_CUDA_TRY(cudaMemcpyAsync(p.staging.ptr, p.device_raw(), p.bytes, cudaMemcpyDeviceToHost, exec.stream),
+                           "copying output '" + p.value->name + "'");
+        }
+        return Status::ok();
+    }
+
+    Status capture() {
+        FOVEA_CUDA_TRY(cudaStreamBeginCapture(exec.stream, cudaStreamCaptureModeThreadLocal), "beginning capture");
+        const Status enqueued = enqueue(false);
+        cudaGraph_t graph = nullptr;
+        const cudaError_t ended = cudaStreamEndCapture(exec.stream, &graph);
+        if (!enqueued.is_ok() || ended != cudaSuccess) {
+            if (graph) cudaGraphDestroy(graph);
+            cudaGetLastError();  // clear the capture's sticky error, if any
+            return enqueued.is_ok() ? cuda_status(ended, "ending capture") : enqueued;
+        }
+        const cudaError_t made = cudaGraphInstantiate(&graph_exec_, graph, 0);
+        cudaGraphDestroy(graph);
+        if (made != cudaSuccess) {
+            graph_exec_ = nullptr;
+            cudaGetLastError();
+            return cuda_status(made, "instantiating the CUDA graph");
+        }
+        return Status::ok();
+    }
+
+    const ir::Graph& graph_;
+    DeviceBuffer arena_;
+    DeviceBuffer workspace_;
+    std::map<const ir::Value*, size_t> offsets_;
+    std::map<const ir::Value*, const ir::Value*> aliases_;
+    std::map<const ir::Value*, void*> constants_;
+    std::vector<std::unique_ptr<DeviceBuffer>> owned_;
+    std::deque<Port> inputs_, outputs_;  // deque: ports do not move
+    std::vector<Step> launches_;
+    cudaGraphExec_t graph_exec_ = nullptr;
+    bool use_graphs_ = true;
+    int64_t runs_ = 0;
+    size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& graph, const std::vector<bool>& run,
+                                                           Precision precision) {
+    auto engine = std::make_unique<Engine>(graph, precision);
+    FOVEA_TRY(engine->build(run));
+    return std::unique_ptr<runtime::GraphEngine>(std::move(engine));
+}
+
+}  // namespace fovea::cuda

@@ -1,0 +1,115 @@
+// The cuda backend's engine: one bound graph on one GPU. What op builders (ops_*.cc) see of it is Builder: where each
+// value lives on the device, in which float type, and the library handles; they return a Launch that enqueues the
+// node's work. Private to src/backends/cuda.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/kernels/kernels.h"
+#include "fovea/status.h"
+#include "ir/graph.h"
+#include "runtime/backend.h"
+
+namespace fovea::cuda {
+
+// What a launch needs besides its own captured state; fixed for the engine's life, so launches capture into graphs.
+struct Exec {
+    cudaStream_t stream = nullptr;
+    cudnnHandle_t cudnn = nullptr;
+    cublasHandle_t cublas = nullptr;
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
+};
+
+// Enqueues one node's work on exec.stream; no allocation, no synchronization.
+using Launch = std::function<Status(const Exec&)>;
+
+// "fp32": exact float32; "tf32": float32 storage, TF32 tensor cores; "fp16": float16 storage, float32 accumulation.
+enum class Precision { kFP32, kTF32, kFP16 };
+
+Status cuda_status(cudaError_t e, const std::string& what);
+Status cudnn_status(cudnnStatus_t s, const std::string& what);
+Status cublas_status(cublasStatus_t s, const std::string& what);
+
+#define FOVEA_CUDA_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cuda_status((expr), (what)))
+#define FOVEA_CUDNN_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cudnn_status((expr), (what)))
+#define FOVEA_CUBLAS_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cublas_status((expr), (what)))
+
+// A device allocation freed with the engine.
+struct DeviceBuffer {
+    void* ptr = nullptr;
+    DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer();
+};
+
+class Builder {
+  public:
+    virtual ~Builder() = default;
+    Precision precision = Precision::kFP32;
+    Exec exec;  // handles and stream; workspace not yet sized while building
+    // Scratch for algorithm search (cuDNN find), valid during the build only.
+    void* scratch = nullptr;
+    size_t scratch_bytes = 0;
+
+    // The dtype `v` has on the device: float32 values are float16 under Precision::kFP16.
+    DType stored(const ir::Value& v) const;
+    // The float storage type of `v`, or an error naming the node when it is not a float tensor.
+    Result<Float> float_type(const ir::Node& node, const ir::Value& v) const;
+    // Where `v` lives on the device: a graph input or output buffer, the arena, or a constant (uploaded on first
+    // request, in its stored dtype). Errors name the node.
+    virtual Result<void*> pointer(const ir::Node& node, const ir::Value* v) = 0;
+    // Device memory owned by the engine, holding `bytes` copied from `host` (nullptr: left uninitialized).
+    virtual Result<void*> upload(const void* host, size_t bytes) = 0;
+    // A float tensor converted to the storage type `t` (e.g. a scaled bias), uploaded.
+    Result<void*> upload_floats(const std::vector<float>& values, Float t);
+    // The launches of this node need `bytes` of the shared workspace.
+    void need_workspace(size_t bytes) { workspace_bytes = std::max(workspace_bytes, bytes); }
+    size_t workspace_bytes = 0;
+};
+
+using BuildFn = Result<Launch> (*)(const ir::Node& node, Builder& b);
+
+// Builders, by file. Each checks what it supports and fails with the node's description otherwise.
+Result<Launch> build_conv(const ir::Node& node, Builder& b);     // ops_conv.cc: Conv, fovea.FusedConv
+Result<Launch> build_gemm(const ir::Node& node, Builder& b);     // ops_conv.cc: Gemm
+Result<Launch> build_matmul(const ir::Node& node, Builder& b);   // ops_conv.cc: MatMul
+Result<Launch> build_unary(const ir::Node& node, Builder& b);    // ops_eltwise.cc
+Result<Launch> build_binary(const ir::Node& node, Builder& b);   // ops_eltwise.cc: Add Sub Mul Div Pow Max Min Sum
+Result<Launch> build_softmax(const ir::Node& node, Builder& b);  // ops_eltwise.cc: Softmax, LogSoftmax
+Result<Launch> build_pool(const ir::Node& node, Builder& b);     // ops_eltwise.cc: MaxPool, AveragePool
+Result<Launch> build_reduce(const ir::Node& node, Builder& b);   // ops_eltwise.cc: Global*Pool, Reduce{Mean,...}
+Result<Launch> build_concat(const ir::Node& node, Builder& b);   // ops_data.cc
+Result<Launch> build_split(const ir::Node& node, Builder& b);
+Result<Launch> build_slice(const ir::Node& node, Builder& b);
+Result<Launch> build_transpose(const ir::Node& node, Builder& b);
+Result<Launch> build_pad(const ir::Node& node, Builder& b);
+Result<Launch> build_gather(const ir::Node& node, Builder& b);
+Result<Launch> build_resize(const ir::Node& node, Builder& b);
+
+// Ops whose output is its input's bytes under another shape: the engine aliases them instead of copying.
+bool is_alias_op(const ir::Node& node);
+
+// Compiles the bound graph (`run[i]`: node i executes) for the current device; errors name the first node it cannot
+// run. Logs nothing; the backend logged the device and cuDNN at creation.
+Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& graph, const std::vector<bool>& run,
+                                                           Precision precision);
+
+// Small helpers for the builders.
+Status node_error(const ir::Node& node, const std::string& what);          // invalid_argument, node prefix
+Status node_unsupported(const ir::Node& node, const std::string& what);    // unsupported, node prefix
+Status launched(const ir::Node& node, cudaError_t e);                      // a kernel launch's result, named
+const Shape& shape_of(const ir::Value& v);
+Result<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t input);  // a constant integer input
+int element_size(DType dt);
+
+}  // namespace fovea::cuda

@@ -1,0 +1,171 @@
+// Elementwise kernels: unary maps, the bias + activation (+ residual) epilogue, broadcasting binary ops, casts.
+#include "backends/cuda/kernels/common.cuh"
+
+namespace fovea::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void unary_kernel(UnaryParams f, const T* x, T* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) store(y, i, apply_unary(f, load(x, i)));
+}
+
+// 32-bit index math where the tensor allows it: 64-bit division costs several times more.
+template <typename T, typename I>
+__global__ void bias_activation_kernel(UnaryParams f, T* y, const T* bias, const T* sum, I n, I channels, I inner) {
+    for (I i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        float v = load(y, i);
+        if (bias) v += load(bias, (i / inner) % channels);
+        if (sum) v += load(sum, i);
+        store(y, i, apply_unary(f, v));
+    }
+}
+
+__device__ __forceinline__ float apply_binary(Binary op, float a, float b) {
+    switch (op) {
+        case Binary::kAdd:
+            return a + b;
+        case Binary::kSub:
+            return a - b;
+        case Binary::kMul:
+            return a * b;
+        case Binary::kDiv:
+            return a / b;
+        case Binary::kPow:
+            return powf(a, b);
+        case Binary::kMax:
+            return fmaxf(a, b);
+        case Binary::kMin:
+            return fminf(a, b);
+    }
+    return a;
+}
+
+template <typename T>
+__global__ void binary_kernel(BinaryParams p, const T* a, const T* b, T* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) {
+        int64_t rest = i, ia = 0, ib = 0;
+        for (int d = p.rank - 1; d >= 0; --d) {
+            const int64_t c = rest % p.size[d];
+            rest /= p.size[d];
+            ia += c * p.a_stride[d];
+            ib += c * p.b_stride[d];
+        }
+        store(y, i, apply_binary(p.op, load(a, ia), load(b, ib)));
+    }
+}
+
+// The common shapes: same-shape operands, or b one value per (row of `inner`) block, as a per-channel scale.
+template <typename T>
+__global__ void binary_same_kernel(Binary op, const T* a, const T* b, T* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) store(y, i, apply_binary(op, load(a, i), load(b, i)));
+}
+
+template <typename T>
+__global__ void binary_rows_kernel(Binary op, const T* a, const T* b, T* y, uint32_t n, uint32_t inner) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+        store(y, i, apply_binary(op, load(a, i), load(b, i / inner)));
+}
+
+template <typename From, typename To>
+__global__ void cast_kernel(const From* x, To* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) store(y, i, load(x, i));
+}
+
+template <typename T>
+cudaError_t binary_typed(const BinaryParams& p, const T* a, const T* b, T* y, cudaStream_t stream) {
+    int64_t n = 1;
+    for (int d = 0; d < p.rank; ++d) n *= p.size[d];
+    if (n == 0) return cudaSuccess;
+    // Contiguous a, and b either contiguous too or constant over a trailing block of dims.
+    bool a_contiguous = true, b_contiguous = true;
+    int64_t expect = 1;
+    for (int d = p.rank - 1; d >= 0; --d) {
+        if (p.size[d] != 1) {
+            a_contiguous = a_contiguous && p.a_stride[d] == expect;
+            b_contiguous = b_contiguous && p.b_stride[d] == expect;
+        }
+        expect *= p.size[d];
+    }
+    if (a_contiguous && b_contiguous) {
+        binary_same_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(p.op, a, b, y, n);
+        return cudaGetLastError();
+    }
+    if (a_contiguous && n < (int64_t(1) << 31)) {
+        // b = [outer..., 1...]: zero strides on a trailing run of dims, contiguous before it.
+        int split = p.rank;
+        while (split > 0 && (p.b_stride[split - 1] == 0 || p.size[split - 1] == 1)) --split;
+        int64_t inner = 1, outer_expect = 1;
+        for (int d = split; d < p.rank; ++d) inner *= p.size[d];
+        bool rows = split < p.rank;
+        for (int d = split - 1; d >= 0 && rows; --d) {
+            if (p.size[d] != 1) rows = p.b_stride[d] == outer_expect;
+            outer_expect *= p.size[d];
+        }
+        if (rows) {
+            binary_rows_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(p.op, a, b, y, static_cast<uint32_t>(n),
+                                                                          static_cast<uint32_t>(inner));
+            return cudaGetLastError();
+        }
+    }
+    binary_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(p, a, b, y, n);
+    return cudaGetLastError();
+}
+
+template <typename T>
+void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int64_t n, int64_t channels,
+                           int64_t inner, cudaStream_t stream) {
+    if (n < (int64_t(1) << 31))
+        bias_activation_kernel<T, uint32_t><<<blocks_for(n), kThreads, 0, stream>>>(
+            f, y, bias, sum, static_cast<uint32_t>(n), static_cast<uint32_t>(channels), static_cast<uint32_t>(inner));
+    else
+        bias_activation_kernel<T, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(f, y, bias, sum, n, channels,
+                                                                                   inner);
+}
+
+}  // namespace
+
+cudaError_t launch_unary(Float t, UnaryParams f, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    if (n == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        unary_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const float*>(x),
+                                                                    static_cast<float*>(y), n);
+    else
+        unary_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const __half*>(x),
+                                                                     static_cast<__half*>(y), n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_bias_activation(Float t, UnaryParams f, void* y, const void* bias, const void* sum, int64_t n,
+                                   int64_t channels, int64_t inner, cudaStream_t stream) {
+    if (n == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        bias_activation_typed(f, static_cast<float*>(y), static_cast<const float*>(bias),
+                              static_cast<const float*>(sum), n, channels, inner, stream);
+    else
+        bias_activation_typed(f, static_cast<__half*>(y), static_cast<const __half*>(bias),
+                              static_cast<const __half*>(sum), n, channels, inner, stream);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_binary(Float t, const BinaryParams& p, const void* a, const void* b, void* y, cudaStream_t stream) {
+    if (t == Float::kF32)
+        return binary_typed(p, static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(y),
+                            stream);
+    return binary_typed(p, static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
+                        stream);
+}
+
+cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    if (n == 0) return cudaSuccess;
+    if (from == Float::kF32 && to == Float::kF16)
+        cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const float*>(x), static_cast<__half*>(y), n);
+    else if (from == Float::kF16 && to == Float::kF32)
+        cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(x), static_cast<float*>(y), n);
+    else
+        return cudaMemcpyAsync(y, x, static_cast<size_t>(n) * (from == Float::kF32 ? 4 : 2), cudaMemcpyDeviceToDevice,
+                               stream);
+    return cudaGetLastError();
+}
+
+}  // namespace fovea::cuda

@@ -1,0 +1,135 @@
+// Launchers of fovea's CUDA kernels: plain parameters, device pointers and a stream; they know no IR. Each returns
+// the launch's error (cudaSuccess when it was enqueued). Element counts and strides are in elements.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace fovea::cuda {
+
+// How float tensors are stored on the device.
+enum class Float { kF32, kF16 };
+
+constexpr int kMaxDims = 6;
+
+// Unary maps: activations (also the epilogue of convolutions and matrix products) and elementwise math.
+enum class Unary {
+    kIdentity,
+    kRelu,
+    kClip,         // p0 = min, p1 = max, applied in Clip's order (min first)
+    kLeakyRelu,    // p0 = alpha
+    kSigmoid,
+    kSiLU,
+    kHardSwish,
+    kHardSigmoid,  // p0 = alpha, p1 = beta
+    kTanh,
+    kGelu,
+    kExp,
+    kLog,
+    kSqrt,
+    kNeg,
+    kAbs,
+    kErf,
+    kReciprocal,
+    kSoftplus,
+    kElu,   // p0 = alpha
+    kFloor,
+    kCeil,
+    kPowScalar,  // x ^ p0
+};
+
+struct UnaryParams {
+    Unary op = Unary::kIdentity;
+    float p0 = 0, p1 = 0;
+};
+
+// y = f(x) over n elements (x may be y).
+cudaError_t launch_unary(Float t, UnaryParams f, const void* x, void* y, int64_t n, cudaStream_t stream);
+
+// In place, y[i] = f(y[i] + bias[(i / inner) % channels] + sum[i]); bias and sum may be null. The epilogue of a
+// convolution (NCHW: inner = H*W) or of a matrix product (inner = 1, channels = N).
+cudaError_t launch_bias_activation(Float t, UnaryParams f, void* y, const void* bias, const void* sum, int64_t n,
+                                   int64_t channels, int64_t inner, cudaStream_t stream);
+
+enum class Binary { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
+
+// y (contiguous, dims `size`) = a op b, where a and b are read at strides a_stride and b_stride (0 on broadcast dims).
+struct BinaryParams {
+    Binary op = Binary::kAdd;
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t a_stride[kMaxDims] = {};
+    int64_t b_stride[kMaxDims] = {};
+};
+cudaError_t launch_binary(Float t, const BinaryParams& p, const void* a, const void* b, void* y, cudaStream_t stream);
+
+// Float conversion of n elements.
+cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream);
+
+// Softmax (or log-softmax) along the middle dim of x viewed as [outer, axis, inner].
+cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t outer, int64_t axis, int64_t inner,
+                           cudaStream_t stream);
+
+enum class Reduce { kSum, kMean, kMax, kMin };
+
+// y[o, i] = reduce over r of x[o, r, i], with x viewed as [outer, count, inner].
+cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t outer, int64_t count, int64_t inner,
+                          cudaStream_t stream);
+
+// 2-D max or average pooling of NCHW images (planes = N*C).
+struct Pool2dParams {
+    bool max = true;
+    bool count_include_pad = false;
+    int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+    int64_t k_h = 1, k_w = 1, s_h = 1, s_w = 1, d_h = 1, d_w = 1;
+    int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+};
+cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream);
+
+// Data movement, for any element size (2, 4 or 8 bytes; 1 byte too).
+// dst[r * dst_pitch + c] = src[r * src_pitch + c] for r < rows, c < cols (Concat and Split pieces).
+cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
+                             int64_t rows, int64_t cols, cudaStream_t stream);
+
+// dst (contiguous, dims `size`) [index] = src[sum index[d] * src_stride[d]] (Transpose, Slice with any step).
+struct GatherDims {
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t src_stride[kMaxDims] = {};
+};
+cudaError_t launch_strided_copy(int element_size, const GatherDims& p, const void* src, void* dst,
+                                cudaStream_t stream);
+
+// Pad: out dims `size`; input dims `in_size` placed at `begin` (negative crops).
+enum class PadMode { kConstant, kEdge, kReflect };
+struct PadParams {
+    PadMode mode = PadMode::kConstant;
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t in_size[kMaxDims] = {};
+    int64_t begin[kMaxDims] = {};
+    uint64_t value_bits = 0;  // the constant, in the element's own representation
+};
+cudaError_t launch_pad(int element_size, const PadParams& p, const void* src, void* dst, cudaStream_t stream);
+
+// dst[o, j, i] = src[o, indices[j] (negative counts from the end), i] with src viewed as [outer, axis, inner].
+cudaError_t launch_gather(int element_size, const void* src, const int64_t* indices, int64_t count, void* dst,
+                          int64_t outer, int64_t axis, int64_t inner, cudaStream_t stream);
+
+// Resize by separable taps: along each dim d, output coordinate x reads taps[offset[d] + x] (one or two input
+// positions and their weights; nearest has one with weight 1).
+struct ResizeTap {
+    int32_t i0 = 0, i1 = 0;
+    float w0 = 1, w1 = 0;
+};
+struct ResizeParams {
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t in_stride[kMaxDims] = {};
+    int64_t tap_offset[kMaxDims] = {};
+};
+cudaError_t launch_resize(Float t, const ResizeParams& p, const ResizeTap* taps, const void* x, void* y,
+                          cudaStream_t stream);
+
+}  // namespace fovea::cuda

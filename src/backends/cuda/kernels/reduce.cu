@@ -1,0 +1,174 @@
+// Reductions over one axis of [outer, count, inner] views (softmax, Reduce*, global pooling) and 2-D pooling.
+#include <cfloat>
+
+#include "backends/cuda/kernels/common.cuh"
+
+namespace fovea::cuda {
+
+namespace {
+
+__device__ __forceinline__ float combine(Reduce op, float a, float b) {
+    switch (op) {
+        case Reduce::kSum:
+        case Reduce::kMean:
+            return a + b;
+        case Reduce::kMax:
+            return fmaxf(a, b);
+        case Reduce::kMin:
+            return fminf(a, b);
+    }
+    return a;
+}
+
+__device__ __forceinline__ float identity_of(Reduce op) {
+    return op == Reduce::kMax ? -FLT_MAX : op == Reduce::kMin ? FLT_MAX : 0.f;
+}
+
+// Block-wide reduction of one value per thread; every thread gets the result.
+__device__ float block_reduce(Reduce op, float v) {
+    __shared__ float partial[32];
+    for (int o = 16; o > 0; o >>= 1) v = combine(op, v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    __syncthreads();  // partial[] may still be read from a previous call
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    v = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : identity_of(op);
+    for (int o = 16; o > 0; o >>= 1) v = combine(op, v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// inner == 1: one block per row, the row read by all its threads.
+template <typename T>
+__global__ void softmax_rows_kernel(bool log, const T* x, T* y, int64_t count) {
+    const T* row = x + blockIdx.x * count;
+    T* out = y + blockIdx.x * count;
+    float m = -FLT_MAX;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) m = fmaxf(m, load(row, i));
+    m = block_reduce(Reduce::kMax, m);
+    float s = 0.f;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) s += expf(load(row, i) - m);
+    s = block_reduce(Reduce::kSum, s);
+    const float log_s = logf(s), inv = 1.f / s;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+        const float v = load(row, i) - m;
+        store(out, i, log ? v - log_s : expf(v) * inv);
+    }
+}
+
+// inner > 1: one thread per (outer, inner) column; neighbouring threads read neighbouring addresses.
+template <typename T>
+__global__ void softmax_columns_kernel(bool log, const T* x, T* y, int64_t outer, int64_t count, int64_t inner) {
+    FOVEA_GRID_LOOP(c, outer * inner) {
+        const int64_t base = (c / inner) * count * inner + c % inner;
+        float m = -FLT_MAX;
+        for (int64_t k = 0; k < count; ++k) m = fmaxf(m, load(x, base + k * inner));
+        float s = 0.f;
+        for (int64_t k = 0; k < count; ++k) s += expf(load(x, base + k * inner) - m);
+        const float log_s = logf(s), inv = 1.f / s;
+        for (int64_t k = 0; k < count; ++k) {
+            const float v = load(x, base + k * inner) - m;
+            store(y, base + k * inner, log ? v - log_s : expf(v) * inv);
+        }
+    }
+}
+
+template <typename T>
+__global__ void reduce_rows_kernel(Reduce op, const T* x, T* y, int64_t count) {
+    const T* row = x + blockIdx.x * count;
+    float v = identity_of(op);
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) v = combine(op, v, load(row, i));
+    v = block_reduce(op, v);
+    if (threadIdx.x == 0) store(y, blockIdx.x, op == Reduce::kMean ? v / static_cast<float>(count) : v);
+}
+
+template <typename T>
+__global__ void reduce_columns_kernel(Reduce op, const T* x, T* y, int64_t outer, int64_t count, int64_t inner) {
+    FOVEA_GRID_LOOP(c, outer * inner) {
+        const int64_t base = (c / inner) * count * inner + c % inner;
+        float v = identity_of(op);
+        for (int64_t k = 0; k < count; ++k) v = combine(op, v, load(x, base + k * inner));
+        store(y, c, op == Reduce::kMean ? v / static_cast<float>(count) : v);
+    }
+}
+
+template <typename T>
+__global__ void pool2d_kernel(Pool2dParams p, const T* x, T* y) {
+    FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w) {
+        const int64_t ox = o % p.out_w, oy = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
+        const T* in = x + plane * p.in_h * p.in_w;
+        const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
+        float acc = p.max ? -FLT_MAX : 0.f;
+        int64_t taken = 0, padded = 0;
+        for (int64_t ky = 0; ky < p.k_h; ++ky) {
+            const int64_t iy = y0 + ky * p.d_h;
+            for (int64_t kx = 0; kx < p.k_w; ++kx) {
+                const int64_t ix = x0 + kx * p.d_w;
+                // Positions in the declared padding count for count_include_pad; those past it (ceil_mode) never do.
+                if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
+                    ++padded;
+                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+                const float v = load(in, iy * p.in_w + ix);
+                acc = p.max ? fmaxf(acc, v) : acc + v;
+                ++taken;
+            }
+        }
+        if (!p.max) {
+            const int64_t div = p.count_include_pad ? padded : taken;
+            acc = div > 0 ? acc / static_cast<float>(div) : 0.f;
+        }
+        store(y, o, acc);
+    }
+}
+
+template <typename T>
+void softmax_typed(bool log, const T* x, T* y, int64_t outer, int64_t count, int64_t inner, cudaStream_t stream) {
+    if (inner == 1)
+        softmax_rows_kernel<T><<<static_cast<unsigned>(outer), kThreads, 0, stream>>>(log, x, y, count);
+    else
+        softmax_columns_kernel<T><<<blocks_for(outer * inner), kThreads, 0, stream>>>(log, x, y, outer, count, inner);
+}
+
+template <typename T>
+void reduce_typed(Reduce op, const T* x, T* y, int64_t outer, int64_t count, int64_t inner, cudaStream_t stream) {
+    // A block per row pays off only for long rows; short ones (and columns) take one thread each.
+    if (inner == 1 && count >= 64 && outer < (int64_t(1) << 31))
+        reduce_rows_kernel<T><<<static_cast<unsigned>(outer), kThreads, 0, stream>>>(op, x, y, count);
+    else
+        reduce_columns_kernel<T><<<blocks_for(outer * inner), kThreads, 0, stream>>>(op, x, y, outer, count, inner);
+}
+
+}  // namespace
+
+cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t outer, int64_t axis, int64_t inner,
+                           cudaStream_t stream) {
+    if (outer * axis * inner == 0) return cudaSuccess;
+    if (outer >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
+    if (t == Float::kF32)
+        softmax_typed(log, static_cast<const float*>(x), static_cast<float*>(y), outer, axis, inner, stream);
+    else
+        softmax_typed(log, static_cast<const __half*>(x), static_cast<__half*>(y), outer, axis, inner, stream);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t outer, int64_t count, int64_t inner,
+                          cudaStream_t stream) {
+    if (outer * inner == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        reduce_typed(op, static_cast<const float*>(x), static_cast<float*>(y), outer, count, inner, stream);
+    else
+        reduce_typed(op, static_cast<const __half*>(x), static_cast<__half*>(y), outer, count, inner, stream);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream) {
+    const int64_t n = p.planes * p.out_h * p.out_w;
+    if (n == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y));
+    else
+        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const __half*>(x),
+                                                              static_cast<__half*>(y));
+    return cudaGetLastError();
+}
+
+}  // namespace fovea::cuda

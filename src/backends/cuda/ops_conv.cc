@@ -1,0 +1,343 @@
+// Convolutions through cuDNN's legacy API (algorithm chosen by measurement at build; ReLU epilogues fused by cuDNN,
+// the others by fovea's bias + activation kernel) and matrix products through cuBLAS.
+#include <memory>
+
+#include "backends/cuda/engine.h"
+#include "ops/fused_conv.h"
+#include "ops/nn_geometry.h"
+
+namespace fovea::cuda {
+
+namespace {
+
+cudnnDataType_t cudnn_type(Float t) {
+    return t == Float::kF32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF;
+}
+
+cudaDataType_t blas_type(Float t) {
+    return t == Float::kF32 ? CUDA_R_32F : CUDA_R_16F;
+}
+
+Result<UnaryParams> epilogue_unary(const ir::Node& node, const ops::Epilogue& e) {
+    UnaryParams f;
+    auto param = [&](size_t i) { return i < e.params.size() ? e.params[i] : 0.f; };
+    switch (e.activation) {
+        case ops::Activation::kNone:
+            f.op = Unary::kIdentity;
+            break;
+        case ops::Activation::kRelu:
+            f.op = Unary::kRelu;
+            break;
+        case ops::Activation::kClip:
+            f = {Unary::kClip, param(0), param(1)};
+            break;
+        case ops::Activation::kLeakyRelu:
+            f = {Unary::kLeakyRelu, param(0), 0};
+            break;
+        case ops::Activation::kSigmoid:
+            f.op = Unary::kSigmoid;
+            break;
+        case ops::Activation::kSiLU:
+            f.op = Unary::kSiLU;
+            break;
+        case ops::Activation::kHardSwish:
+            f.op = Unary::kHardSwish;
+            break;
+        case ops::Activation::kHardSigmoid:
+            f = {Unary::kHardSigmoid, param(0), param(1)};
+            break;
+        case ops::Activation::kTanh:
+            f.op = Unary::kTanh;
+            break;
+        case ops::Activation::kGelu:
+            f.op = Unary::kGelu;
+            break;
+    }
+    (void)node;
+    return f;
+}
+
+// The cuDNN objects of one convolution; destroyed with the engine's launches.
+struct ConvState {
+    cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+    cudnnFilterDescriptor_t w = nullptr;
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    cudnnActivationDescriptor_t act = nullptr;
+    cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    size_t workspace = 0;
+    bool fused = false;  // cudnnConvolutionBiasActivationForward does bias, residual and ReLU
+    ConvState() = default;
+    ConvState(const ConvState&) = delete;
+    ConvState& operator=(const ConvState&) = delete;
+    ~ConvState() {
+        if (x) cudnnDestroyTensorDescriptor(x);
+        if (y) cudnnDestroyTensorDescriptor(y);
+        if (bias) cudnnDestroyTensorDescriptor(bias);
+        if (w) cudnnDestroyFilterDescriptor(w);
+        if (conv) cudnnDestroyConvolutionDescriptor(conv);
+        if (act) cudnnDestroyActivationDescriptor(act);
+    }
+};
+
+}  // namespace
+
+Result<Launch> build_conv(const ir::Node& node, Builder& b) {
+    const bool fused_op = node.op_type == "FusedConv";
+    ops::Epilogue epilogue;
+    if (fused_op) {
+        FOVEA_ASSIGN(epilogue, ops::read_epilogue(node));
+    }
+    const ir::Value* xv = node.input(0);
+    const ir::Value* wv = node.input(1);
+    const ir::Value* bv = node.input(2);
+    const ir::Value* sv = epilogue.has_sum ? node.input(3) : nullptr;
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    Shape xs = shape_of(*xv), ws = shape_of(*wv), ys = shape_of(*yv);
+    if (xs.size() != 3 && xs.size() != 4) return node_unsupported(node, "only 1-D and 2-D convolutions are");
+    FOVEA_ASSIGN(const ops::Window win,
+                 ops::resolve_window(node, ops::WindowKind::kConv, Shape(xs.begin() + 2, xs.end()),
+                                     Shape(ws.begin() + 2, ws.end())));
+    std::vector<int64_t> pads = win.pad_begin, strides = win.strides, dilations = win.dilations;
+    for (size_t d = 0; d < pads.size(); ++d)
+        if (win.pad_begin[d] != win.pad_end[d]) return node_unsupported(node, "asymmetric pads are not");
+    if (xs.size() == 3) {  // 1-D as 2-D with a height of one
+        xs.insert(xs.begin() + 2, 1);
+        ws.insert(ws.begin() + 2, 1);
+        ys.insert(ys.begin() + 2, 1);
+        pads.insert(pads.begin(), 0);
+        strides.insert(strides.begin(), 1);
+        dilations.insert(dilations.begin(), 1);
+    }
+    const int64_t group = node.attr_int("group", 1);
+    auto as_int = [](int64_t v) { return static_cast<int>(v); };
+
+    auto s = std::make_shared<ConvState>();
+    const std::string what = node.describe() + ": cuDNN";
+    const cudnnDataType_t dt = cudnn_type(t);
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->x), what);
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->y), what);
+    FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
+    FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&s->conv), what);
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->x, CUDNN_TENSOR_NCHW, dt, as_int(xs[0]), as_int(xs[1]),
+                                               as_int(xs[2]), as_int(xs[3])),
+                    what + " input descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->y, CUDNN_TENSOR_NCHW, dt, as_int(ys[0]), as_int(ys[1]),
+                                               as_int(ys[2]), as_int(ys[3])),
+                    what + " output descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetFilter4dDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, as_int(ws[0]), as_int(ws[1]),
+                                               as_int(ws[2]), as_int(ws[3])),
+                    what + " filter descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->conv, as_int(pads[0]), as_int(pads[1]), as_int(strides[0]),
+                                                    as_int(strides[1]), as_int(dilations[0]), as_int(dilations[1]),
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                    what + " convolution descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(s->conv, as_int(group)), what + " group count");
+    // fp32 means float32 arithmetic: no TF32 tensor cores, which the default math mode allows on Ampere and later.
+    const bool exact = b.precision == Precision::kFP32;
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, exact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
+                    what + " math type");
+    int n = 0, c = 0, h = 0, w = 0;
+    FOVEA_CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(s->conv, s->x, s->w, &n, &c, &h, &w), what);
+    if (n != ys[0] || c != ys[1] || h != ys[2] || w != ys[3])
+        return internal_error(node.describe() + ": cuDNN's output shape differs from the inferred one");
+
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* wp, b.pointer(node, wv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    void* bias = nullptr;
+    void* sum = nullptr;
+    if (bv) {
+        FOVEA_ASSIGN(bias, b.pointer(node, bv));
+    }
+    if (sv) {
+        FOVEA_ASSIGN(sum, b.pointer(node, sv));
+    }
+
+    // Measure the candidates on this device, on the real buffers (nothing in them is live while building).
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0;
+    FOVEA_CUDNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(b.exec.cudnn, s->x, x, s->w, wp, s->conv, s->y, y,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
+                                                           b.scratch, b.scratch_bytes),
+                    what + " algorithm search");
+    bool found = false;
+    for (int i = 0; i < returned && !found; ++i) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > b.scratch_bytes) continue;
+        s->algo = perf[i].algo;
+        s->workspace = perf[i].memory;
+        // cuDNN asks callers to run with the math type it measured; exact fp32 keeps FMA math regardless.
+        if (!exact) FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, perf[i].mathType), what + " math type");
+        found = true;
+    }
+    if (!found) return node_unsupported(node, "cuDNN has no algorithm for this convolution");
+    b.need_workspace(s->workspace);
+
+    const int64_t channels = ys[1];
+    FOVEA_ASSIGN(UnaryParams f, epilogue_unary(node, epilogue));
+    // cuDNN's fused call takes ReLU (identity only with one algorithm); the bias it needs may be zeros.
+    if (f.op == Unary::kRelu) {
+        FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->bias), what);
+        FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->bias, CUDNN_TENSOR_NCHW, dt, 1, as_int(channels), 1, 1), what);
+        FOVEA_CUDNN_TRY(cudnnCreateActivationDescriptor(&s->act), what);
+        FOVEA_CUDNN_TRY(cudnnSetActivationDescriptor(s->act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
+                        what);
+        if (!bias) {
+            FOVEA_ASSIGN(bias, b.upload_floats(std::vector<float>(static_cast<size_t>(channels), 0.f), t));
+        }
+        const float one = 1.f, alpha2 = sum ? 1.f : 0.f;
+        // Not every configuration has a fused kernel: a trial on the build's scratch decides.
+        const cudnnStatus_t trial = cudnnConvolutionBiasActivationForward(
+            b.exec.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo, b.scratch, b.scratch_bytes, &alpha2, s->y,
+            sum ? sum : y, s->bias, bias, s->act, s->y, y);
+        s->fused = trial == CUDNN_STATUS_SUCCESS;
+        if (!s->fused && !bv) bias = nullptr;
+    }
+    const int64_t count = shape_numel(ys), inner = ys[2] * ys[3];
+    const bool epilogue_kernel = !s->fused && (bias || sum || f.op != Unary::kIdentity);
+    return Launch([=, &node](const Exec& e) -> Status {
+        const float one = 1.f, zero = 0.f, alpha2 = sum ? 1.f : 0.f;
+        if (s->fused) {
+            FOVEA_CUDNN_TRY(cudnnConvolutionBiasActivationForward(e.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo,
+                                                                  e.workspace, e.workspace_bytes, &alpha2, s->y,
+                                                                  sum ? sum : y, s->bias, bias, s->act, s->y, y),
+                            node.describe() + ": cuDNN");
+            return Status::ok();
+        }
+        FOVEA_CUDNN_TRY(cudnnConvolutionForward(e.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo, e.workspace,
+                                                e.workspace_bytes, &zero, s->y, y),
+                        node.describe() + ": cuDNN");
+        if (epilogue_kernel)
+            return launched(node, launch_bias_activation(t, f, y, bias, sum, count, channels, inner, e.stream));
+        return Status::ok();
+    });
+}
+
+namespace {
+
+// C (row-major, M x N) = op(A) op(B) for `batch` matrices `stride_*` elements apart, through cuBLAS's column-major
+// view: C^T = op(B)^T op(A)^T.
+struct GemmShape {
+    bool trans_a = false, trans_b = false;
+    int64_t m = 0, n = 0, k = 0;
+    int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
+    float alpha = 1.f;
+};
+
+Launch gemm_launch(const ir::Node& node, Float t, Precision precision, GemmShape g, const void* a, const void* bm,
+                   void* c) {
+    const cublasComputeType_t compute =
+        precision == Precision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const cudaDataType_t dt = blas_type(t);
+    return [=, &node](const Exec& e) -> Status {
+        const float beta = 0.f;
+        const auto lda = static_cast<int>(g.trans_a ? g.m : g.k);
+        const auto ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+        const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+        const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+        const auto m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
+        if (g.batch == 1) {
+            FOVEA_CUBLAS_TRY(cublasGemmEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb, a, dt, lda, &beta, c,
+                                          dt, n, compute, CUBLAS_GEMM_DEFAULT),
+                             node.describe() + ": cublasGemmEx");
+        } else {
+            FOVEA_CUBLAS_TRY(cublasGemmStridedBatchedEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb,
+                                                        g.stride_b, a, dt, lda, g.stride_a, &beta, c, dt, n,
+                                                        g.stride_c, static_cast<int>(g.batch), compute,
+                                                        CUBLAS_GEMM_DEFAULT),
+                             node.describe() + ": cublasGemmStridedBatchedEx");
+        }
+        return Status::ok();
+    };
+}
+
+}  // namespace
+
+Result<Launch> build_gemm(const ir::Node& node, Builder& b) {
+    const ir::Value* av = node.input(0);
+    const ir::Value* bv = node.input(1);
+    const ir::Value* cv = node.input(2);
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *av));
+    const Shape& as = shape_of(*av);
+    const Shape& ys = shape_of(*yv);
+    if (as.size() != 2 || shape_of(*bv).size() != 2) return node_unsupported(node, "only 2-D operands are");
+    GemmShape g;
+    g.trans_a = node.attr_int("transA", 0) != 0;
+    g.trans_b = node.attr_int("transB", 0) != 0;
+    g.m = ys[0];
+    g.n = ys[1];
+    g.k = g.trans_a ? as[0] : as[1];
+    g.alpha = node.attr_float("alpha", 1.f);
+    const float beta = node.attr_float("beta", 1.f);
+    FOVEA_ASSIGN(void* a, b.pointer(node, av));
+    FOVEA_ASSIGN(void* bm, b.pointer(node, bv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    Launch product = gemm_launch(node, t, b.precision, g, a, bm, y);
+    if (!cv || beta == 0.f) return product;
+
+    // C broadcasts to [M, N]: added by the bias kernel (a row vector) or the binary kernel (anything else).
+    const Shape& cs = shape_of(*cv);
+    void* c = nullptr;
+    if (beta != 1.f) {
+        if (!cv->constant) return node_unsupported(node, "a runtime C scaled by beta is not");
+        std::vector<float> scaled(static_cast<size_t>(cv->constant->numel()));
+        for (size_t i = 0; i < scaled.size(); ++i)
+            scaled[i] = beta * static_cast<float>(cv->constant->element_as_double(static_cast<int64_t>(i)));
+        FOVEA_ASSIGN(c, b.upload_floats(scaled, t));
+    } else {
+        FOVEA_ASSIGN(c, b.pointer(node, cv));
+    }
+    const bool row = shape_numel(cs) == g.n && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1));
+    if (row) {
+        return Launch([=, &node](const Exec& e) -> Status {
+            FOVEA_TRY(product(e));
+            return launched(node, launch_bias_activation(t, UnaryParams{}, y, c, nullptr, g.m * g.n, g.n, 1, e.stream));
+        });
+    }
+    BinaryParams p;
+    p.op = Binary::kAdd;
+    p.rank = 2;
+    p.size[0] = g.m;
+    p.size[1] = g.n;
+    p.a_stride[0] = g.n;
+    p.a_stride[1] = 1;
+    const Shape c2 = cs.size() == 2 ? cs : cs.size() == 1 ? Shape{1, cs[0]} : Shape{1, 1};
+    p.b_stride[0] = c2[0] == 1 ? 0 : c2[1];
+    p.b_stride[1] = c2[1] == 1 ? 0 : 1;
+    return Launch([=, &node](const Exec& e) -> Status {
+        FOVEA_TRY(product(e));
+        return launched(node, launch_binary(t, p, y, c, y, e.stream));
+    });
+}
+
+Result<Launch> build_matmul(const ir::Node& node, Builder& b) {
+    const ir::Value* av = node.input(0);
+    const ir::Value* bv = node.input(1);
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *av));
+    const Shape& as = shape_of(*av);
+    const Shape& bs = shape_of(*bv);
+    if (as.size() < 2 || bs.size() < 2) return node_unsupported(node, "1-D operands are not");
+    GemmShape g;
+    g.k = as.back();
+    g.n = bs.back();
+    const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+    if (bs.size() == 2) {
+        g.m = shape_numel(as) / g.k;  // A's batch dims fold into M
+    } else if (a_batch == b_batch) {
+        g.m = as[as.size() - 2];
+        g.batch = shape_numel(a_batch);
+        g.stride_a = g.m * g.k;
+        g.stride_b = g.k * g.n;
+        g.stride_c = g.m * g.n;
+    } else {
+        return node_unsupported(node, "batch broadcasting other than a 2-D B is not");
+    }
+    FOVEA_ASSIGN(void* a, b.pointer(node, av));
+    FOVEA_ASSIGN(void* bm, b.pointer(node, bv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    return gemm_launch(node, t, b.precision, g, a, bm, y);
+}
+
+}  // namespace fovea::cuda

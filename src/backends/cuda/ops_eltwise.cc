@@ -1,0 +1,260 @@
+// Elementwise maps, broadcasting binary ops, softmax, pooling and reductions: fovea's own kernels.
+#include <algorithm>
+#include <limits>
+
+#include "backends/cuda/engine.h"
+#include "ops/elementwise_plan.h"
+#include "ops/nn_geometry.h"
+#include "ops/op.h"
+
+namespace fovea::cuda {
+
+namespace {
+
+struct UnaryEntry {
+    std::string_view op_type;
+    Unary op;
+};
+
+constexpr UnaryEntry kUnaries[] = {
+    {"Abs", Unary::kAbs},         {"Ceil", Unary::kCeil},
+    {"Clip", Unary::kClip},       {"Elu", Unary::kElu},
+    {"Erf", Unary::kErf},         {"Exp", Unary::kExp},
+    {"Floor", Unary::kFloor},     {"HardSigmoid", Unary::kHardSigmoid},
+    {"HardSwish", Unary::kHardSwish}, {"LeakyRelu", Unary::kLeakyRelu},
+    {"Log", Unary::kLog},         {"Neg", Unary::kNeg},
+    {"Reciprocal", Unary::kReciprocal}, {"Relu", Unary::kRelu},
+    {"Sigmoid", Unary::kSigmoid}, {"Softplus", Unary::kSoftplus},
+    {"Sqrt", Unary::kSqrt},       {"Tanh", Unary::kTanh},
+    {"SiLU", Unary::kSiLU},       {"Gelu", Unary::kGelu},
+};
+
+// A constant scalar operand (Clip's bounds), or `fallback` when omitted.
+Result<float> constant_scalar(const ir::Node& node, size_t input, float fallback) {
+    const ir::Value* v = node.input(input);
+    if (!v) return fallback;
+    if (!v->constant || v->constant->numel() != 1)
+        return node_unsupported(node, "input " + std::to_string(input) + " must be a constant scalar");
+    return static_cast<float>(v->constant->element_as_double(0));
+}
+
+Result<Launch> unary_launch(const ir::Node& node, Builder& b, UnaryParams f) {
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *node.input(0)));
+    FOVEA_ASSIGN(void* x, b.pointer(node, node.input(0)));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    const int64_t n = shape_numel(shape_of(*node.outputs[0]));
+    return Launch([=, &node](const Exec& e) { return launched(node, launch_unary(t, f, x, y, n, e.stream)); });
+}
+
+int64_t product(const Shape& s, size_t begin, size_t end) {
+    int64_t n = 1;
+    for (size_t i = begin; i < end; ++i) n *= s[i];
+    return n;
+}
+
+}  // namespace
+
+Result<Launch> build_unary(const ir::Node& node, Builder& b) {
+    UnaryParams f;
+    const auto* entry = std::find_if(std::begin(kUnaries), std::end(kUnaries),
+                                     [&](const UnaryEntry& u) { return u.op_type == node.op_type; });
+    if (entry == std::end(kUnaries)) return node_unsupported(node, "the op is not");
+    f.op = entry->op;
+    switch (f.op) {
+        case Unary::kClip: {
+            FOVEA_ASSIGN(f.p0, constant_scalar(node, 1, -std::numeric_limits<float>::infinity()));
+            FOVEA_ASSIGN(f.p1, constant_scalar(node, 2, std::numeric_limits<float>::infinity()));
+            break;
+        }
+        case Unary::kLeakyRelu:
+            f.p0 = node.attr_float("alpha", 0.01f);
+            break;
+        case Unary::kHardSigmoid:
+            f.p0 = node.attr_float("alpha", 0.2f);
+            f.p1 = node.attr_float("beta", 0.5f);
+            break;
+        case Unary::kElu:
+            f.p0 = node.attr_float("alpha", 1.0f);
+            break;
+        default:
+            break;
+    }
+    return unary_launch(node, b, f);
+}
+
+Result<Launch> build_binary(const ir::Node& node, Builder& b) {
+    Binary op = Binary::kAdd;
+    const std::string& type = node.op_type;
+    if (type == "Add" || type == "Sum")
+        op = Binary::kAdd;
+    else if (type == "Sub")
+        op = Binary::kSub;
+    else if (type == "Mul")
+        op = Binary::kMul;
+    else if (type == "Div")
+        op = Binary::kDiv;
+    else if (type == "Pow")
+        op = Binary::kPow;
+    else if (type == "Max")
+        op = Binary::kMax;
+    else if (type == "Min")
+        op = Binary::kMin;
+    if (node.inputs.size() != 2 || !node.inputs[0] || !node.inputs[1])
+        return node_unsupported(node, "only two operands are");
+    const ir::Value* av = node.inputs[0];
+    const ir::Value* bv = node.inputs[1];
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *yv));
+    // A constant scalar exponent is a unary map (YOLO's squares).
+    if (op == Binary::kPow && bv->constant && bv->constant->numel() == 1)
+        return unary_launch(node, b, {Unary::kPowScalar, static_cast<float>(bv->constant->element_as_double(0)), 0});
+
+    const Shape& ys = shape_of(*yv);
+    if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
+    FOVEA_ASSIGN(Shape as, ops::broadcast_operand_shape(node, 0, shape_of(*av), static_cast<int64_t>(ys.size())));
+    FOVEA_ASSIGN(Shape bs, ops::broadcast_operand_shape(node, 1, shape_of(*bv),
+                                                        static_cast<int64_t>(shape_of(*av).size())));
+    FOVEA_ASSIGN(void* a, b.pointer(node, av));
+    FOVEA_ASSIGN(void* bp, b.pointer(node, bv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    // The kernels' fast path wants the full-size operand first; commutative ops may swap.
+    const bool commutative = op == Binary::kAdd || op == Binary::kMul || op == Binary::kMax || op == Binary::kMin;
+    if (commutative && shape_numel(as) < shape_numel(bs)) {
+        std::swap(as, bs);
+        std::swap(a, bp);
+    }
+    BinaryParams p;
+    p.op = op;
+    p.rank = static_cast<int>(ys.size());
+    auto strides = [&](const Shape& s, int64_t* out) {
+        int64_t stride = 1;
+        for (size_t i = 0; i < ys.size(); ++i) {
+            const size_t d = ys.size() - 1 - i;  // right-aligned: dim d of y is dim (s.size() - 1 - i) of s
+            if (i >= s.size()) {
+                out[d] = 0;
+                continue;
+            }
+            const int64_t dim = s[s.size() - 1 - i];
+            out[d] = dim == 1 ? 0 : stride;
+            stride *= dim;
+        }
+    };
+    for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
+    strides(as, p.a_stride);
+    strides(bs, p.b_stride);
+    return Launch([=, &node](const Exec& e) { return launched(node, launch_binary(t, p, a, bp, y, e.stream)); });
+}
+
+Result<Launch> build_softmax(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    const Shape& xs = shape_of(*xv);
+    const auto rank = static_cast<int64_t>(xs.size());
+    int64_t axis = node.attr_int("axis", node.opset < 13 ? 1 : -1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) return node_error(node, "axis out of range");
+    const auto a = static_cast<size_t>(axis);
+    int64_t outer = product(xs, 0, a), count = 0, inner = 0;
+    if (node.opset < 13) {  // the input coerced to 2-D at the axis
+        count = product(xs, a, xs.size());
+        inner = 1;
+    } else {
+        count = rank == 0 ? 1 : xs[a];
+        inner = product(xs, std::min(a + 1, xs.size()), xs.size());
+    }
+    const bool log = node.op_type == "LogSoftmax";
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_softmax(t, log, x, y, outer, count, inner, e.stream));
+    });
+}
+
+Result<Launch> build_pool(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    if (node.outputs.size() > 1 && node.outputs[1]) return node_unsupported(node, "MaxPool's indices output is not");
+    const Shape& xs = shape_of(*xv);
+    const Shape& ys = shape_of(*node.outputs[0]);
+    if (xs.size() != 3 && xs.size() != 4) return node_unsupported(node, "only 1-D and 2-D pooling is");
+    FOVEA_ASSIGN(const ops::Window w,
+                 ops::resolve_window(node, ops::WindowKind::kPool, Shape(xs.begin() + 2, xs.end()), {}));
+    const bool two_d = xs.size() == 4;
+    auto at = [&](const std::vector<int64_t>& v, size_t d2) {  // dim d2 of the 2-D view
+        return two_d ? v[d2] : d2 == 0 ? 0 : v[0];
+    };
+    Pool2dParams p;
+    p.max = node.op_type == "MaxPool";
+    p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
+    p.planes = xs[0] * xs[1];
+    p.in_h = two_d ? xs[2] : 1;
+    p.in_w = xs.back();
+    p.out_h = two_d ? ys[2] : 1;
+    p.out_w = ys.back();
+    p.k_h = two_d ? w.kernel[0] : 1;
+    p.k_w = w.kernel.back();
+    p.s_h = two_d ? w.strides[0] : 1;
+    p.s_w = w.strides.back();
+    p.d_h = two_d ? w.dilations[0] : 1;
+    p.d_w = w.dilations.back();
+    p.pad_top = at(w.pad_begin, 0);
+    p.pad_left = at(w.pad_begin, 1);
+    p.pad_bottom = at(w.pad_end, 0);
+    p.pad_right = at(w.pad_end, 1);
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch([=, &node](const Exec& e) { return launched(node, launch_pool2d(t, p, x, y, e.stream)); });
+}
+
+Result<Launch> build_reduce(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    const Shape& xs = shape_of(*xv);
+    const std::string& type = node.op_type;
+    Reduce op = Reduce::kMean;
+    if (type == "GlobalMaxPool" || type == "ReduceMax")
+        op = Reduce::kMax;
+    else if (type == "ReduceMin")
+        op = Reduce::kMin;
+    else if (type == "ReduceSum")
+        op = Reduce::kSum;
+    std::vector<bool> reduced(xs.size(), false);
+    if (type.rfind("Global", 0) == 0) {
+        for (size_t d = 2; d < xs.size(); ++d) reduced[d] = true;
+    } else {
+        std::vector<int64_t> axes;
+        if (node.input(1)) {
+            FOVEA_ASSIGN(axes, constant_ints(node, 1));
+        }
+        if (axes.empty() && node.attr_int("noop_with_empty_axes", 0) != 0)
+            return node_unsupported(node, "noop_with_empty_axes is not");
+        if (axes.empty()) std::fill(reduced.begin(), reduced.end(), true);
+        for (int64_t axis : axes) {
+            if (axis < 0) axis += static_cast<int64_t>(xs.size());
+            if (axis < 0 || axis >= static_cast<int64_t>(xs.size())) return node_error(node, "axis out of range");
+            reduced[static_cast<size_t>(axis)] = true;
+        }
+    }
+    // One contiguous run of reduced dims (size-1 dims may sit anywhere): x as [outer, count, inner].
+    size_t first = xs.size(), last = 0;
+    for (size_t d = 0; d < xs.size(); ++d)
+        if (reduced[d] && xs[d] != 1) {
+            first = std::min(first, d);
+            last = d;
+        }
+    int64_t outer = shape_numel(xs), count = 1, inner = 1;  // only size-1 dims reduced: a copy
+    if (first < xs.size()) {
+        for (size_t d = first; d <= last; ++d)
+            if (!reduced[d] && xs[d] != 1) return node_unsupported(node, "reducing non-adjacent axes is not");
+        outer = product(xs, 0, first);
+        count = product(xs, first, last + 1);
+        inner = product(xs, last + 1, xs.size());
+    }
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_reduce(t, op, x, y, outer, count, inner, e.stream));
+    });
+}
+
+}  // namespace fovea::cuda

@@ -1,0 +1,521 @@
+// The cuda backend's kernels against the reference backend, one node at a time (plus a few small graphs), in every
+// precision: odd shapes, broadcasting either way, constant and runtime operands. Each case runs three times on the
+// same engine: node by node, then captured into a CUDA graph, then replayed; all three must match.
+// Tolerance: relative L2 error below 1e-3 for fp32/tf32, 1e-2 for fp16.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_backend.h"
+#include "backends/ref/ref_backend.h"
+#include "fovea/session.h"
+#include "ir/graph.h"
+#include "ops/infer_graph.h"
+
+namespace fovea {
+namespace {
+
+using Ints = std::vector<int64_t>;
+using Floats = std::vector<float>;
+
+#define SKIP_WITHOUT_CUDA()                                                                   \
+    do {                                                                                      \
+        if (Status usable = cuda::cuda_usable(); !usable.is_ok())                             \
+            GTEST_SKIP() << "no CUDA device: " << usable.message();                           \
+    } while (0)
+
+Tensor random_tensor(const Shape& shape, float lo, float hi, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    Tensor t(DType::kFloat32, shape);
+    for (float& v : t.span<float>()) v = dist(rng);
+    return t;
+}
+
+double relative_l2(const Tensor& actual, const Tensor& expected) {
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < expected.numel(); ++i) {
+        const double a = actual.element_as_double(i), e = expected.element_as_double(i);
+        diff += (a - e) * (a - e);
+        ref += e * e;
+    }
+    return ref > 0 ? std::sqrt(diff / ref) : std::sqrt(diff);
+}
+
+double tolerance(const std::string& precision) {
+    return precision == "fp16" ? 1e-2 : 1e-3;
+}
+
+// A small graph built node by node: runtime inputs hold random data, constants are initializers. `expect_matches_ref`
+// runs it on the reference backend (node by node, as the oracle) and on a cuda engine.
+class GraphCase {
+  public:
+    GraphCase& input(const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
+        ir::Value* v = graph_.add_value("in" + std::to_string(graph_.inputs.size()));
+        v->dtype = DType::kFloat32;
+        v->has_type = true;
+        v->shape = shape;
+        graph_.inputs.push_back(v);
+        data_[v] = random_tensor(shape, lo, hi, static_cast<uint32_t>(7 + graph_.inputs.size()));
+        last_ = v;
+        return *this;
+    }
+    GraphCase& constant(Tensor t) {
+        ir::Value* v = graph_.add_value("c" + std::to_string(++constants_));
+        v->set_initializer(std::move(t));
+        last_ = v;
+        return *this;
+    }
+    GraphCase& random_constant(const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
+        return constant(random_tensor(shape, lo, hi, static_cast<uint32_t>(100 + constants_)));
+    }
+    ir::Value* last() const { return last_; }
+
+    // Adds a node reading `inputs` (nullptr: omitted) with `outputs` outputs; returns it for attributes.
+    ir::Node& node(const std::string& op, std::vector<ir::Value*> inputs, size_t outputs = 1, int opset = 17,
+                   const std::string& domain = "") {
+        ir::Node* n = graph_.add_node(op, "n" + std::to_string(graph_.nodes().size()));
+        n->opset = opset;
+        n->domain = domain;
+        n->inputs = std::move(inputs);
+        for (size_t i = 0; i < outputs; ++i) {
+            ir::Value* v = graph_.add_value(n->name + "_y" + std::to_string(i));
+            v->producer = n;
+            n->outputs.push_back(v);
+        }
+        return *n;
+    }
+    // Marks every output of every node that nothing reads as a graph output, then infers shapes.
+    void finish() {
+        for (const auto& n : graph_.nodes())
+            for (ir::Value* v : n->outputs)
+                if (graph_.uses(v).empty()) graph_.outputs.push_back(v);
+        for (const auto& n : graph_.nodes()) {
+            const Status s = ops::infer_node(*n);
+            ASSERT_TRUE(s.is_ok()) << s.to_string();
+        }
+    }
+
+    std::vector<Tensor> reference() {
+        std::map<const ir::Value*, Tensor> values = data_;
+        for (const auto& n : graph_.nodes()) {
+            std::vector<const Tensor*> args;
+            for (const ir::Value* v : n->inputs)
+                args.push_back(!v ? nullptr : v->constant ? &*v->constant : &values.at(v));
+            std::vector<Tensor> outs;
+            const Status s = ref::run_node(*n, args, outs);
+            EXPECT_TRUE(s.is_ok()) << s.to_string();
+            for (size_t i = 0; i < outs.size() && i < n->outputs.size(); ++i) values[n->outputs[i]] = outs[i];
+        }
+        std::vector<Tensor> out;
+        for (const ir::Value* v : graph_.outputs) out.push_back(values.at(v));
+        return out;
+    }
+
+    Result<std::unique_ptr<runtime::GraphEngine>> engine(const std::string& precision) {
+        FOVEA_ASSIGN(auto backend, cuda::make_cuda_backend({.threads = 0, .precision = precision}));
+        backend_ = std::move(backend);
+        return backend_->compile_graph(graph_, std::vector<bool>(graph_.nodes().size(), true));
+    }
+
+    void expect_matches_ref(const std::string& precision, double tol = -1) {
+        if (tol < 0) tol = tolerance(precision);
+        finish();
+        if (::testing::Test::HasFatalFailure()) return;
+        const std::vector<Tensor> expected = reference();
+        auto engine = this->engine(precision);
+        ASSERT_TRUE(engine.is_ok()) << engine.status().to_string();
+        std::vector<const Tensor*> inputs;
+        for (const ir::Value* v : graph_.inputs) inputs.push_back(&data_.at(v));
+        for (int run = 0; run < 3; ++run) {  // node by node, captured, replayed
+            auto outputs = (*engine)->run(inputs);
+            ASSERT_TRUE(outputs.is_ok()) << outputs.status().to_string();
+            ASSERT_EQ(outputs->size(), expected.size());
+            for (size_t i = 0; i < expected.size(); ++i) {
+                ASSERT_EQ((*outputs)[i].shape(), expected[i].shape());
+                const double err = relative_l2((*outputs)[i], expected[i]);
+                EXPECT_LT(err, tol) << "output " << i << " " << shape_to_string(expected[i].shape()) << ", run "
+                                    << run << " (" << precision << ")";
+            }
+        }
+    }
+
+    ir::Graph& graph() { return graph_; }
+
+  private:
+    ir::Graph graph_;
+    std::map<const ir::Value*, Tensor> data_;
+    ir::Value* last_ = nullptr;
+    int constants_ = 0;
+    std::unique_ptr<runtime::Backend> backend_;
+};
+
+// One node whose inputs are built by `make` (which returns the input values in order).
+class Precisions : public ::testing::TestWithParam<std::string> {};
+
+std::string precision_name(const ::testing::TestParamInfo<std::string>& p) {
+    return p.param;
+}
+
+#define PRECISION_TEST(Suite, name)                                                                    \
+    class Suite : public Precisions {};                                                                \
+    INSTANTIATE_TEST_SUITE_P(All, Suite, ::testing::Values("fp32", "tf32", "fp16"), precision_name);  \
+    TEST_P(Suite, name)
+
+// ---- convolutions and matrix products ----
+
+PRECISION_TEST(CudaConv, matches_ref_with_odd_shapes_strides_groups_and_dilations) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 5, 13, 11}).last();
+        ir::Value* w = g.random_constant({7, 5, 3, 3}).last();
+        ir::Value* b = g.random_constant({7}).last();
+        g.node("Conv", {x, w, b}).attrs = {{"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({1, 6, 17, 9}).last();
+        ir::Value* w = g.random_constant({6, 1, 3, 3}).last();
+        g.node("Conv", {x, w}).attrs = {{"pads", Ints{2, 2, 2, 2}}, {"dilations", Ints{2, 2}}, {"group", int64_t{6}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // 1-D
+        ir::Value* x = g.input({3, 4, 29}).last();
+        ir::Value* w = g.random_constant({5, 4, 5}).last();
+        g.node("Conv", {x, w}).attrs = {{"pads", Ints{2, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+class CudaFusedConv : public ::testing::TestWithParam<std::tuple<std::string, bool, std::string>> {};
+
+TEST_P(CudaFusedConv, matches_ref) {
+    SKIP_WITHOUT_CUDA();
+    const auto& [activation, residual, precision] = GetParam();
+    Floats params;
+    if (activation == "Clip") params = {-0.5f, 0.7f};
+    if (activation == "LeakyRelu") params = {0.1f};
+    if (activation == "HardSigmoid") params = {0.3f, 0.4f};
+    GraphCase g;
+    ir::Value* x = g.input({2, 5, 13, 11}).last();
+    ir::Value* w = g.random_constant({7, 5, 3, 3}).last();
+    ir::Value* b = g.random_constant({7}).last();
+    std::vector<ir::Value*> inputs = {x, w, b};
+    if (residual) inputs.push_back(g.input({2, 7, 13, 11}).last());
+    g.node("FusedConv", inputs, 1, 1, "fovea").attrs = {
+        {"pads", Ints{1, 1, 1, 1}}, {"activation", activation}, {"activation_params", params}};
+    g.expect_matches_ref(precision);
+}
+
+INSTANTIATE_TEST_SUITE_P(Epilogues, CudaFusedConv,
+                         ::testing::Combine(::testing::Values("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "SiLU",
+                                                              "HardSwish", "HardSigmoid", "Tanh", "Gelu"),
+                                            ::testing::Bool(), ::testing::Values("fp32", "fp16")),
+                         [](const ::testing::TestParamInfo<std::tuple<std::string, bool, std::string>>& p) {
+                             const std::string name = std::get<0>(p.param).empty() ? "None" : std::get<0>(p.param);
+                             return name + (std::get<1>(p.param) ? "_residual_" : "_") + std::get<2>(p.param);
+                         });
+
+PRECISION_TEST(CudaGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bias) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* a = g.input({3, 17}).last();
+        ir::Value* b = g.random_constant({13, 17}).last();
+        ir::Value* c = g.random_constant({13}).last();
+        g.node("Gemm", {a, b, c}).attrs = {{"transB", int64_t{1}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* a = g.input({19, 3}).last();
+        ir::Value* b = g.input({19, 5}).last();
+        ir::Value* c = g.random_constant({3, 1}).last();
+        g.node("Gemm", {a, b, c}).attrs = {{"transA", int64_t{1}}, {"alpha", 0.5f}, {"beta", 2.0f}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaMatMul, matches_ref_for_folded_and_batched_products) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* a = g.input({2, 3, 5, 7}).last();
+        ir::Value* b = g.random_constant({7, 4}).last();
+        g.node("MatMul", {a, b});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* a = g.input({3, 5, 7}).last();
+        ir::Value* b = g.input({3, 7, 2}).last();
+        g.node("MatMul", {a, b});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// ---- elementwise ----
+
+PRECISION_TEST(CudaBinary, matches_ref_broadcasting_either_operand) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* op : {"Add", "Sub", "Mul", "Div", "Max", "Min"}) {
+        for (int form = 0; form < 4; ++form) {
+            GraphCase g;
+            const Shape big = {2, 3, 5, 7};
+            const Shape small = form == 0 ? Shape{3, 1, 7} : form == 1 ? Shape{2, 3, 1, 1} : Shape{1};
+            ir::Value* a = g.input(big, 0.5f, 2.0f).last();
+            ir::Value* b = form == 3 ? g.random_constant(big, 0.5f, 2.0f).last() : g.input(small, 0.5f, 2.0f).last();
+            if (form == 1)
+                g.node(op, {b, a});  // the broadcast operand first
+            else
+                g.node(op, {a, b});
+            SCOPED_TRACE(std::string(op) + " form " + std::to_string(form));
+            g.expect_matches_ref(GetParam());
+        }
+    }
+}
+
+PRECISION_TEST(CudaPow, matches_ref_for_pow_with_scalar_and_tensor_exponents) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* a = g.input({3, 5, 11}, 0.1f, 2.0f).last();
+        ir::Value* e = g.constant(Tensor::scalar(2.0f)).last();
+        g.node("Pow", {a, e});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* a = g.input({3, 5, 11}, 0.1f, 2.0f).last();
+        ir::Value* e = g.input({5, 1}, -1.0f, 2.0f).last();
+        g.node("Pow", {a, e});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaUnary, matches_ref_for_each_op) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* op : {"Abs", "Ceil", "Elu", "Erf", "Exp", "Floor", "HardSigmoid", "HardSwish", "LeakyRelu",
+                           "Neg", "Relu", "Sigmoid", "Softplus", "Tanh"}) {
+        GraphCase g;
+        ir::Value* x = g.input({3, 7, 13}, -3.0f, 3.0f).last();
+        g.node(op, {x});
+        SCOPED_TRACE(op);
+        g.expect_matches_ref(GetParam());
+    }
+    for (const char* op : {"Log", "Sqrt", "Reciprocal"}) {
+        GraphCase g;
+        ir::Value* x = g.input({3, 7, 13}, 0.5f, 3.0f).last();
+        g.node(op, {x});
+        SCOPED_TRACE(op);
+        g.expect_matches_ref(GetParam());
+    }
+    for (const char* op : {"SiLU", "Gelu"}) {
+        GraphCase g;
+        ir::Value* x = g.input({3, 7, 13}, -3.0f, 3.0f).last();
+        g.node(op, {x}, 1, 1, "fovea");
+        SCOPED_TRACE(op);
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({3, 7, 13}, -3.0f, 3.0f).last();
+        ir::Value* lo = g.constant(Tensor::scalar(-0.5f)).last();
+        ir::Value* hi = g.constant(Tensor::scalar(6.0f)).last();
+        g.node("Clip", {x, lo, hi});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaSoftmax, matches_ref_on_last_and_inner_axes_and_opset_11_coercion) {
+    SKIP_WITHOUT_CUDA();
+    struct Case {
+        Shape shape;
+        int64_t axis;
+        int opset;
+        const char* op;
+    };
+    for (const Case& c : {Case{{3, 1000}, -1, 13, "Softmax"}, Case{{2, 16, 4, 37}, 1, 13, "Softmax"},
+                          Case{{2, 3, 5, 7}, 1, 11, "Softmax"}, Case{{5, 33}, -1, 13, "LogSoftmax"}}) {
+        GraphCase g;
+        ir::Value* x = g.input(c.shape, -4.0f, 4.0f).last();
+        g.node(c.op, {x}, 1, c.opset).attrs = {{"axis", c.axis}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// ---- pooling and reductions ----
+
+PRECISION_TEST(CudaPool, matches_ref_with_pads_strides_ceil_mode_and_counting) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 13, 11}).last();
+        g.node("MaxPool", {x}).attrs = {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 20, 20}).last();
+        g.node("MaxPool", {x}).attrs = {{"kernel_shape", Ints{5, 5}}, {"pads", Ints{2, 2, 2, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    for (int64_t include : {0, 1}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 13, 11}).last();
+        g.node("AveragePool", {x}).attrs = {{"kernel_shape", Ints{3, 2}},
+                                            {"strides", Ints{2, 2}},
+                                            {"pads", Ints{1, 0, 1, 1}},
+                                            {"count_include_pad", include}};
+        g.expect_matches_ref(GetParam());
+    }
+    for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 5, 7, 9}).last();
+        g.node(op, {x});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaReduce, matches_ref_over_adjacent_axes) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"}) {
+        for (const Ints& axes : {Ints{2, 3}, Ints{1}, Ints{-1}}) {
+            GraphCase g;
+            ir::Value* x = g.input({2, 5, 7, 9}).last();
+            ir::Value* a = g.constant(Tensor::from_vector<int64_t>({static_cast<int64_t>(axes.size())}, axes)).last();
+            g.node(op, {x, a}, 1, 18).attrs = {{"keepdims", int64_t{1}}};
+            SCOPED_TRACE(op);
+            g.expect_matches_ref(GetParam());
+        }
+    }
+}
+
+// ---- data movement ----
+
+PRECISION_TEST(CudaData, matches_ref_for_concat_split_transpose_and_gather) {
+    SKIP_WITHOUT_CUDA();
+    for (int64_t axis : {1, 2, -1}) {
+        GraphCase g;
+        ir::Value* a = g.input({2, 3, 5, 7}).last();
+        ir::Value* b = g.input({2, 3, 5, 7}).last();
+        ir::Value* c = g.random_constant({2, 3, 5, 7}).last();
+        g.node("Concat", {a, b, c}).attrs = {{"axis", axis}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 9, 5, 7}).last();
+        ir::Value* split = g.constant(Tensor::from_vector<int64_t>({3}, {2, 3, 4})).last();
+        g.node("Split", {x, split}, 3).attrs = {{"axis", int64_t{1}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 85, 5, 7}).last();
+        g.node("Transpose", {x}).attrs = {{"perm", Ints{0, 1, 3, 4, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({4, 9, 5}).last();
+        ir::Value* idx = g.constant(Tensor::from_vector<int64_t>({2, 2}, {0, -1, 3, 2})).last();
+        g.node("Gather", {x, idx}).attrs = {{"axis", int64_t{1}}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaSlice, matches_ref_for_slices_with_steps_and_negative_positions) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 13, 9, 8}).last();
+    auto ints = [&](Ints v) { return g.constant(Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v)).last(); };
+    ir::Value* starts = ints({1, -2, 0});
+    ir::Value* ends = ints({12, 0, 8});
+    ir::Value* axes = ints({1, 2, 3});
+    ir::Value* steps = ints({3, -2, 1});
+    g.node("Slice", {x, starts, ends, axes, steps});
+    g.expect_matches_ref(GetParam());
+}
+
+PRECISION_TEST(CudaPad, matches_ref_for_pads_in_each_mode) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* mode : {"constant", "edge", "reflect"}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 6, 7}).last();
+        ir::Value* pads = g.constant(Tensor::from_vector<int64_t>({8}, {0, 1, 2, 3, 0, 0, 1, 2})).last();
+        ir::Value* value = g.constant(Tensor::scalar(0.25f)).last();
+        g.node("Pad", {x, pads, std::string(mode) == "constant" ? value : nullptr}).attrs = {{"mode", std::string(mode)}};
+        SCOPED_TRACE(mode);
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaResize, matches_ref_for_nearest_and_linear) {
+    SKIP_WITHOUT_CUDA();
+    struct Case {
+        const char* mode;
+        const char* coord;
+        const char* nearest;
+        bool sizes;
+    };
+    for (const Case& c : {Case{"nearest", "asymmetric", "floor", false}, Case{"nearest", "half_pixel", "round_prefer_floor", true},
+                          Case{"linear", "half_pixel", "", false}, Case{"linear", "align_corners", "", true},
+                          Case{"linear", "pytorch_half_pixel", "", true}}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 7, 9}).last();
+        ir::Value* scales = c.sizes ? nullptr : g.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2})).last();
+        ir::Value* sizes = c.sizes ? g.constant(Tensor::from_vector<int64_t>({4}, {2, 3, 11, 5})).last() : nullptr;
+        ir::Node& n = g.node("Resize", {x, nullptr, scales, sizes}, 1, 13);
+        n.attrs = {{"mode", std::string(c.mode)}, {"coordinate_transformation_mode", std::string(c.coord)}};
+        if (*c.nearest) n.attrs["nearest_mode"] = std::string(c.nearest);
+        SCOPED_TRACE(std::string(c.mode) + " " + c.coord);
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// ---- graphs ----
+
+PRECISION_TEST(CudaGraph, aliases_reshapes_and_copies_those_that_are_outputs) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 3, 4, 5}).last();
+    ir::Value* shape = g.constant(Tensor::from_vector<int64_t>({2}, {6, 20})).last();
+    ir::Value* r = g.node("Relu", {x}).outputs[0];
+    ir::Value* flat = g.node("Reshape", {r, shape}).outputs[0];
+    ir::Value* s = g.node("Sigmoid", {flat}).outputs[0];
+    g.node("Flatten", {s}).attrs = {{"axis", int64_t{1}}};
+    g.node("Tanh", {flat});  // the alias is read after the Sigmoid too: the planner must keep r alive
+    g.expect_matches_ref(GetParam());
+}
+
+TEST(CudaEngine, names_the_node_and_op_it_cannot_run) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 9}).last();
+    ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
+    g.node("TopK", {x, k}, 2);
+    g.finish();
+    auto engine = g.engine("fp32");
+    ASSERT_FALSE(engine.is_ok());
+    EXPECT_NE(engine.status().message().find("TopK"), std::string::npos) << engine.status().to_string();
+    EXPECT_NE(engine.status().message().find("'n0'"), std::string::npos) << engine.status().to_string();
+}
+
+TEST(CudaBackend, is_listed_exactly_when_usable) {
+    const bool listed = [] {
+        for (const std::string& b : available_backends())
+            if (b == "cuda") return true;
+        return false;
+    }();
+    EXPECT_EQ(listed, cuda::cuda_usable().is_ok()) << cuda::cuda_usable().message();
+}
+
+}  // namespace
+}  // namespace fovea
