@@ -114,6 +114,8 @@ std::array<float, 3> triple(const YAML::Node& v, const std::string& key) {
     return {Map::scalar<float>(v[0], key), Map::scalar<float>(v[1], key), Map::scalar<float>(v[2], key)};
 }
 
+const std::vector<std::pair<std::string, std::string>> kBackends = {{"cpu", "cpu"}, {"cuda", "cuda"}, {"ref", "ref"}};
+
 class Parser {
   public:
     Parser(std::string base_dir) : base_dir_(std::move(base_dir)) {}
@@ -123,12 +125,10 @@ class Parser {
         Map top(root, "the pipeline file");
         if (top.has("pipeline")) {
             Map p(top.get("pipeline"), "'pipeline'");
-            p.read("device", c.device);
+            read_choice<std::string>(p, "device", c.device, kBackends);
             p.read("duration", c.duration_s, 0.0, 1e9);
             p.read("queue_depth", c.queue_depth, 1, 64);
             p.check_unknown();
-            if (c.device != "cpu" && c.device != "cuda" && c.device != "ref")
-                fail(p.node()["device"], "'device' must be one of cpu, cuda, ref (got '" + c.device + "')");
         }
         const YAML::Node models = top.get("models");
         if (!models.IsDefined() || !models.IsMap() || models.size() == 0)
@@ -211,12 +211,8 @@ class Parser {
         map.read("path", m.path);
         if (m.path.empty()) fail(node, "model '" + name + "' needs a 'path'");
         m.path = resolve(m.path, node["path"]);
-        map.read("backend", m.backend);
-        if (m.backend != "cpu" && m.backend != "cuda" && m.backend != "ref")
-            fail(node["backend"], "'backend' must be one of cpu, cuda, ref (got '" + m.backend + "')");
-        map.read("precision", m.precision);
-        if (m.precision != "fp32" && m.precision != "bf16" && m.precision != "fp16")
-            fail(node["precision"], "'precision' must be one of fp32, bf16, fp16 (got '" + m.precision + "')");
+        read_choice<std::string>(map, "backend", m.backend, kBackends);
+        read_choice<std::string>(map, "precision", m.precision, {{"fp32", "fp32"}, {"bf16", "bf16"}, {"fp16", "fp16"}});
         map.read("threads", m.threads, 0, 1024);
         map.read("max_batch", m.max_batch, 1, 1024);
         map.read("max_delay_us", m.max_delay_us, 0, 10'000'000);
