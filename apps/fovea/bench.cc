@@ -128,7 +128,7 @@ Command add_bench(CLI::App& app) {
     sub->add_option("--backend,-b", o->backend, "ref, cpu or cuda");
     sub->add_option("--batch", o->batches, "Comma-separated batch sizes for a dynamic leading dim, e.g. 1,8");
     sub->add_option("--threads", o->threads, "Threads (0: all cores)");
-    sub->add_option("--precision", o->precision, "fp32 or bf16 (cpu backend)");
+    sub->add_option("--precision", o->precision, "fp32 or bf16 (cpu backend); fp32, tf32 or fp16 (cuda backend)");
     sub->add_option("--warmup", o->warmup, "Untimed runs before measuring")->check(CLI::Range(0, 1 << 30));
     sub->add_option("--iterations", o->iterations, "Timed runs")->check(CLI::Range(1, 1 << 30));
     sub->add_option("--shape", o->shapes, "NAME=DIMS for an input's full shape (repeatable)");

@@ -19,7 +19,8 @@ done
 [ ${#binaries[@]} -gt 0 ] || { echo "usage: $0 BINARY... [-- MODEL...]" >&2; exit 2; }
 
 # The GPU machine (Ubuntu 24.04) has a newer glibc and libstdc++ than Debian 12: use its own for those.
-system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+\.|libgcc_s\.|libcuda\.|libnvidia)'
+# cuDNN and cuBLAS are there too (PyTorch's copies, which run.sh puts on the loader path), and far too large to carry.
+system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+\.|libgcc_s\.|libcuda\.|libnvidia|libcudnn|libcublas)'
 for bin in "${binaries[@]}"; do
   cp "$bin" "$stage/bin/"
   ldd "$bin" | awk '$3 ~ /^\// {print $1, $3}' | while read -r name path; do
