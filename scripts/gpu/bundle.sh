@@ -21,12 +21,22 @@ done
 # The GPU machine (Ubuntu 24.04) has a newer glibc and libstdc++ than Debian 12: use its own for those.
 # cuDNN and cuBLAS are there too (PyTorch's copies, which run.sh puts on the loader path), and far too large to carry.
 system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+\.|libgcc_s\.|libcuda\.|libnvidia|libcudnn|libcublas)'
+# STUB_LIBS="libdnnl.so.2 ...": sonames the run will not call into, replaced by empty stand-ins to fit the 64 MiB
+# the device tool carries. This works only for libraries our own binaries link, since they bind lazily (no -z now);
+# Debian's FFmpeg binds at load time, so its dependencies cannot be stubbed.
+stubs=" ${STUB_LIBS:-} "
 for bin in "${binaries[@]}"; do
   cp "$bin" "$stage/bin/"
   ldd "$bin" | awk '$3 ~ /^\// {print $1, $3}' | while read -r name path; do
-    [[ "$name" =~ $system_lib ]] || cp -L "$path" "$stage/lib/"
+    [[ "$name" =~ $system_lib ]] && continue
+    if [[ "$stubs" == *" $name "* ]]; then
+      echo "" | gcc -x c -shared -fPIC -o "$stage/lib/$name" -Wl,-soname,"$name" -
+    else
+      cp -L "$path" "$stage/lib/"
+    fi
   done
 done
 for m in "${models[@]}"; do cp -L "$m" "$stage/models/"; done
-tar -C "$stage" -cJf "$out/bundle.tar.xz" .
+# -9e: the device tool carries at most 64 MiB, and the FFmpeg closure alone is most of it.
+XZ_OPT="${XZ_OPT:--9e -T2}" tar -C "$stage" -cJf "$out/bundle.tar.xz" .
 echo "bundle: $(du -h "$out/bundle.tar.xz" | cut -f1) in $out/bundle.tar.xz ($(ls "$stage/lib" | wc -l) libraries, ${#models[@]} models)"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# On the GPU machine, after run.sh has unpacked a bundle holding the `fovea` CLI and the packed YOLOv5s-style model:
+#   bash scripts/gpu/run.sh bash scripts/gpu/pipeline_check.sh [STREAMS...]
+# Renders a 1080p30 H.264 conveyor clip with `fovea synth` (the GPU machine has no ffmpeg CLI), then runs
+# `fovea run` for each stream count: every stream a real-time 1080p30 camera (the clip, looped), NVDEC decoding,
+# the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
+# frames/s, drops and capture-to-event latency per stream count; full logs and stats JSON go to $OUT.
+set -uo pipefail
+root=/tmp/fovea
+logs="${OUT:-$root/logs}"
+mkdir -p "$logs"
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
+counts=("${@:-16 32 64}")
+seconds=${PIPELINE_SECONDS:-15}
+here="$(dirname "${BASH_SOURCE[0]}")"
+
+[ -f "$root/zoo/yolov5s_style/model.onnx" ] ||
+    python3 "$here/zoo_transport.py" unpack "$root/models" "$root/zoo" >"$logs/zoo_unpack.log" 2>&1
+model="$root/zoo/yolov5s_style/model.onnx"
+clip_dir="$root/clips"
+[ -f "$clip_dir/stream_0.mp4" ] ||
+    fovea synth --out "$clip_dir" --resolution 1080p --fps 30 --duration 10 --streams 1 >"$logs/synth.log" 2>&1
+
+rows=()
+for n in ${counts[*]}; do
+    for decode in auto none; do
+        batch=$((n < 64 ? n : 64))
+        cat >"$logs/p${n}_${decode}.yaml" <<EOF
+pipeline: {device: cuda, queue_depth: 1}
+models:
+  det:
+    path: $model
+    type: yolov5
+    precision: fp16
+    max_batch: $batch
+    max_delay_us: 4000
+    input: {width: 640, height: 640}
+sources:
+  - {name: "cam{i}", uri: $clip_dir/stream_0.mp4, count: $n, loop: true, hw_decode: $decode}
+sinks: {console: false}
+EOF
+        timeout 300 fovea run "$logs/p${n}_${decode}.yaml" --duration "$seconds" --no-console \
+            --stats-json "$logs/p${n}_${decode}.json" >"$logs/p${n}_${decode}.log" 2>&1
+        rc=$?
+        rows+=("$(python3 - "$logs/p${n}_${decode}.json" "$n" "$decode" "$rc" <<'PY'
+import json, sys
+path, n, decode, rc = sys.argv[1:]
+try:
+    s = json.load(open(path))
+except Exception as e:
+    print(f"| {n} | {decode} | rc {rc}: no stats ({e}) |||||||")
+    sys.exit()
+t, st = s["totals"], s["stages_ms"]
+want = 30.0 * int(n)
+print(f"| {n} | {decode} | {t['inferred_fps']:.0f} / {want:.0f} | {t['dropped']} | "
+      f"{st['capture_to_event']['p50']:.1f} | {st['capture_to_event']['p99']:.1f} | {st['inference']['p50']:.2f} | "
+      f"{st['decode']['p50']:.2f} | {st['preprocess']['p50']:.2f} | {json.dumps(s['batch_sizes'])[:60]} |")
+PY
+)")
+    done
+done
+
+echo "## Pipeline on the GPU: N x 1080p30 H.264 cameras, YOLOv5s-style FP16 on cuda (${seconds} s each)"
+echo
+echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | batch sizes |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); CPU cores: $(nproc)"
+tail -3 "$logs/p${counts[0]}_auto.log" 2>/dev/null
