@@ -107,25 +107,26 @@ const std::string& ModelRunner::label(int class_id) const {
     return config_.labels[static_cast<size_t>(class_id)];
 }
 
-Result<std::vector<ItemOutput>> ModelRunner::run(const std::byte* items, int count) {
+Result<std::vector<ItemOutput>> ModelRunner::run(std::span<const std::byte* const> items) {
     std::vector<ItemOutput> out;
-    out.reserve(static_cast<size_t>(count));
-    const int largest = batch_sizes_.back();
-    for (int done = 0; done < count;) {
-        const int n = std::min(largest, count - done);
-        FOVEA_ASSIGN(std::vector<ItemOutput> part, run_chunk(items + static_cast<size_t>(done) * item_bytes_, n));
+    out.reserve(items.size());
+    const size_t largest = static_cast<size_t>(batch_sizes_.back());
+    for (size_t done = 0; done < items.size();) {
+        const size_t n = std::min(largest, items.size() - done);
+        FOVEA_ASSIGN(std::vector<ItemOutput> part, run_chunk(items.subspan(done, n)));
         for (ItemOutput& o : part) out.push_back(std::move(o));
         done += n;
     }
     return out;
 }
 
-Result<std::vector<ItemOutput>> ModelRunner::run_chunk(const std::byte* items, int count) {
-    // The smallest compiled batch that holds `count`; the rest of it is zeros whose results are ignored.
+Result<std::vector<ItemOutput>> ModelRunner::run_chunk(std::span<const std::byte* const> items) {
+    // The smallest compiled batch that holds the items; the rest of it is zeros whose results are ignored.
+    const int count = static_cast<int>(items.size());
     const int b = *std::lower_bound(batch_sizes_.begin(), batch_sizes_.end(), count);
     Tensor& input = batch_inputs_.at(b);
     auto* dst = static_cast<std::byte*>(input.raw_data());
-    std::memcpy(dst, items, static_cast<size_t>(count) * item_bytes_);
+    for (size_t i = 0; i < items.size(); ++i) std::memcpy(dst + i * item_bytes_, items[i], item_bytes_);
     if (count < b)
         std::memset(dst + static_cast<size_t>(count) * item_bytes_, 0, static_cast<size_t>(b - count) * item_bytes_);
     FOVEA_ASSIGN(std::vector<Tensor> outputs, sessions_.at(b)->run({{input_name_, input}}));

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,13 @@ class ModelRunner {
     const std::string& backend() const { return backend_; }
     const std::string& label(int class_id) const;
 
-    // Runs `count` items laid out back to back at `items` and decodes each. Not thread-safe: one caller at a time.
-    Result<std::vector<ItemOutput>> run(const std::byte* items, int count);
+    // Runs the items (each item_bytes() long) and decodes each. The items are copied once, straight into the
+    // batch tensor. Not thread-safe: one caller at a time.
+    Result<std::vector<ItemOutput>> run(std::span<const std::byte* const> items);
 
   private:
     ModelRunner() = default;
-    Result<std::vector<ItemOutput>> run_chunk(const std::byte* items, int count);
+    Result<std::vector<ItemOutput>> run_chunk(std::span<const std::byte* const> items);
     Status decode(const Tensor& output, int count, std::vector<ItemOutput>& out) const;
 
     ModelConfig config_;

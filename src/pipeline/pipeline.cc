@@ -164,23 +164,20 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
         std::lock_guard lock(streams_mu_);
         for (const FrameJob& job : batch) stats.push_back(streams_[static_cast<size_t>(job.stream)].stats.get());
     }
-    // One contiguous batch of every job's ROI inputs.
+    // Every job's ROI inputs, in order: the runner copies them into its batch tensor.
     const size_t item = primary_->item_bytes();
-    int total = 0;
-    for (const FrameJob& job : batch) total += job.inputs_count();
-    std::vector<std::byte> inputs(static_cast<size_t>(total) * item);
-    size_t at = 0;
+    std::vector<const std::byte*> inputs;
     for (size_t j = 0; j < batch.size(); ++j) {
         const FrameJob& job = batch[j];
-        const size_t bytes = static_cast<size_t>(job.inputs_count()) * item;
-        std::memcpy(inputs.data() + at, job.input_data.get(), bytes);
-        at += bytes;
+        for (int roi = 0; roi < job.inputs_count(); ++roi)
+            inputs.push_back(job.input_data.get() + static_cast<size_t>(roi) * item);
         stats[j]->queue_us.add(micros(t0 - job.enqueued));
         stages.queue.add(micros(t0 - job.enqueued));
         stages.decode.add(job.decode_us);
         stages.preprocess.add(job.preprocess_us);
     }
-    auto outputs = primary_->run(inputs.data(), total);
+    const int total = static_cast<int>(inputs.size());
+    auto outputs = primary_->run(inputs);
     const Clock::time_point t1 = Clock::now();
     {
         std::lock_guard lock(batch_mu_);
@@ -268,7 +265,7 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
             size_t result, det;
         };
         std::vector<Crop> crops;
-        std::vector<std::byte> inputs;
+        std::vector<std::byte> inputs;  // crops back to back
         for (size_t r = 0; r < results.size(); ++r) {
             const media::Frame& frame = results[r].frame;
             int taken = 0;
@@ -296,7 +293,9 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
             }
         }
         if (crops.empty()) continue;
-        auto outputs = model.run(inputs.data(), static_cast<int>(crops.size()));
+        std::vector<const std::byte*> items;
+        for (size_t c = 0; c < crops.size(); ++c) items.push_back(inputs.data() + c * item);
+        auto outputs = model.run(items);
         if (!outputs.is_ok()) {
             std::fprintf(stderr, "fovea: cascade '%s' failed: %s\n", k.model.c_str(), outputs.status().message().c_str());
             continue;
