@@ -135,8 +135,8 @@ TEST_P(CudaZoo, matches_onnxruntime) {
             if (run == 2 && precision != "fp32")
                 std::printf(" floor %.2e bound %.1e%s", floors[i], bound, bound > budget ? " (ill-conditioned)" : "");
             std::printf("\n");
-            EXPECT_LT(err, run == 2 ? bound : std::max(budget, 1e-1)) << model << " b" << batch << " " << precision
-                                                                      << " run " << run;
+            EXPECT_LT(err, run == 2 ? bound : std::max(budget, 1e-1))
+                << model << " b" << batch << " " << precision << " run " << run;
         }
     }
 }
@@ -271,9 +271,10 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
         const bool v8 = model == "yolov8n_style";
         const double iou = mean_box_iou((*out)[0], (*ref)[0], v8, 20);
         const double floor_iou = mean_box_iou((*floor)[0], (*ref)[0], v8, 20);
-        std::printf("cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), mean IoU of the top-20 boxes %.4f "
-                    "(floor %.4f)\n",
-                    model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, iou, floor_iou);
+        std::printf(
+            "cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), mean IoU of the top-20 boxes %.4f "
+            "(floor %.4f)\n",
+            model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, iou, floor_iou);
         EXPECT_GE(iou, 0.95);
     } else {
         const double top = agreement(top1((*out)[0]), top1((*ref)[0]));
@@ -281,10 +282,10 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
         // Noise images leave some top-2 logits nearly tied: where the input rounding alone flips decisions, the model
         // cannot meet 99% in any reduced precision; it must then do as well as that, less one image.
         const double need = floor_top >= 0.99 ? 0.99 : floor_top - 1.0 / static_cast<double>(batch);
-        std::printf("cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), top-1 agreement %.3f (floor %.3f, "
-                    "need %.3f)\n",
-                    model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, top, floor_top,
-                    need);
+        std::printf(
+            "cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), top-1 agreement %.3f (floor %.3f, "
+            "need %.3f)\n",
+            model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, top, floor_top, need);
         EXPECT_GE(top, need);
     }
     EXPECT_LT(err, bound_for(budget, floor_err));

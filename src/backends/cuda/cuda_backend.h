@@ -14,6 +14,16 @@ namespace fovea::cuda {
 // and no older than them. Otherwise the reason. Checked once per process.
 Status cuda_usable();
 
+// What the most recent cuda engine run in this process measured, for benchmarks: GPU time between CUDA events
+// around the run's work on its stream (input and output copies included), whether it replayed a CUDA graph, and
+// whether its engine was built from the engine cache without any cuDNN algorithm search.
+struct LastRun {
+    float device_ms = 0;
+    bool graph = false;
+    bool cache_hit = false;
+};
+LastRun last_run();
+
 // The cuda backend for `options.precision` "fp32", "tf32" or "fp16"; fails when cuda_usable() does.
 Result<std::unique_ptr<runtime::Backend>> make_cuda_backend(const runtime::BackendOptions& options);
 

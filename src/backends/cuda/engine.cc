@@ -1,5 +1,7 @@
 #include "backends/cuda/engine.h"
 
+#include "backends/cuda/cuda_backend.h"
+
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -7,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <mutex>
 #include <set>
 
 #include "ops/op.h"
@@ -84,6 +88,19 @@ Result<void*> Builder::upload_floats(const std::vector<float>& values, Float t) 
     return upload(half.data(), half.size() * sizeof(uint16_t));
 }
 
+bool layout_matters(const ir::Value& v) {
+    if (!v.shape_known() || v.shape->size() != 4 || (v.dtype != DType::kFloat32 && v.dtype != DType::kFloat16))
+        return false;
+    const Shape& s = *v.shape;
+    return s[1] != 1 && s[2] * s[3] != 1;
+}
+
+bool conv_takes_nhwc(const ir::Node& node) {
+    const ir::Value* w = node.input(1);
+    return node.input(0) && node.input(0)->shape_known() && node.input(0)->shape->size() == 4 && w && w->constant &&
+           w->constant->dtype() == DType::kFloat32;
+}
+
 bool is_alias_op(const ir::Node& node) {
     if (!node.domain.empty()) return false;
     const std::string& op = node.op_type;
@@ -92,6 +109,14 @@ bool is_alias_op(const ir::Node& node) {
 }
 
 namespace {
+
+std::mutex last_run_mutex;
+LastRun last_run_info;
+
+void record_run(float device_ms, bool graph, bool cache_hit) {
+    std::lock_guard<std::mutex> lock(last_run_mutex);
+    last_run_info = {device_ms, graph, cache_hit};
+}
 
 struct Entry {
     std::string_view op_type;
@@ -165,6 +190,25 @@ BuildFn find_builder(const ir::Node& node) {
     return nullptr;
 }
 
+// Copies a logical NCHW `shape` stored in the other layout at `src` into layout `to` at `dst`.
+Launch convert_launch(const ir::Node& node, int esize, const Shape& s, Layout to, const void* src, void* dst) {
+    const int64_t n = s[0], c = s[1], h = s[2], w = s[3];
+    GatherDims p;
+    p.rank = 4;
+    const int64_t nhwc_size[4] = {n, h, w, c}, from_nchw[4] = {c * h * w, w, 1, h * w};
+    const int64_t nchw_size[4] = {n, c, h, w}, from_nhwc[4] = {h * w * c, 1, w * c, c};
+    for (int d = 0; d < 4; ++d) {
+        p.size[d] = to == Layout::kNHWC ? nhwc_size[d] : nchw_size[d];
+        p.src_stride[d] = to == Layout::kNHWC ? from_nchw[d] : from_nhwc[d];
+    }
+    return [=, &node](const Exec& e) { return launched(node, launch_strided_copy(esize, p, src, dst, e.stream)); };
+}
+
+int normalized_axis(const ir::Node& node, int64_t rank) {
+    int64_t axis = node.attr_int("axis", 0);
+    return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
 // Pinned host memory, for transfers the copy engine can do asynchronously (and inside a CUDA graph).
 struct PinnedBuffer {
     void* ptr = nullptr;
@@ -180,10 +224,10 @@ struct PinnedBuffer {
 // buffer; under fp16 a cast kernel converts between that buffer and the stored one.
 struct Port {
     const ir::Value* value = nullptr;
-    size_t bytes = 0;           // in the user's dtype
+    size_t bytes = 0;  // in the user's dtype
     PinnedBuffer staging;
-    DeviceBuffer raw;           // the user's dtype on the device (only when a cast is needed)
-    DeviceBuffer stored;        // the stored dtype on the device (inputs: what nodes read; outputs: what they write)
+    DeviceBuffer raw;     // the user's dtype on the device (only when a cast is needed)
+    DeviceBuffer stored;  // the stored dtype on the device (inputs: what nodes read; outputs: what they write)
     bool cast = false;
     void* device_raw() { return cast ? raw.ptr : stored.ptr; }
 };
@@ -193,6 +237,8 @@ class Engine final : public runtime::GraphEngine, public Builder {
     Engine(const ir::Graph& graph, Precision p) : graph_(graph) { precision = p; }
 
     ~Engine() override {
+        if (run_start_) cudaEventDestroy(run_start_);
+        if (run_end_) cudaEventDestroy(run_end_);
         if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
         launches_.clear();  // their descriptors go before the handles
         if (exec.cublas) cublasDestroy(exec.cublas);
@@ -209,6 +255,11 @@ class Engine final : public runtime::GraphEngine, public Builder {
 
         const auto& nodes = graph_.nodes();
         const std::set<const ir::Value*> outputs(graph_.outputs.begin(), graph_.outputs.end());
+        if (const char* env = std::getenv("FOVEA_CUDA_NHWC"))
+            nhwc = std::string(env) != "0";
+        else
+            nhwc = precision == Precision::kFP16;
+        if (nhwc) assign_layouts(run, outputs);
         runtime::PlanOptions plan_options;
         plan_options.float32_bytes = precision == Precision::kFP16 ? 2 : 4;
         for (size_t i = 0; i < nodes.size(); ++i) {
@@ -219,10 +270,10 @@ class Engine final : public runtime::GraphEngine, public Builder {
                     return node_unsupported(node, "output '" + v->name + "' has a data-dependent shape");
             for (const ir::Value* v : node.inputs)
                 if (v && !v->shape_known()) return node_unsupported(node, "input '" + v->name + "' has no known shape");
-            if (!is_alias_op(node) && !find_builder(node))
-                return node_unsupported(node, "the op is not supported");
+            if (!is_alias_op(node) && !find_builder(node)) return node_unsupported(node, "the op is not supported");
             // A reshape of a graph output's producer... is fine; a reshape that is itself a graph output copies.
-            if (is_alias_op(node) && !outputs.count(node.outputs[0]) && !node.inputs[0]->constant)
+            if (is_alias_op(node) && !outputs.count(node.outputs[0]) && !node.inputs[0]->constant &&
+                layout(*node.inputs[0]) == Layout::kNCHW)
                 plan_options.aliases[node.outputs[0]] = node.inputs[0];
         }
         const runtime::MemoryPlan plan = runtime::plan_memory(graph_, run, plan_options);
@@ -245,6 +296,27 @@ class Engine final : public runtime::GraphEngine, public Builder {
         FOVEA_CUDA_TRY(cudaMalloc(&scratch_buffer.ptr, std::max<size_t>(scratch_bytes, 256)), "allocating scratch");
         scratch = scratch_buffer.ptr;
 
+        // The engine cache: FOVEA_ENGINE_CACHE=0 turns it off, =rebuild ignores what is there (and rewrites it).
+        const char* cache_env = std::getenv("FOVEA_ENGINE_CACHE");
+        const std::string cache_mode = cache_env ? cache_env : "";
+        std::filesystem::path cache_file;
+        EngineRecord previous;
+        if (cache_mode != "0") {
+            FOVEA_ASSIGN(const std::string key, cache_key(run));
+            chosen.key = key;
+            cache_file = engine_cache_file(engine_cache_dir(), key);
+            if (cache_mode != "rebuild") {
+                auto loaded = load_engine_record(cache_file, key);
+                if (loaded.is_ok()) {
+                    previous = std::move(loaded).value();
+                    cached = &previous;
+                } else if (loaded.status().code() != StatusCode::kNotFound) {
+                    std::fprintf(stderr, "fovea cuda: engine cache %s rejected, rebuilding: %s\n",
+                                 cache_file.string().c_str(), loaded.status().message().c_str());
+                }
+            }
+        }
+
         for (size_t i = 0; i < nodes.size(); ++i) {
             if (!run[i]) continue;
             const ir::Node& node = *nodes[i];
@@ -252,19 +324,30 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 if (aliases_.count(node.outputs[0])) continue;
                 FOVEA_ASSIGN(void* src, pointer(node, node.inputs[0]));
                 FOVEA_ASSIGN(void* dst, pointer(node, node.outputs[0]));
-                const size_t bytes = static_cast<size_t>(shape_numel(shape_of(*node.outputs[0]))) *
-                                     dtype_size(stored(*node.outputs[0]));
-                launches_.push_back({&node, [src, dst, bytes, &node](const Exec& e) {
-                                         return launched(node, cudaMemcpyAsync(dst, src, bytes,
-                                                                               cudaMemcpyDeviceToDevice, e.stream));
-                                     }});
+                const size_t bytes =
+                    static_cast<size_t>(shape_numel(shape_of(*node.outputs[0]))) * dtype_size(stored(*node.outputs[0]));
+                launches_.push_back(
+                    {&node, [src, dst, bytes, &node](const Exec& e) {
+                         return launched(node, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, e.stream));
+                     }});
                 continue;
             }
             FOVEA_ASSIGN(Launch launch, find_builder(node)(node, *this));
             launches_.push_back({&node, std::move(launch)});
+            for (Launch& post : post_) launches_.push_back({&node, std::move(post)});
+            post_.clear();
         }
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "building the engine");
         scratch = nullptr;
+        cache_hit_ = cached != nullptr && searched == 0;
+        if (!cache_file.empty() && (searched > 0 || cached == nullptr || previous.convs != chosen.convs)) {
+            // A cache that cannot be written costs the next build its search, nothing else.
+            if (Status saved = save_engine_record(cache_file, chosen); !saved.is_ok())
+                std::fprintf(stderr, "fovea cuda: %s\n", saved.message().c_str());
+        }
+        cached = nullptr;
+        FOVEA_CUDA_TRY(cudaEventCreate(&run_start_), "creating an event");
+        FOVEA_CUDA_TRY(cudaEventCreate(&run_end_), "creating an event");
         if (workspace_bytes > 0)
             FOVEA_CUDA_TRY(cudaMalloc(&workspace_.ptr, workspace_bytes), "allocating the workspace");
         exec.workspace = workspace_.ptr;
@@ -277,9 +360,41 @@ class Engine final : public runtime::GraphEngine, public Builder {
         return Status::ok();
     }
 
+    Layout layout(const ir::Value& v) const override {
+        auto it = layouts_.find(&v);
+        return it == layouts_.end() ? Layout::kNCHW : it->second;
+    }
+
     Result<void*> pointer(const ir::Node& node, const ir::Value* v) override {
+        const bool written = std::find(node.outputs.begin(), node.outputs.end(), v) != node.outputs.end();
+        if (v && !written && layout(*v) == Layout::kNHWC) return pointer_as(node, v, Layout::kNCHW);
+        return stored_pointer(node, v);
+    }
+
+    Result<void*> pointer_as(const ir::Node& node, const ir::Value* v, Layout want) override {
+        if (!v || layout(*v) == want || !layout_matters(*v)) return stored_pointer(node, v);
+        if (auto it = converted_.find({v, want}); it != converted_.end()) return it->second;
+        FOVEA_ASSIGN(void* src, stored_pointer(node, v));
+        const int esize = element_size(stored(*v));
+        FOVEA_ASSIGN(void* dst, upload(nullptr, static_cast<size_t>(shape_numel(shape_of(*v))) * esize));
+        // Enqueued now, before the launch of the node being built: after v's producer, before its first reader.
+        launches_.push_back({&node, convert_launch(node, esize, shape_of(*v), want, src, dst)});
+        converted_[{v, want}] = dst;
+        return dst;
+    }
+
+    Result<void*> output_as(const ir::Node& node, const ir::Value* v, Layout have) override {
+        if (!v || layout(*v) == have || !layout_matters(*v)) return stored_pointer(node, v);
+        FOVEA_ASSIGN(void* dst, stored_pointer(node, v));
+        const int esize = element_size(stored(*v));
+        FOVEA_ASSIGN(void* temp, upload(nullptr, static_cast<size_t>(shape_numel(shape_of(*v))) * esize));
+        post_.push_back(convert_launch(node, esize, shape_of(*v), layout(*v), temp, dst));
+        return temp;
+    }
+
+    Result<void*> stored_pointer(const ir::Node& node, const ir::Value* v) {
         if (!v) return node_error(node, "an omitted input has no device buffer");
-        if (auto it = aliases_.find(v); it != aliases_.end()) return pointer(node, it->second);
+        if (auto it = aliases_.find(v); it != aliases_.end()) return stored_pointer(node, it->second);
         if (auto it = offsets_.find(v); it != offsets_.end()) return static_cast<std::byte*>(arena_.ptr) + it->second;
         for (Port& p : inputs_)
             if (p.value == v) return p.stored.ptr;
@@ -329,12 +444,17 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 use_graphs_ = false;
             }
         }
+        FOVEA_CUDA_TRY(cudaEventRecord(run_start_, exec.stream), "recording an event");
         if (graph_exec_) {
             FOVEA_CUDA_TRY(cudaGraphLaunch(graph_exec_, exec.stream), "launching the CUDA graph");
         } else {
             FOVEA_TRY(enqueue(runs_ == 0));
         }
+        FOVEA_CUDA_TRY(cudaEventRecord(run_end_, exec.stream), "recording an event");
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "running the model");
+        float device_ms = 0;
+        if (cudaEventElapsedTime(&device_ms, run_start_, run_end_) == cudaSuccess)
+            record_run(device_ms, graph_exec_ != nullptr, cache_hit_);
         ++runs_;
         std::vector<Tensor> results;
         size_t port = 0;
@@ -359,6 +479,36 @@ class Engine final : public runtime::GraphEngine, public Builder {
         const ir::Node* node;
         Launch launch;
     };
+
+    // NHWC for what convolutions produce and for what layout-aware ops (elementwise maps, pooling, channel
+    // concat/split, resize) produce from NHWC inputs; NCHW for everything else, graph outputs included. Builders
+    // follow these decisions; conversions appear only where the two meet.
+    void assign_layouts(const std::vector<bool>& run, const std::set<const ir::Value*>& outputs) {
+        const auto& nodes = graph_.nodes();
+        auto nhwc_in = [&](const ir::Value* v) { return v && layout(*v) == Layout::kNHWC; };
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            if (!run[i]) continue;
+            const ir::Node& node = *nodes[i];
+            const BuildFn build = find_builder(node);
+            bool take = false;
+            if (build == build_conv) {
+                take = conv_takes_nhwc(node);
+            } else if (build == build_unary || build == build_pool || build == build_resize) {
+                take = nhwc_in(node.input(0));
+            } else if (build == build_binary) {
+                for (const ir::Value* v : node.inputs)
+                    take =
+                        take || (nhwc_in(v) && node.outputs[0]->shape_known() && *v->shape == *node.outputs[0]->shape);
+            } else if (build == build_concat || build == build_split) {
+                const ir::Value* first = build == build_concat ? node.outputs[0] : node.input(0);
+                if (first && first->shape_known() && first->shape->size() == 4 && normalized_axis(node, 4) == 1)
+                    for (const ir::Value* v : node.inputs) take = take || nhwc_in(v);
+            }
+            if (!take) continue;
+            for (const ir::Value* v : node.outputs)
+                if (v && !v->constant && !outputs.count(v) && layout_matters(*v)) layouts_[v] = Layout::kNHWC;
+        }
+    }
 
     Status add_port(std::deque<Port>& ports, const ir::Value* v) {
         Port& p = ports.emplace_back();
@@ -424,12 +574,56 @@ class Engine final : public runtime::GraphEngine, public Builder {
         return Status::ok();
     }
 
+    // The engine cache's key: the bound graph (structure, shapes, weights), the device and library versions.
+    Result<std::string> cache_key(const std::vector<bool>& run) const {
+        uint64_t h = 0;
+        std::set<const ir::Value*> hashed;
+        auto add = [&h](const std::string& text) { h = hash_bytes(text.data(), text.size(), h); };
+        const auto& nodes = graph_.nodes();
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            if (!run[i]) continue;
+            const ir::Node& node = *nodes[i];
+            add(node.domain + ":" + node.op_type + ":" + node.name);
+            for (const auto* list : {&node.inputs, &node.outputs})
+                for (const ir::Value* v : *list) {
+                    if (!v) {
+                        add("-");
+                        continue;
+                    }
+                    add(v->name + ":" + dtype_name(v->dtype) + (v->shape_known() ? shape_to_string(*v->shape) : "?"));
+                    if (v->constant && hashed.insert(v).second)
+                        h = hash_bytes(v->constant->raw_data(), v->constant->nbytes(), h);
+                }
+        }
+        EngineKeyParts k;
+        k.model_digest = h;
+        int device = 0;
+        cudaDeviceProp prop{};
+        FOVEA_CUDA_TRY(cudaGetDevice(&device), "cudaGetDevice");
+        FOVEA_CUDA_TRY(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+        k.gpu = prop.name;
+        k.cc_major = prop.major;
+        k.cc_minor = prop.minor;
+        cudaRuntimeGetVersion(&k.cuda_runtime);
+        cudaDriverGetVersion(&k.cuda_driver);
+        k.cudnn = cudnnGetVersion();
+        cublasGetVersion(exec.cublas, &k.cublas);
+        k.precision = precision == Precision::kFP16 ? "fp16" : precision == Precision::kTF32 ? "tf32" : "fp32";
+        k.nhwc = nhwc;
+        return engine_key(k);
+    }
+
     const ir::Graph& graph_;
+    cudaEvent_t run_start_ = nullptr, run_end_ = nullptr;
+    bool cache_hit_ = false;
     DeviceBuffer arena_;
     DeviceBuffer workspace_;
     std::map<const ir::Value*, size_t> offsets_;
     std::map<const ir::Value*, const ir::Value*> aliases_;
     std::map<const ir::Value*, void*> constants_;
+    std::map<const ir::Value*, Layout> layouts_;
+    std::map<std::pair<const ir::Value*, Layout>, void*> converted_;
+    std::vector<Launch> post_;  // output conversions of the node being built
     std::vector<std::unique_ptr<DeviceBuffer>> owned_;
     std::deque<Port> inputs_, outputs_;  // deque: ports do not move
     std::vector<Step> launches_;
@@ -440,6 +634,11 @@ class Engine final : public runtime::GraphEngine, public Builder {
 };
 
 }  // namespace
+
+LastRun last_run() {
+    std::lock_guard<std::mutex> lock(last_run_mutex);
+    return last_run_info;
+}
 
 Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& graph, const std::vector<bool>& run,
                                                            Precision precision) {

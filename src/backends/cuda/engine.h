@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/engine_cache.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "fovea/status.h"
 #include "ir/graph.h"
@@ -34,6 +35,15 @@ using Launch = std::function<Status(const Exec&)>;
 
 // "fp32": exact float32; "tf32": float32 storage, TF32 tensor cores; "fp16": float16 storage, float32 accumulation.
 enum class Precision { kFP32, kTF32, kFP16 };
+
+// How a 4-D value's bytes are ordered on the device. Values keep their logical NCHW shape in the IR; convolution
+// chains store NHWC (cuDNN's tensor-core layout), and the engine converts where a consumer needs the other one.
+enum class Layout { kNCHW, kNHWC };
+
+// A 4-D float activation whose two layouts are different byte orders (not C == 1, not H * W == 1).
+bool layout_matters(const ir::Value& v);
+// Whether `node` (Conv or fovea.FusedConv) runs in NHWC when the engine prefers NHWC: 2-D with constant weights.
+bool conv_takes_nhwc(const ir::Node& node);
 
 Status cuda_status(cudaError_t e, const std::string& what);
 Status cudnn_status(cudnnStatus_t s, const std::string& what);
@@ -65,13 +75,28 @@ class Builder {
     DType stored(const ir::Value& v) const;
     // The float storage type of `v`, or an error naming the node when it is not a float tensor.
     Result<Float> float_type(const ir::Node& node, const ir::Value& v) const;
+    // Convolution chains in NHWC (fp16 by default; FOVEA_CUDA_NHWC=0/1 overrides).
+    bool nhwc = false;
+    // The byte order `v` is stored in (decided before any builder runs).
+    virtual Layout layout(const ir::Value& v) const = 0;
     // Where `v` lives on the device: a graph input or output buffer, the arena, or a constant (uploaded on first
-    // request, in its stored dtype). Errors name the node.
+    // request, in its stored dtype). For an input of `node` this is its NCHW bytes (a converted copy where `v` is
+    // stored NHWC), so that builders which know no layouts stay correct. Errors name the node.
     virtual Result<void*> pointer(const ir::Node& node, const ir::Value* v) = 0;
+    // The bytes of input `v` in `want`: `v` itself when stored so, else a copy converted once, after `v` is ready.
+    virtual Result<void*> pointer_as(const ir::Node& node, const ir::Value* v, Layout want) = 0;
+    // Where `node` writes its output `v` in layout `have`: `v` itself when stored so, else a temporary that the
+    // engine converts into `v` right after the node's launch.
+    virtual Result<void*> output_as(const ir::Node& node, const ir::Value* v, Layout have) = 0;
     // Device memory owned by the engine, holding `bytes` copied from `host` (nullptr: left uninitialized).
     virtual Result<void*> upload(const void* host, size_t bytes) = 0;
     // A float tensor converted to the storage type `t` (e.g. a scaled bias), uploaded.
     Result<void*> upload_floats(const std::vector<float>& values, Float t);
+    // The engine cache: a previous build's choices under this build's key (null: none or not trusted), and this
+    // build's, recorded by the convolution builders (`searched`: how many needed cuDNN's algorithm search).
+    const EngineRecord* cached = nullptr;
+    EngineRecord chosen;
+    int searched = 0;
     // The launches of this node need `bytes` of the shared workspace.
     void need_workspace(size_t bytes) { workspace_bytes = std::max(workspace_bytes, bytes); }
     size_t workspace_bytes = 0;
@@ -105,9 +130,9 @@ Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& grap
                                                            Precision precision);
 
 // Small helpers for the builders.
-Status node_error(const ir::Node& node, const std::string& what);          // invalid_argument, node prefix
-Status node_unsupported(const ir::Node& node, const std::string& what);    // unsupported, node prefix
-Status launched(const ir::Node& node, cudaError_t e);                      // a kernel launch's result, named
+Status node_error(const ir::Node& node, const std::string& what);        // invalid_argument, node prefix
+Status node_unsupported(const ir::Node& node, const std::string& what);  // unsupported, node prefix
+Status launched(const ir::Node& node, cudaError_t e);                    // a kernel launch's result, named
 const Shape& shape_of(const ir::Value& v);
 Result<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t input);  // a constant integer input
 int element_size(DType dt);

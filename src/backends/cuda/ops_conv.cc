@@ -1,6 +1,7 @@
 // Convolutions through cuDNN's legacy API (algorithm chosen by measurement at build; ReLU epilogues fused by cuDNN,
 // the others by fovea's bias + activation kernel) and matrix products through cuBLAS.
 #include <memory>
+#include <vector>
 
 #include "backends/cuda/engine.h"
 #include "ops/fused_conv.h"
@@ -115,19 +116,22 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     auto s = std::make_shared<ConvState>();
     const std::string what = node.describe() + ": cuDNN";
     const cudnnDataType_t dt = cudnn_type(t);
+    // NHWC with KRSC filters: the layout cuDNN's tensor-core kernels read without transposing.
+    const bool nhwc = b.nhwc && conv_takes_nhwc(node);
+    const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->x), what);
     FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->y), what);
     FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
     FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&s->conv), what);
-    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->x, CUDNN_TENSOR_NCHW, dt, as_int(xs[0]), as_int(xs[1]),
-                                               as_int(xs[2]), as_int(xs[3])),
-                    what + " input descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->y, CUDNN_TENSOR_NCHW, dt, as_int(ys[0]), as_int(ys[1]),
-                                               as_int(ys[2]), as_int(ys[3])),
-                    what + " output descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetFilter4dDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, as_int(ws[0]), as_int(ws[1]),
-                                               as_int(ws[2]), as_int(ws[3])),
-                    what + " filter descriptor");
+    FOVEA_CUDNN_TRY(
+        cudnnSetTensor4dDescriptor(s->x, format, dt, as_int(xs[0]), as_int(xs[1]), as_int(xs[2]), as_int(xs[3])),
+        what + " input descriptor");
+    FOVEA_CUDNN_TRY(
+        cudnnSetTensor4dDescriptor(s->y, format, dt, as_int(ys[0]), as_int(ys[1]), as_int(ys[2]), as_int(ys[3])),
+        what + " output descriptor");
+    FOVEA_CUDNN_TRY(
+        cudnnSetFilter4dDescriptor(s->w, dt, format, as_int(ws[0]), as_int(ws[1]), as_int(ws[2]), as_int(ws[3])),
+        what + " filter descriptor");
     FOVEA_CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->conv, as_int(pads[0]), as_int(pads[1]), as_int(strides[0]),
                                                     as_int(strides[1]), as_int(dilations[0]), as_int(dilations[1]),
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
@@ -135,40 +139,88 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(s->conv, as_int(group)), what + " group count");
     // fp32 means float32 arithmetic: no TF32 tensor cores, which the default math mode allows on Ampere and later.
     const bool exact = b.precision == Precision::kFP32;
-    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, exact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
-                    what + " math type");
+    const cudnnMathType_t math = exact                             ? CUDNN_FMA_MATH
+                                 : b.precision == Precision::kFP16 ? CUDNN_TENSOR_OP_MATH
+                                                                   : CUDNN_DEFAULT_MATH;
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
     int n = 0, c = 0, h = 0, w = 0;
     FOVEA_CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(s->conv, s->x, s->w, &n, &c, &h, &w), what);
     if (n != ys[0] || c != ys[1] || h != ys[2] || w != ys[3])
         return internal_error(node.describe() + ": cuDNN's output shape differs from the inferred one");
 
-    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
-    FOVEA_ASSIGN(void* wp, b.pointer(node, wv));
-    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    const Layout lay = nhwc ? Layout::kNHWC : Layout::kNCHW;
+    FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, lay));
+    void* wp = nullptr;
+    if (nhwc) {
+        // KCRS -> KRSC, once, on the host.
+        const float* f = wv->constant->data<float>();
+        const int64_t K = ws[0], C = ws[1], R = ws[2], S = ws[3];
+        std::vector<float> krsc(static_cast<size_t>(K * C * R * S));
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t r = 0; r < R; ++r)
+                    for (int64_t q = 0; q < S; ++q)
+                        krsc[static_cast<size_t>(((k * R + r) * S + q) * C + c)] = f[((k * C + c) * R + r) * S + q];
+        FOVEA_ASSIGN(wp, b.upload_floats(krsc, t));
+    } else {
+        FOVEA_ASSIGN(wp, b.pointer(node, wv));
+    }
+    FOVEA_ASSIGN(void* y, b.output_as(node, yv, lay));
     void* bias = nullptr;
     void* sum = nullptr;
     if (bv) {
         FOVEA_ASSIGN(bias, b.pointer(node, bv));
     }
     if (sv) {
-        FOVEA_ASSIGN(sum, b.pointer(node, sv));
+        FOVEA_ASSIGN(sum, b.pointer_as(node, sv, lay));
     }
 
-    // Measure the candidates on this device, on the real buffers (nothing in them is live while building).
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int returned = 0;
-    FOVEA_CUDNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(b.exec.cudnn, s->x, x, s->w, wp, s->conv, s->y, y,
-                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
-                                                           b.scratch, b.scratch_bytes),
-                    what + " algorithm search");
+    // What this convolution is to cuDNN: its cache entry applies only to exactly this.
+    std::string signature = node.name + "|" + node.op_type + "|x" + shape_to_string(xs) + "|w" + shape_to_string(ws) +
+                            "|y" + shape_to_string(ys) + "|p" + shape_to_string(pads) + "|s" +
+                            shape_to_string(strides) + "|d" + shape_to_string(dilations) + "|g" +
+                            std::to_string(group) + (nhwc ? "|nhwc" : "|nchw") + (t == Float::kF16 ? "|f16" : "|f32") +
+                            "|a" + std::to_string(static_cast<int>(epilogue.activation)) + (sv ? "|sum" : "");
+    for (char& ch : signature)
+        if (ch == '\t' || ch == '\n') ch = ' ';
     bool found = false;
-    for (int i = 0; i < returned && !found; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > b.scratch_bytes) continue;
-        s->algo = perf[i].algo;
-        s->workspace = perf[i].memory;
-        // cuDNN asks callers to run with the math type it measured; exact fp32 keeps FMA math regardless.
-        if (!exact) FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, perf[i].mathType), what + " math type");
-        found = true;
+    if (b.cached) {
+        // A cached choice is used only if cuDNN still accepts it for these descriptors.
+        if (auto it = b.cached->convs.find(signature); it != b.cached->convs.end()) {
+            const ConvChoice& c = it->second;
+            const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
+            size_t bytes = 0;
+            const bool math_ok = exact || cudnnSetConvolutionMathType(s->conv, static_cast<cudnnMathType_t>(c.math)) ==
+                                              CUDNN_STATUS_SUCCESS;
+            if (c.algo >= 0 && c.algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT && math_ok &&
+                cudnnGetConvolutionForwardWorkspaceSize(b.exec.cudnn, s->x, s->w, s->conv, s->y, algo, &bytes) ==
+                    CUDNN_STATUS_SUCCESS &&
+                bytes <= b.scratch_bytes) {
+                s->algo = algo;
+                s->workspace = bytes;
+                found = true;
+            } else if (!exact) {
+                FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
+            }
+        }
+    }
+    if (!found) {
+        // Measure the candidates on this device, on the real buffers (nothing in them is live while building).
+        ++b.searched;
+        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        int returned = 0;
+        FOVEA_CUDNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(b.exec.cudnn, s->x, x, s->w, wp, s->conv, s->y, y,
+                                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
+                                                               b.scratch, b.scratch_bytes),
+                        what + " algorithm search");
+        for (int i = 0; i < returned && !found; ++i) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > b.scratch_bytes) continue;
+            s->algo = perf[i].algo;
+            s->workspace = perf[i].memory;
+            // cuDNN asks callers to run with the math type it measured; exact fp32 keeps FMA math regardless.
+            if (!exact) FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, perf[i].mathType), what + " math type");
+            found = true;
+        }
     }
     if (!found) return node_unsupported(node, "cuDNN has no algorithm for this convolution");
     b.need_workspace(s->workspace);
@@ -178,7 +230,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     // cuDNN's fused call takes ReLU (identity only with one algorithm); the bias it needs may be zeros.
     if (f.op == Unary::kRelu) {
         FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->bias), what);
-        FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->bias, CUDNN_TENSOR_NCHW, dt, 1, as_int(channels), 1, 1), what);
+        FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->bias, format, dt, 1, as_int(channels), 1, 1), what);
         FOVEA_CUDNN_TRY(cudnnCreateActivationDescriptor(&s->act), what);
         FOVEA_CUDNN_TRY(cudnnSetActivationDescriptor(s->act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
                         what);
@@ -193,7 +245,12 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         s->fused = trial == CUDNN_STATUS_SUCCESS;
         if (!s->fused && !bv) bias = nullptr;
     }
-    const int64_t count = shape_numel(ys), inner = ys[2] * ys[3];
+    {
+        cudnnMathType_t used = math;
+        cudnnGetConvolutionMathType(s->conv, &used);
+        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused};
+    }
+    const int64_t count = shape_numel(ys), inner = nhwc ? 1 : ys[2] * ys[3];
     const bool epilogue_kernel = !s->fused && (bias || sum || f.op != Unary::kIdentity);
     return Launch([=, &node](const Exec& e) -> Status {
         const float one = 1.f, zero = 0.f, alpha2 = sum ? 1.f : 0.f;
@@ -242,9 +299,8 @@ Launch gemm_launch(const ir::Node& node, Float t, Precision precision, GemmShape
                              node.describe() + ": cublasGemmEx");
         } else {
             FOVEA_CUBLAS_TRY(cublasGemmStridedBatchedEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb,
-                                                        g.stride_b, a, dt, lda, g.stride_a, &beta, c, dt, n,
-                                                        g.stride_c, static_cast<int>(g.batch), compute,
-                                                        CUBLAS_GEMM_DEFAULT),
+                                                        g.stride_b, a, dt, lda, g.stride_a, &beta, c, dt, n, g.stride_c,
+                                                        static_cast<int>(g.batch), compute, CUBLAS_GEMM_DEFAULT),
                              node.describe() + ": cublasGemmStridedBatchedEx");
         }
         return Status::ok();

@@ -20,7 +20,8 @@ int64_t product(const Shape& s, size_t begin, size_t end) {
 Result<size_t> axis_attr(const ir::Node& node, size_t rank) {
     int64_t axis = node.attr_int("axis", 0);
     if (axis < 0) axis += static_cast<int64_t>(rank);
-    if (axis < 0 || axis >= static_cast<int64_t>(std::max<size_t>(rank, 1))) return node_error(node, "axis out of range");
+    if (axis < 0 || axis >= static_cast<int64_t>(std::max<size_t>(rank, 1)))
+        return node_error(node, "axis out of range");
     return static_cast<size_t>(axis);
 }
 
@@ -34,8 +35,8 @@ struct Piece {
 Launch pieces_launch(const ir::Node& node, int esize, int64_t rows, std::vector<Piece> pieces) {
     return [=, &node](const Exec& e) -> Status {
         for (const Piece& p : pieces)
-            FOVEA_TRY(launched(node, launch_copy_rows(esize, p.src, p.src_pitch, p.dst, p.dst_pitch, rows, p.cols,
-                                                      e.stream)));
+            FOVEA_TRY(launched(
+                node, launch_copy_rows(esize, p.src, p.src_pitch, p.dst, p.dst_pitch, rows, p.cols, e.stream)));
         return Status::ok();
     };
 }
@@ -47,14 +48,17 @@ Result<Launch> build_concat(const ir::Node& node, Builder& b) {
     const Shape& ys = shape_of(*yv);
     FOVEA_ASSIGN(const size_t axis, axis_attr(node, ys.size()));
     const int esize = element_size(b.stored(*yv));
-    const int64_t inner = product(ys, axis + 1, ys.size()), rows = product(ys, 0, axis);
+    // NHWC channel concat: each pixel's row of channels is the joined row.
+    const bool nhwc = b.layout(*yv) == Layout::kNHWC;
+    const int64_t inner = nhwc ? 1 : product(ys, axis + 1, ys.size());
+    const int64_t rows = nhwc ? ys[0] * ys[2] * ys[3] : product(ys, 0, axis);
     FOVEA_ASSIGN(void* y, b.pointer(node, yv));
     std::vector<Piece> pieces;
     int64_t offset = 0;
     for (const ir::Value* v : node.inputs) {
         if (!v) continue;
         const int64_t cols = shape_of(*v)[axis] * inner;
-        FOVEA_ASSIGN(void* x, b.pointer(node, v));
+        FOVEA_ASSIGN(void* x, b.pointer_as(node, v, nhwc ? Layout::kNHWC : Layout::kNCHW));
         pieces.push_back({x, static_cast<std::byte*>(y) + offset * esize, cols, ys[axis] * inner, cols});
         offset += cols;
     }
@@ -66,14 +70,16 @@ Result<Launch> build_split(const ir::Node& node, Builder& b) {
     const Shape& xs = shape_of(*xv);
     FOVEA_ASSIGN(const size_t axis, axis_attr(node, xs.size()));
     const int esize = element_size(b.stored(*xv));
-    const int64_t inner = product(xs, axis + 1, xs.size()), rows = product(xs, 0, axis);
-    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    const bool nhwc = xs.size() == 4 && axis == 1 && b.layout(*xv) == Layout::kNHWC;
+    const int64_t inner = nhwc ? 1 : product(xs, axis + 1, xs.size());
+    const int64_t rows = nhwc ? xs[0] * xs[2] * xs[3] : product(xs, 0, axis);
+    FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, nhwc ? Layout::kNHWC : Layout::kNCHW));
     std::vector<Piece> pieces;
     int64_t offset = 0;
     for (const ir::Value* v : node.outputs) {
         if (!v) return node_unsupported(node, "omitted outputs are not");
         const int64_t cols = shape_of(*v)[axis] * inner;
-        FOVEA_ASSIGN(void* y, b.pointer(node, v));
+        FOVEA_ASSIGN(void* y, b.output_as(node, v, nhwc ? Layout::kNHWC : Layout::kNCHW));
         pieces.push_back({static_cast<std::byte*>(x) + offset * esize, y, xs[axis] * inner, cols, cols});
         offset += cols;
     }
@@ -163,9 +169,8 @@ Result<Launch> build_pad(const ir::Node& node, Builder& b) {
         p.begin[d] = (*pads)[d].begin;
     }
     const DType dt = b.stored(*xv);
-    const double value = node.input(2) && node.input(2)->constant->numel() > 0
-                             ? node.input(2)->constant->element_as_double(0)
-                             : 0.0;
+    const double value =
+        node.input(2) && node.input(2)->constant->numel() > 0 ? node.input(2)->constant->element_as_double(0) : 0.0;
     switch (dt) {
         case DType::kFloat32: {
             const float f = static_cast<float>(value);
@@ -300,12 +305,24 @@ Result<Launch> build_resize(const ir::Node& node, Builder& b) {
         }
     }
     FOVEA_ASSIGN(void* table, b.upload(taps.data(), taps.size() * sizeof(ResizeTap)));
-    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
-    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    // NHWC: the same taps, dims walked in N, H, W, C order over NHWC strides.
+    const bool nhwc = xs.size() == 4 && b.layout(*xv) == Layout::kNHWC;
+    if (nhwc) {
+        constexpr size_t kOrder[4] = {0, 2, 3, 1};
+        const int64_t nhwc_stride[4] = {xs[1] * xs[2] * xs[3], 1, xs[3] * xs[1], xs[1]};
+        ResizeParams q = p;
+        for (size_t d = 0; d < 4; ++d) {
+            q.size[d] = p.size[kOrder[d]];
+            q.in_stride[d] = nhwc_stride[kOrder[d]];
+            q.tap_offset[d] = p.tap_offset[kOrder[d]];
+        }
+        p = q;
+    }
+    const Layout lay = nhwc ? Layout::kNHWC : Layout::kNCHW;
+    FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, lay));
+    FOVEA_ASSIGN(void* y, b.output_as(node, yv, lay));
     const auto* tap_table = static_cast<const ResizeTap*>(table);
-    return Launch([=, &node](const Exec& e) {
-        return launched(node, launch_resize(t, p, tap_table, x, y, e.stream));
-    });
+    return Launch([=, &node](const Exec& e) { return launched(node, launch_resize(t, p, tap_table, x, y, e.stream)); });
 }
 
 }  // namespace fovea::cuda

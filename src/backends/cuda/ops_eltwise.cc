@@ -17,16 +17,26 @@ struct UnaryEntry {
 };
 
 constexpr UnaryEntry kUnaries[] = {
-    {"Abs", Unary::kAbs},         {"Ceil", Unary::kCeil},
-    {"Clip", Unary::kClip},       {"Elu", Unary::kElu},
-    {"Erf", Unary::kErf},         {"Exp", Unary::kExp},
-    {"Floor", Unary::kFloor},     {"HardSigmoid", Unary::kHardSigmoid},
-    {"HardSwish", Unary::kHardSwish}, {"LeakyRelu", Unary::kLeakyRelu},
-    {"Log", Unary::kLog},         {"Neg", Unary::kNeg},
-    {"Reciprocal", Unary::kReciprocal}, {"Relu", Unary::kRelu},
-    {"Sigmoid", Unary::kSigmoid}, {"Softplus", Unary::kSoftplus},
-    {"Sqrt", Unary::kSqrt},       {"Tanh", Unary::kTanh},
-    {"SiLU", Unary::kSiLU},       {"Gelu", Unary::kGelu},
+    {"Abs", Unary::kAbs},
+    {"Ceil", Unary::kCeil},
+    {"Clip", Unary::kClip},
+    {"Elu", Unary::kElu},
+    {"Erf", Unary::kErf},
+    {"Exp", Unary::kExp},
+    {"Floor", Unary::kFloor},
+    {"HardSigmoid", Unary::kHardSigmoid},
+    {"HardSwish", Unary::kHardSwish},
+    {"LeakyRelu", Unary::kLeakyRelu},
+    {"Log", Unary::kLog},
+    {"Neg", Unary::kNeg},
+    {"Reciprocal", Unary::kReciprocal},
+    {"Relu", Unary::kRelu},
+    {"Sigmoid", Unary::kSigmoid},
+    {"Softplus", Unary::kSoftplus},
+    {"Sqrt", Unary::kSqrt},
+    {"Tanh", Unary::kTanh},
+    {"SiLU", Unary::kSiLU},
+    {"Gelu", Unary::kGelu},
 };
 
 // A constant scalar operand (Clip's bounds), or `fallback` when omitted.
@@ -40,7 +50,8 @@ Result<float> constant_scalar(const ir::Node& node, size_t input, float fallback
 
 Result<Launch> unary_launch(const ir::Node& node, Builder& b, UnaryParams f) {
     FOVEA_ASSIGN(const Float t, b.float_type(node, *node.input(0)));
-    FOVEA_ASSIGN(void* x, b.pointer(node, node.input(0)));
+    // Elementwise: x read in the layout y is stored in.
+    FOVEA_ASSIGN(void* x, b.pointer_as(node, node.input(0), b.layout(*node.outputs[0])));
     FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
     const int64_t n = shape_numel(shape_of(*node.outputs[0]));
     return Launch([=, &node](const Exec& e) { return launched(node, launch_unary(t, f, x, y, n, e.stream)); });
@@ -112,16 +123,22 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
     const Shape& ys = shape_of(*yv);
     if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
     FOVEA_ASSIGN(Shape as, ops::broadcast_operand_shape(node, 0, shape_of(*av), static_cast<int64_t>(ys.size())));
-    FOVEA_ASSIGN(Shape bs, ops::broadcast_operand_shape(node, 1, shape_of(*bv),
-                                                        static_cast<int64_t>(shape_of(*av).size())));
-    FOVEA_ASSIGN(void* a, b.pointer(node, av));
-    FOVEA_ASSIGN(void* bp, b.pointer(node, bv));
+    FOVEA_ASSIGN(Shape bs,
+                 ops::broadcast_operand_shape(node, 1, shape_of(*bv), static_cast<int64_t>(shape_of(*av).size())));
+    // An NHWC y: 4-D operands whose layouts matter are read NHWC too, and the dims run in NHWC order below.
+    const Layout lay = b.layout(*yv);
+    FOVEA_ASSIGN(void* a, b.pointer_as(node, av, lay));
+    FOVEA_ASSIGN(void* bp, b.pointer_as(node, bv, lay));
     FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    const bool a_nhwc = lay == Layout::kNHWC && layout_matters(*av);
+    const bool b_nhwc = lay == Layout::kNHWC && layout_matters(*bv);
     // The kernels' fast path wants the full-size operand first; commutative ops may swap.
     const bool commutative = op == Binary::kAdd || op == Binary::kMul || op == Binary::kMax || op == Binary::kMin;
+    bool swapped_nhwc[2] = {a_nhwc, b_nhwc};
     if (commutative && shape_numel(as) < shape_numel(bs)) {
         std::swap(as, bs);
         std::swap(a, bp);
+        std::swap(swapped_nhwc[0], swapped_nhwc[1]);
     }
     BinaryParams p;
     p.op = op;
@@ -139,9 +156,31 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
             stride *= dim;
         }
     };
+    // A 4-D operand stored NHWC: its logical dims' strides in that order (broadcast dims 0).
+    auto nhwc_strides = [&](const Shape& s, int64_t* out) {
+        const int64_t c = s[1], h = s[2], w = s[3];
+        const int64_t st[4] = {h * w * c, 1, w * c, c};
+        for (int d = 0; d < 4; ++d) out[d] = s[static_cast<size_t>(d)] == 1 ? 0 : st[d];
+    };
     for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
-    strides(as, p.a_stride);
-    strides(bs, p.b_stride);
+    if (swapped_nhwc[0] && as.size() == 4)
+        nhwc_strides(as, p.a_stride);
+    else
+        strides(as, p.a_stride);
+    if (swapped_nhwc[1] && bs.size() == 4)
+        nhwc_strides(bs, p.b_stride);
+    else
+        strides(bs, p.b_stride);
+    if (lay == Layout::kNHWC) {  // y is contiguous in N, H, W, C order
+        constexpr int kOrder[4] = {0, 2, 3, 1};
+        BinaryParams q = p;
+        for (int d = 0; d < 4; ++d) {
+            q.size[d] = p.size[kOrder[d]];
+            q.a_stride[d] = p.a_stride[kOrder[d]];
+            q.b_stride[d] = p.b_stride[kOrder[d]];
+        }
+        p = q;
+    }
     return Launch([=, &node](const Exec& e) { return launched(node, launch_binary(t, p, a, bp, y, e.stream)); });
 }
 
@@ -184,6 +223,9 @@ Result<Launch> build_pool(const ir::Node& node, Builder& b) {
         return two_d ? v[d2] : d2 == 0 ? 0 : v[0];
     };
     Pool2dParams p;
+    const bool nhwc = two_d && b.layout(*xv) == Layout::kNHWC;
+    p.channels_last = nhwc;
+    p.channels = xs[1];
     p.max = node.op_type == "MaxPool";
     p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
     p.planes = xs[0] * xs[1];
@@ -201,8 +243,10 @@ Result<Launch> build_pool(const ir::Node& node, Builder& b) {
     p.pad_left = at(w.pad_begin, 1);
     p.pad_bottom = at(w.pad_end, 0);
     p.pad_right = at(w.pad_end, 1);
-    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
-    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    if (nhwc) p.planes = xs[0];
+    const Layout lay = nhwc ? Layout::kNHWC : Layout::kNCHW;
+    FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, lay));
+    FOVEA_ASSIGN(void* y, b.output_as(node, node.outputs[0], lay));
     return Launch([=, &node](const Exec& e) { return launched(node, launch_pool2d(t, p, x, y, e.stream)); });
 }
 
@@ -250,7 +294,16 @@ Result<Launch> build_reduce(const ir::Node& node, Builder& b) {
         count = product(xs, first, last + 1);
         inner = product(xs, last + 1, xs.size());
     }
-    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    void* x = nullptr;
+    if (type.rfind("Global", 0) == 0 && xs.size() == 4 && b.layout(*xv) == Layout::kNHWC) {
+        // [N, H*W, C]: the pooled [N, C, 1, 1] is the same bytes in either layout.
+        outer = xs[0];
+        count = xs[2] * xs[3];
+        inner = xs[1];
+        FOVEA_ASSIGN(x, b.pointer_as(node, xv, Layout::kNHWC));
+    } else {
+        FOVEA_ASSIGN(x, b.pointer(node, xv));
+    }
     FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
     return Launch([=, &node](const Exec& e) {
         return launched(node, launch_reduce(t, op, x, y, outer, count, inner, e.stream));

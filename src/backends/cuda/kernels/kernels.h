@@ -17,8 +17,8 @@ constexpr int kMaxDims = 6;
 enum class Unary {
     kIdentity,
     kRelu,
-    kClip,         // p0 = min, p1 = max, applied in Clip's order (min first)
-    kLeakyRelu,    // p0 = alpha
+    kClip,       // p0 = min, p1 = max, applied in Clip's order (min first)
+    kLeakyRelu,  // p0 = alpha
     kSigmoid,
     kSiLU,
     kHardSwish,
@@ -33,7 +33,7 @@ enum class Unary {
     kErf,
     kReciprocal,
     kSoftplus,
-    kElu,   // p0 = alpha
+    kElu,  // p0 = alpha
     kFloor,
     kCeil,
     kPowScalar,  // x ^ p0
@@ -77,9 +77,11 @@ enum class Reduce { kSum, kMean, kMax, kMin };
 cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t outer, int64_t count, int64_t inner,
                           cudaStream_t stream);
 
-// 2-D max or average pooling of NCHW images (planes = N*C).
+// 2-D max or average pooling of NCHW images (planes = N*C), or of NHWC ones (channels_last: planes = N).
 struct Pool2dParams {
     bool max = true;
+    bool channels_last = false;
+    int64_t channels = 1;
     bool count_include_pad = false;
     int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
     int64_t k_h = 1, k_w = 1, s_h = 1, s_w = 1, d_h = 1, d_w = 1;
@@ -98,8 +100,7 @@ struct GatherDims {
     int64_t size[kMaxDims] = {};
     int64_t src_stride[kMaxDims] = {};
 };
-cudaError_t launch_strided_copy(int element_size, const GatherDims& p, const void* src, void* dst,
-                                cudaStream_t stream);
+cudaError_t launch_strided_copy(int element_size, const GatherDims& p, const void* src, void* dst, cudaStream_t stream);
 
 // Pad: out dims `size`; input dims `in_size` placed at `begin` (negative crops).
 enum class PadMode { kConstant, kEdge, kReflect };

@@ -120,6 +120,45 @@ __global__ void pool2d_kernel(Pool2dParams p, const T* x, T* y) {
     }
 }
 
+// NHWC: output index o runs over (n, oy, ox, c) with c fastest, so neighbouring threads read neighbouring channels.
+template <typename T>
+__global__ void pool2d_nhwc_kernel(Pool2dParams p, const T* x, T* y) {
+    FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w * p.channels) {
+        const int64_t c = o % p.channels, rest = o / p.channels;
+        const int64_t ox = rest % p.out_w, oy = (rest / p.out_w) % p.out_h, n = rest / (p.out_w * p.out_h);
+        const T* in = x + n * p.in_h * p.in_w * p.channels + c;
+        const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
+        float acc = p.max ? -FLT_MAX : 0.f;
+        int64_t taken = 0, padded = 0;
+        for (int64_t ky = 0; ky < p.k_h; ++ky) {
+            const int64_t iy = y0 + ky * p.d_h;
+            for (int64_t kx = 0; kx < p.k_w; ++kx) {
+                const int64_t ix = x0 + kx * p.d_w;
+                if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
+                    ++padded;
+                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+                const float v = load(in, (iy * p.in_w + ix) * p.channels);
+                acc = p.max ? fmaxf(acc, v) : acc + v;
+                ++taken;
+            }
+        }
+        if (!p.max) {
+            const int64_t div = p.count_include_pad ? padded : taken;
+            acc = div > 0 ? acc / static_cast<float>(div) : 0.f;
+        }
+        store(y, o, acc);
+    }
+}
+
+template <typename T>
+void pool2d_typed(const Pool2dParams& p, const T* x, T* y, cudaStream_t stream) {
+    const int64_t n = p.planes * p.out_h * p.out_w * (p.channels_last ? p.channels : 1);
+    if (p.channels_last)
+        pool2d_nhwc_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
+    else
+        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
+}
+
 template <typename T>
 void softmax_typed(bool log, const T* x, T* y, int64_t outer, int64_t count, int64_t inner, cudaStream_t stream) {
     if (inner == 1)
@@ -161,13 +200,11 @@ cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t ou
 }
 
 cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream) {
-    const int64_t n = p.planes * p.out_h * p.out_w;
-    if (n == 0) return cudaSuccess;
+    if (p.planes * p.out_h * p.out_w == 0) return cudaSuccess;
     if (t == Float::kF32)
-        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y));
+        pool2d_typed(p, static_cast<const float*>(x), static_cast<float*>(y), stream);
     else
-        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const __half*>(x),
-                                                              static_cast<__half*>(y));
+        pool2d_typed(p, static_cast<const __half*>(x), static_cast<__half*>(y), stream);
     return cudaGetLastError();
 }
 
