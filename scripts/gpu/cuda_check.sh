@@ -52,6 +52,15 @@ start=$SECONDS
 timeout 150 fovea_zoo --gtest_color=no --gtest_filter='*_cuda' >"$logs/fovea_zoo_cuda.log" 2>&1
 row "zoo on cuda fp32 vs ORT, rel L2 < 1e-4 (fovea_zoo)" "rc $?: $(counts "$logs/fovea_zoo_cuda.log") in $((SECONDS - start)) s"
 
+# The pipeline's fused CUDA preprocessing against the CPU path, and its speed against the copy-bandwidth floor.
+if command -v fovea_vision_tests >/dev/null; then
+    start=$SECONDS
+    timeout 120 fovea_vision_tests --gtest_color=no --gtest_filter='CudaPreprocessor*' >"$logs/vision_cuda.log" 2>&1
+    row "vision: CUDA preprocessing vs CPU (fovea_vision_tests)" "rc $?: $(counts "$logs/vision_cuda.log") in $((SECONDS - start)) s"
+    timeout 120 preprocess_cuda_bench >"$logs/preprocess_cuda_bench.md" 2>&1
+    row "preprocess_cuda_bench" "rc $?"
+fi
+
 # Session creation + first run per (model, batch, precision): the engine build, cuDNN algorithm search included.
 grep -E 'engine build' "$logs/fovea_cuda.log" >"$logs/engine_build.txt"
 fi
@@ -73,6 +82,10 @@ echo
 echo "Failed tests (first 20):"
 cat "$logs/fovea_cuda_failures.txt"
 grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/fovea_zoo_cuda.log" | sort -u | head -20
+grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/vision_cuda.log" 2>/dev/null | sort -u | head -20
+echo
+echo "Preprocessing benchmark:"
+cat "$logs/preprocess_cuda_bench.md" 2>/dev/null
 echo
 echo "Engine builds (session load + first run):"
 cat "$logs/engine_build.txt"
