@@ -116,6 +116,18 @@ def iterations_for(batch):
     return 50 if batch <= 32 else 20
 
 
+def half_channels_last(module):
+    """FP16 on the GPU with 4-D weights in channels_last; Module.to(memory_format=...) refuses modules that hold
+    buffers of another rank (the detector's anchor grid)."""
+    import torch
+
+    module = module.cuda().half()
+    for p in module.parameters():
+        if p.dim() == 4:
+            p.data = p.data.contiguous(memory_format=torch.channels_last)
+    return module
+
+
 def torch_peer(module, size, batch, use_graph):
     import torch
 
@@ -141,7 +153,7 @@ def compile_worker(name, batches):
     import torch
 
     size = MODELS[name][1]
-    module = build_module(name).cuda().half().to(memory_format=torch.channels_last)
+    module = half_channels_last(build_module(name))
     compiled = torch.compile(module)
     for batch in batches:
         x = torch.randn(batch, 3, size, size, device="cuda", dtype=torch.half).contiguous(
@@ -239,7 +251,7 @@ def main():
             export_onnx(module, size, onnx)
         peer = {"eager": {}, "graph": {}, "compile": {}}
         if not args.no_torch:
-            half = module.cuda().half().to(memory_format=torch.channels_last)
+            half = half_channels_last(module)
             for batch in batches:
                 for kind in ("eager", "graph"):
                     try:
