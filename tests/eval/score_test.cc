@@ -84,8 +84,11 @@ TEST(Score, replayed_ground_truth_scores_one_everywhere) {
                              dataset(), [](const auto&) { return true; }, [](const auto& s) { return s; }),
                          options());
     EXPECT_DOUBLE_EQ(r["detection"]["map"].get<double>(), 1.0) << r.dump(2);
-    for (const auto& [name, c] : r["detection"]["classes"].items())
-        if (c["truths"].get<int>() > 0) EXPECT_DOUBLE_EQ(c["ap"].get<double>(), 1.0) << name;
+    for (const auto& [name, c] : r["detection"]["classes"].items()) {
+        if (c["truths"].get<int>() > 0) {
+            EXPECT_DOUBLE_EQ(c["ap"].get<double>(), 1.0) << name;
+        }
+    }
     EXPECT_GT(r["alarms"]["defective"].get<int>(), 0);
     EXPECT_DOUBLE_EQ(r["alarms"]["precision"].get<double>(), 1.0);
     EXPECT_DOUBLE_EQ(r["alarms"]["recall"].get<double>(), 1.0);
