@@ -22,6 +22,7 @@ Command add_eval(CLI::App& app) {
     sub->add_option("--device", o->eval.device, "Run every model on this backend: cpu, cuda or ref");
     sub->add_option("--equalize", o->eval.equalize,
                     "Override the streams' histogram equalization: none, global, clahe");
+    sub->add_option("--interval", o->eval.interval, "Infer every N-th frame (default: the pipeline's first source's)");
     sub->add_option("--iou", o->eval.iou_threshold, "IoU a detection needs to hit a truth")->capture_default_str();
     sub->add_option("--json", o->json, "Write the report as JSON to this file");
     sub->add_option("--markdown", o->markdown, "Write the report as markdown to this file (stdout always gets it)");

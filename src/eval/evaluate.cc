@@ -253,6 +253,8 @@ Result<nlohmann::json> run_eval(const EvalOptions& o) {
         else
             return invalid_argument("eval: --equalize must be none, global or clahe, got '" + o.equalize + "'");
     }
+    if (o.interval < 0) return invalid_argument("eval: --interval must be >= 1, got " + std::to_string(o.interval));
+    if (o.interval > 0) tmpl.interval = o.interval;
     // Every frame of every file, as fast as it decodes: backpressure instead of drops, a stream ends with its file.
     config.streams.clear();
     for (const Dataset::Stream& s : data.streams) {

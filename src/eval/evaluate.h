@@ -47,6 +47,7 @@ struct EvalOptions {
     std::string data;      // `fovea synth` folder
     std::string device;    // overrides the models' backend when set
     std::string equalize;  // "none", "global", "clahe" overrides the template's; empty keeps it
+    int interval = 0;      // infer every interval-th frame (0: the template's)
     double iou_threshold = 0.5;
 };
 // Runs the pipeline over every stream of the dataset (files read as fast as decoded, nothing dropped) and scores it.
