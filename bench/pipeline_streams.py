@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """How many camera streams a device sustains: `fovea run` on N copies of a 720p15 clip, for growing N.
 
-Each step runs the demo's text detector (PP-OCRv4 det at 320x320, the primary model of examples/demo.yaml, without
-the recognition cascade) on every frame of N real-time 720p15 H.264 streams and records drops and capture-to-event
-latency. A stream count is sustained when no frame was dropped and every stream inferred at least 95% of the
+Each step runs the demo's defect detector (models/factory_detector.onnx at 512x288, the primary model of
+examples/factory.yaml, without the serial-reading cascade) on every frame of N real-time 720p15 H.264 streams of
+`fovea synth` footage (what `make demo` renders) and records drops and capture-to-event latency. A stream count is sustained when no frame was dropped and every stream inferred at least 95% of the
 frames its camera produced during the run. Writes a markdown table to stdout and, with --write, into
 docs/benchmarks.md between its pipeline markers.
 """
@@ -24,11 +24,12 @@ CONFIG = """pipeline: {{device: {device}, queue_depth: 1}}
 models:
   det:
     path: {model}
-    type: db
+    type: yolov8
+    labels_file: {labels}
     max_batch: {max_batch}
     max_delay_us: {max_delay_us}
-    input: {{width: 320, height: 320, color: bgr, scale: 0.0039215686,
-            mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}}
+    input: {{width: 512, height: 288, color: bgr, scale: 0.0039215686}}
+    conf_threshold: 0.3
 sources:
   - {{name: "cam{{i}}", uri: {clip}, count: {n}, loop: true}}
 sinks: {{console: false}}
@@ -39,8 +40,8 @@ def run(fovea, n, args, workdir):
     yaml_path = os.path.join(workdir, f"streams{n}.yaml")
     stats_path = os.path.join(workdir, f"streams{n}.json")
     with open(yaml_path, "w") as f:
-        f.write(CONFIG.format(device=args.device, model=args.model, clip=args.clip, n=n, max_batch=args.max_batch,
-                              max_delay_us=args.max_delay_us))
+        f.write(CONFIG.format(device=args.device, model=args.model, labels=os.path.splitext(args.model)[0] + ".labels",
+                              clip=args.clip, n=n, max_batch=args.max_batch, max_delay_us=args.max_delay_us))
     subprocess.run([fovea, "run", yaml_path, "--duration", str(args.seconds), "--no-console", "--stats-json",
                     stats_path], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(stats_path) as f:
@@ -50,12 +51,12 @@ def run(fovea, n, args, workdir):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fovea", default=os.path.join(ROOT, "build/release/apps/fovea/fovea"))
-    p.add_argument("--model", default=os.path.join(CACHE, "models/ppocr/det.onnx"))
-    p.add_argument("--clip", default=os.path.join(CACHE, "demo/lots_720p.mp4"))
+    p.add_argument("--model", default=os.path.join(ROOT, "models/factory_detector.onnx"))
+    p.add_argument("--clip", default=os.path.join(CACHE, "factory/stream_0.mp4"))
     p.add_argument("--device", default="cpu")
     p.add_argument("--streams", default="1,2,3,4,5,6,8")
     p.add_argument("--seconds", type=float, default=12)
-    p.add_argument("--max-batch", type=int, default=4)
+    p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--max-delay-us", type=int, default=20000)
     p.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = p.parse_args()
