@@ -45,6 +45,13 @@ struct TensorDesc {
     std::vector<std::string> dim_params;
 };
 
+// A tensor in device memory (e.g. CUDA): what Session's device I/O hands out. Owned by the session.
+struct DeviceTensor {
+    void* data = nullptr;
+    DType dtype = DType::kFloat32;
+    Shape shape;
+};
+
 // The backends this build can run, in order of preference for tests ("ref" always).
 std::vector<std::string> available_backends();
 
@@ -67,6 +74,17 @@ class Session {
     // Runs the model. Inputs are matched by name; all model inputs are required. Outputs come in model order.
     // A new input shape rebinds the dynamic dims (shape inference and constant folding run again).
     Result<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs);
+
+    // Device I/O, for backends that run the whole graph on a GPU ("cuda"); others return kUnsupported, and so
+    // does a model with a constant output. device_inputs binds `shapes` (inputs not named keep their bound or
+    // declared shapes) and returns where each input lives on the device, in input order and dtype (float32 for
+    // float inputs, whatever the precision). The caller fills them on device_stream() (or orders its own stream
+    // before it), then device_run() enqueues the model on that stream and returns the outputs on the device, valid
+    // until the next run of this session. Nothing waits: synchronize the stream, or enqueue more work on it.
+    Result<std::vector<DeviceTensor>> device_inputs(const std::map<std::string, Shape>& shapes = {});
+    Result<std::vector<DeviceTensor>> device_run();
+    // The engine's stream (a cudaStream_t) once device_inputs() has bound the session; null otherwise.
+    void* device_stream() const;
 
     // The bound, shape-inferred (and, for optimizing backends, optimized) graph, for inspection tools.
     const ir::Graph& graph() const { return *graph_; }

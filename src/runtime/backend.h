@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fovea/session.h"
 #include "fovea/status.h"
 #include "fovea/tensor.h"
 #include "ir/graph.h"
@@ -34,6 +35,14 @@ public:
     // Peak intermediate memory on the device, and what it would be without reuse.
     virtual size_t arena_bytes() const = 0;
     virtual size_t unplanned_bytes() const = 0;
+    // Device I/O, for engines whose tensors live on a GPU (the defaults: unsupported). The stream every run of the
+    // engine is ordered on (a cudaStream_t), where callers enqueue what fills the inputs or reads the outputs.
+    virtual void* device_stream() { return nullptr; }
+    // Where the graph inputs live on the device, in graph-input order and their user dtypes; fixed for the engine.
+    virtual Result<std::vector<DeviceTensor>> device_inputs() { return unsupported("this engine has no device I/O"); }
+    // Enqueues a run over what the device inputs hold, without host copies and without waiting; the outputs (graph
+    // order, user dtypes) stay valid until the next run.
+    virtual Result<std::vector<DeviceTensor>> device_run() { return unsupported("this engine has no device I/O"); }
 };
 
 struct BackendOptions {

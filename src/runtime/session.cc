@@ -212,6 +212,27 @@ std::map<std::string, int> Session::nodes_per_backend() const {
     return counts;
 }
 
+Result<std::vector<DeviceTensor>> Session::device_inputs(const std::map<std::string, Shape>& shapes) {
+    std::map<std::string, Shape> merged = bound_;
+    for (const auto& [name, shape] : shapes) {
+        const bool known = std::any_of(graph_->inputs.begin(), graph_->inputs.end(),
+                                       [&](const ir::Value* in) { return in->name == name; });
+        if (!known) return not_found("'" + name + "' is not an input of the model");
+        merged[name] = shape;
+    }
+    if (merged != bound_ || !compiled_) FOVEA_TRY(bind(merged));
+    if (!compiled_) return invalid_argument("device_inputs: the model has inputs with unbound dynamic dims");
+    if (!engine_) return unsupported("backend '" + options_.backend + "' has no device I/O");
+    return engine_->device_inputs();
+}
+
+Result<std::vector<DeviceTensor>> Session::device_run() {
+    if (!engine_) return unsupported("device_run: call device_inputs first, on a backend with device I/O");
+    return engine_->device_run();
+}
+
+void* Session::device_stream() const { return engine_ ? engine_->device_stream() : nullptr; }
+
 Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
     try {
         std::map<std::string, Shape> shapes;

@@ -240,6 +240,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         if (run_start_) cudaEventDestroy(run_start_);
         if (run_end_) cudaEventDestroy(run_end_);
         if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+        if (device_graph_exec_) cudaGraphExecDestroy(device_graph_exec_);
         launches_.clear();  // their descriptors go before the handles
         if (exec.cublas) cublasDestroy(exec.cublas);
         if (exec.cudnn) cudnnDestroy(exec.cudnn);
@@ -437,7 +438,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         // The first run goes node by node, so that a failure names its node; the second captures the same
         // sequence into a CUDA graph, which every later run replays.
         if (use_graphs_ && runs_ == 1 && !graph_exec_) {
-            const Status captured = capture();
+            const Status captured = capture(graph_exec_, true);
             if (!captured.is_ok()) {
                 std::fprintf(stderr, "fovea cuda: CUDA graph capture failed, running node by node: %s\n",
                              captured.message().c_str());
@@ -448,7 +449,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         if (graph_exec_) {
             FOVEA_CUDA_TRY(cudaGraphLaunch(graph_exec_, exec.stream), "launching the CUDA graph");
         } else {
-            FOVEA_TRY(enqueue(runs_ == 0));
+            FOVEA_TRY(enqueue(runs_ == 0, true));
         }
         FOVEA_CUDA_TRY(cudaEventRecord(run_end_, exec.stream), "recording an event");
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "running the model");
@@ -469,6 +470,38 @@ class Engine final : public runtime::GraphEngine, public Builder {
             results.push_back(std::move(t));
         }
         return results;
+    }
+
+    void* device_stream() override { return exec.stream; }
+
+    Result<std::vector<DeviceTensor>> device_inputs() override {
+        std::vector<DeviceTensor> out;
+        for (Port& p : inputs_) out.push_back({p.device_raw(), p.value->dtype, shape_of(*p.value)});
+        return out;
+    }
+
+    // The same launches as run() without the host copies, captured into a graph of their own (the host run's graph
+    // copies through staging).
+    Result<std::vector<DeviceTensor>> device_run() override {
+        std::vector<DeviceTensor> out;
+        for (const ir::Value* v : graph_.outputs)
+            if (v->constant) return unsupported("cuda engine: output '" + v->name + "' is a constant (device run)");
+        if (use_graphs_ && device_runs_ == 1 && !device_graph_exec_) {
+            const Status captured = capture(device_graph_exec_, false);
+            if (!captured.is_ok()) {
+                std::fprintf(stderr, "fovea cuda: CUDA graph capture failed, running node by node: %s\n",
+                             captured.message().c_str());
+                use_graphs_ = false;
+            }
+        }
+        if (device_graph_exec_) {
+            FOVEA_CUDA_TRY(cudaGraphLaunch(device_graph_exec_, exec.stream), "launching the CUDA graph");
+        } else {
+            FOVEA_TRY(enqueue(runs_ == 0 && device_runs_ == 0, false));
+        }
+        ++device_runs_;
+        for (Port& p : outputs_) out.push_back({p.device_raw(), p.value->dtype, shape_of(*p.value)});
+        return out;
     }
 
     size_t arena_bytes() const override { return arena_bytes_; }
@@ -525,11 +558,14 @@ class Engine final : public runtime::GraphEngine, public Builder {
     }
 
     // Inputs in, every node, outputs out: the whole run, on the stream. `check`: synchronize after each node, so
-    // that an asynchronous failure is pinned to its node (the first run only).
-    Status enqueue(bool check) {
+    // that an asynchronous failure is pinned to its node (the first run only). `host`: inputs come from and outputs
+    // go to the pinned staging; otherwise the caller's device I/O uses the raw device buffers directly.
+    Status enqueue(bool check, bool host) {
         for (Port& p : inputs_) {
-            FOVEA_CUDA_TRY(cudaMemcpyAsync(p.device_raw(), p.staging.ptr, p.bytes, cudaMemcpyHostToDevice, exec.stream),
-                           "copying input '" + p.value->name + "'");
+            if (host)
+                FOVEA_CUDA_TRY(
+                    cudaMemcpyAsync(p.device_raw(), p.staging.ptr, p.bytes, cudaMemcpyHostToDevice, exec.stream),
+                    "copying input '" + p.value->name + "'");
             if (p.cast)
                 FOVEA_CUDA_TRY(launch_cast(Float::kF32, Float::kF16, p.raw.ptr, p.stored.ptr,
                                            shape_numel(*p.value->shape), exec.stream),
@@ -548,15 +584,17 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 FOVEA_CUDA_TRY(launch_cast(Float::kF16, Float::kF32, p.stored.ptr, p.raw.ptr,
                                            shape_numel(*p.value->shape), exec.stream),
                                "converting output '" + p.value->name + "'");
-            FOVEA_CUDA_TRY(cudaMemcpyAsync(p.staging.ptr, p.device_raw(), p.bytes, cudaMemcpyDeviceToHost, exec.stream),
-                           "copying output '" + p.value->name + "'");
+            if (host)
+                FOVEA_CUDA_TRY(
+                    cudaMemcpyAsync(p.staging.ptr, p.device_raw(), p.bytes, cudaMemcpyDeviceToHost, exec.stream),
+                    "copying output '" + p.value->name + "'");
         }
         return Status::ok();
     }
 
-    Status capture() {
+    Status capture(cudaGraphExec_t& graph_exec, bool host) {
         FOVEA_CUDA_TRY(cudaStreamBeginCapture(exec.stream, cudaStreamCaptureModeThreadLocal), "beginning capture");
-        const Status enqueued = enqueue(false);
+        const Status enqueued = enqueue(false, host);
         cudaGraph_t graph = nullptr;
         const cudaError_t ended = cudaStreamEndCapture(exec.stream, &graph);
         if (!enqueued.is_ok() || ended != cudaSuccess) {
@@ -564,10 +602,10 @@ class Engine final : public runtime::GraphEngine, public Builder {
             cudaGetLastError();  // clear the capture's sticky error, if any
             return enqueued.is_ok() ? cuda_status(ended, "ending capture") : enqueued;
         }
-        const cudaError_t made = cudaGraphInstantiate(&graph_exec_, graph, 0);
+        const cudaError_t made = cudaGraphInstantiate(&graph_exec, graph, 0);
         cudaGraphDestroy(graph);
         if (made != cudaSuccess) {
-            graph_exec_ = nullptr;
+            graph_exec = nullptr;
             cudaGetLastError();
             return cuda_status(made, "instantiating the CUDA graph");
         }
@@ -628,8 +666,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
     std::deque<Port> inputs_, outputs_;  // deque: ports do not move
     std::vector<Step> launches_;
     cudaGraphExec_t graph_exec_ = nullptr;
+    cudaGraphExec_t device_graph_exec_ = nullptr;  // device_run's: no host copies
     bool use_graphs_ = true;
-    int64_t runs_ = 0;
+    int64_t runs_ = 0, device_runs_ = 0;
     size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
 };
 
