@@ -18,9 +18,6 @@ float iou(const Box& a, const Box& b) {
 
 namespace {
 
-Box box_from_center(float cx, float cy, float w, float h) {
-    return {cx - w * 0.5f, cy - h * 0.5f, cx + w * 0.5f, cy + h * 0.5f};
-}
 
 // The lowest threshold any class can pass: boxes whose best possible score is below it are skipped early.
 float min_threshold(const DetectOptions& o) {
@@ -30,6 +27,10 @@ float min_threshold(const DetectOptions& o) {
 }
 
 }  // namespace
+
+Box box_from_center(float cx, float cy, float w, float h) {
+    return {cx - w * 0.5f, cy - h * 0.5f, cx + w * 0.5f, cy + h * 0.5f};
+}
 
 std::vector<Detection> decode_yolov5(const float* item, int64_t boxes, int64_t channels, const DetectOptions& o) {
     std::vector<Detection> dets;

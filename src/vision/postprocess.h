@@ -16,6 +16,8 @@ struct Box {
     float x1, y1, x2, y2;
 };
 float iou(const Box& a, const Box& b);  // 0 when the union is empty
+// A YOLO box (center, size) as corners; the one formula every decoder uses, so that CPU and GPU paths agree.
+Box box_from_center(float cx, float cy, float w, float h);
 
 struct Detection {
     Box box;
