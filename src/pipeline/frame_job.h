@@ -14,13 +14,15 @@ namespace fovea::pipeline {
 
 using Clock = std::chrono::steady_clock;
 
-// One frame to infer: its preprocessed inputs (one per ROI), ready to be copied into a batch.
+// One frame to infer: its preprocessed inputs (one per ROI), ready to be copied into a batch; or, on the GPU-resident
+// path, the frame as decoded with its resolved ROIs (device_spec set, input_data and transforms left to the worker).
 struct FrameJob {
     int stream = 0;  // index into the pipeline's streams
     media::Frame frame;
     std::vector<vision::Rect> rois;                 // resolved against the frame
     std::vector<vision::InputTransform> transforms;  // per ROI: model input -> frame coordinates
     std::shared_ptr<std::byte[]> input_data;         // rois.size() items of the model's input_item_bytes
+    std::shared_ptr<const vision::PreprocessSpec> device_spec;  // GPU-resident path: the stream's spec
     Clock::time_point enqueued{};
     double decode_us = 0;
     double preprocess_us = 0;

@@ -101,6 +101,105 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::load(const ModelConfig& config
     return m;
 }
 
+Status ModelRunner::enable_device_path() {
+    const bool v5 = config_.output == OutputKind::kYoloV5;
+    if (backend_ != "cuda" || (!v5 && config_.output != OutputKind::kYoloV8))
+        return unsupported("the GPU-resident path takes YOLO detectors on the cuda backend");
+    FOVEA_ASSIGN(uploader_, vision::CudaFrameUploader::create());
+    auto yolo = vision::CudaYoloDecoder::create(v5 ? vision::YoloHead::kV5 : vision::YoloHead::kV8, config_.detect,
+                                                batch_sizes_.back());
+    if (!yolo.is_ok()) {
+        uploader_.reset();
+        return yolo.status();
+    }
+    yolo_ = std::move(*yolo);
+    // Twice per batch size on a black frame: the first run goes node by node, the second captures the device run's
+    // CUDA graph, so that neither happens on live frames; any failure shows here, where the CPU path can take over.
+    media::Frame black = media::make_bgr_frame(config_.input.width, config_.input.height);
+    std::vector<FrameItem> items;
+    Status s = Status::ok();
+    for (int b : batch_sizes_) {
+        items.assign(static_cast<size_t>(b), FrameItem{&black, vision::Rect{0, 0, black.width, black.height}, &config_.input});
+        std::vector<vision::InputTransform> transforms;
+        for (int pass = 0; pass < 2 && s.is_ok(); ++pass) s = run_frames(items, transforms).status();
+    }
+    if (!s.is_ok()) {
+        uploader_.reset();
+        yolo_.reset();
+        preprocessors_.clear();
+        return s;
+    }
+    return Status::ok();
+}
+
+Result<std::vector<ItemOutput>> ModelRunner::run_frames(std::span<const FrameItem> items,
+                                                        std::vector<vision::InputTransform>& transforms) {
+    if (!device_path()) return internal_error("run_frames: the GPU-resident path is not set up");
+    transforms.assign(items.size(), vision::InputTransform{});
+    std::vector<ItemOutput> out;
+    out.reserve(items.size());
+    const size_t largest = static_cast<size_t>(batch_sizes_.back());
+    for (size_t done = 0; done < items.size();) {
+        const size_t n = std::min(largest, items.size() - done);
+        FOVEA_ASSIGN(std::vector<ItemOutput> part,
+                     run_frames_chunk(items.subspan(done, n), std::span(transforms).subspan(done, n)));
+        for (ItemOutput& o : part) out.push_back(std::move(o));
+        done += n;
+    }
+    return out;
+}
+
+Result<std::vector<ItemOutput>> ModelRunner::run_frames_chunk(std::span<const FrameItem> items,
+                                                              std::span<vision::InputTransform> transforms) {
+    const int count = static_cast<int>(items.size());
+    const int b = *std::lower_bound(batch_sizes_.begin(), batch_sizes_.end(), count);
+    Session& session = *sessions_.at(b);
+    FOVEA_ASSIGN(std::vector<DeviceTensor> inputs, session.device_inputs());
+    void* stream = session.device_stream();
+    // Frames shared by several ROIs go up once.
+    std::vector<const media::Frame*> frames;
+    std::vector<size_t> frame_of;
+    for (const FrameItem& it : items) {
+        if (frames.empty() || frames.back() != it.frame) frames.push_back(it.frame);
+        frame_of.push_back(frames.size() - 1);
+    }
+    FOVEA_ASSIGN(std::vector<vision::DeviceImage> images, uploader_->upload(frames, stream));
+    // Runs of consecutive items with the same equalization go through one preprocessor launch each. Items past
+    // `count` (up to the compiled batch) keep stale inputs; their results are never decoded.
+    auto* dst = static_cast<std::byte*>(inputs.at(0).data);
+    for (size_t first = 0; first < items.size();) {
+        const vision::PreprocessSpec& spec = *items[first].spec;
+        size_t last = first + 1;
+        while (last < items.size() && items[last].spec->equalize == spec.equalize &&
+               items[last].spec->clahe_clip == spec.clahe_clip && items[last].spec->clahe_tile == spec.clahe_tile)
+            ++last;
+        const std::string key = std::to_string(static_cast<int>(spec.equalize)) + "/" +
+                                std::to_string(spec.clahe_clip) + "/" + std::to_string(spec.clahe_tile);
+        auto& pre = preprocessors_[key];
+        if (!pre) {
+            FOVEA_ASSIGN(pre, vision::CudaPreprocessor::create(spec, batch_sizes_.back()));
+        }
+        std::vector<vision::DeviceImage> part;
+        std::vector<vision::Rect> rois;
+        for (size_t i = first; i < last; ++i) {
+            part.push_back(images[frame_of[i]]);
+            rois.push_back(items[i].roi);
+        }
+        FOVEA_TRY(pre->run(part, rois, dst + first * item_bytes_, stream, transforms.subspan(first, last - first)));
+        first = last;
+    }
+    FOVEA_ASSIGN(std::vector<DeviceTensor> outputs, session.device_run());
+    if (outputs.empty()) return invalid_argument("the model has no outputs");
+    const DeviceTensor& head = outputs[0];
+    if (head.dtype != DType::kFloat32 || head.shape.size() != 3 || head.shape[0] < count)
+        return invalid_argument("output " + shape_to_string(head.shape) + " of a " + output_kind_name(config_.output) +
+                                " model: expected float32 [N, a, b]");
+    FOVEA_ASSIGN(auto dets, yolo_->decode(head.data, head.shape[1], head.shape[2], count, stream));
+    std::vector<ItemOutput> out(static_cast<size_t>(count));
+    for (size_t i = 0; i < out.size(); ++i) out[i].detections = std::move(dets[i]);
+    return out;
+}
+
 const std::string& ModelRunner::label(int class_id) const {
     static const std::string kNone;
     if (class_id < 0 || static_cast<size_t>(class_id) >= config_.labels.size()) return kNone;

@@ -12,6 +12,9 @@
 #include "fovea/session.h"
 #include "pipeline/config.h"
 #include "pipeline/frame_job.h"
+#include "vision/frames_cuda.h"
+#include "vision/preprocess_cuda.h"
+#include "vision/yolo_cuda.h"
 
 namespace fovea::pipeline {
 
@@ -43,6 +46,20 @@ class ModelRunner {
     // batch tensor. Not thread-safe: one caller at a time.
     Result<std::vector<ItemOutput>> run(std::span<const std::byte* const> items);
 
+    // The GPU-resident path (cuda backend, YOLO heads): frames go up to the device, are preprocessed there straight
+    // into the session's input, and only the decoder's candidates come back. enable_device_path() sets it up and
+    // runs it once per batch size; an error means the caller keeps the CPU path.
+    Status enable_device_path();
+    bool device_path() const { return uploader_ != nullptr; }
+    struct FrameItem {
+        const media::Frame* frame = nullptr;
+        vision::Rect roi;                         // resolved against the frame
+        const vision::PreprocessSpec* spec = nullptr;  // the stream's (its equalization on the model's spec)
+    };
+    // Detections in model-input coordinates, and each item's transform to frame coordinates.
+    Result<std::vector<ItemOutput>> run_frames(std::span<const FrameItem> items,
+                                               std::vector<vision::InputTransform>& transforms);
+
   private:
     ModelRunner() = default;
     Result<std::vector<ItemOutput>> run_chunk(std::span<const std::byte* const> items);
@@ -57,6 +74,12 @@ class ModelRunner {
     std::map<int, std::unique_ptr<Session>> sessions_;       // per batch size
     std::map<int, Tensor> batch_inputs_;                     // per batch size, reused
     std::vector<std::string> charset_;
+
+    Result<std::vector<ItemOutput>> run_frames_chunk(std::span<const FrameItem> items,
+                                                     std::span<vision::InputTransform> transforms);
+    std::unique_ptr<vision::CudaFrameUploader> uploader_;
+    std::unique_ptr<vision::CudaYoloDecoder> yolo_;
+    std::map<std::string, std::unique_ptr<vision::CudaPreprocessor>> preprocessors_;  // per equalization setting
 };
 
 }  // namespace fovea::pipeline

@@ -34,6 +34,14 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineConfig config, RunOpt
     const PipelineConfig& c = p->config_;
 
     FOVEA_ASSIGN(p->primary_, ModelRunner::load(c.models.at(c.primary)));
+    const OutputKind kind = p->primary_->config().output;
+    if (p->primary_->backend() == "cuda" && (kind == OutputKind::kYoloV5 || kind == OutputKind::kYoloV8)) {
+        const Status gpu = p->primary_->enable_device_path();
+        p->device_path_ = gpu.is_ok();
+        if (!gpu.is_ok())
+            std::fprintf(stderr, "fovea: model '%s': GPU-resident path unavailable, preprocessing and decoding on the CPU: %s\n",
+                         p->primary_->config().name.c_str(), gpu.message().c_str());
+    }
     for (const CascadeConfig& k : c.cascades) {
         if (p->secondaries_.contains(k.model)) continue;
         FOVEA_ASSIGN(p->secondaries_[k.model], ModelRunner::load(c.models.at(k.model)));
@@ -66,7 +74,8 @@ Status Pipeline::add_stream(StreamConfig config) {
     slot.name = config.source.name;
     slot.stats = std::make_unique<StreamStats>();
     const int id = static_cast<int>(streams_.size());
-    slot.stream = std::make_unique<Stream>(id, std::move(config), primary_->input_spec(), *queue_, *slot.stats);
+    slot.stream =
+        std::make_unique<Stream>(id, std::move(config), primary_->input_spec(), *queue_, *slot.stats, device_path_);
     {
         std::lock_guard rules_lock(batch_mu_);
         rules_->add_stream(slot.name);
@@ -169,15 +178,32 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
     std::vector<const std::byte*> inputs;
     for (size_t j = 0; j < batch.size(); ++j) {
         const FrameJob& job = batch[j];
-        for (int roi = 0; roi < job.inputs_count(); ++roi)
+        for (int roi = 0; job.input_data && roi < job.inputs_count(); ++roi)
             inputs.push_back(job.input_data.get() + static_cast<size_t>(roi) * item);
         stats[j]->queue_us.add(micros(t0 - job.enqueued));
         stages.queue.add(micros(t0 - job.enqueued));
         stages.decode.add(job.decode_us);
         stages.preprocess.add(job.preprocess_us);
     }
-    const int total = static_cast<int>(inputs.size());
-    auto outputs = primary_->run(inputs);
+    int total = static_cast<int>(inputs.size());
+    Result<std::vector<ItemOutput>> outputs = std::vector<ItemOutput>{};
+    if (device_path_) {
+        // GPU-resident: the jobs carry frames and ROIs; the transforms come back from the device preprocessing.
+        std::vector<ModelRunner::FrameItem> items;
+        for (const FrameJob& job : batch)
+            for (const vision::Rect& roi : job.rois) items.push_back({&job.frame, roi, job.device_spec.get()});
+        total = static_cast<int>(items.size());
+        std::vector<vision::InputTransform> transforms;
+        outputs = primary_->run_frames(items, transforms);
+        auto next = transforms.begin();
+        if (outputs.is_ok())
+            for (FrameJob& job : batch) {
+                job.transforms.assign(next, next + static_cast<std::ptrdiff_t>(job.rois.size()));
+                next += static_cast<std::ptrdiff_t>(job.rois.size());
+            }
+    } else {
+        outputs = primary_->run(inputs);
+    }
     const Clock::time_point t1 = Clock::now();
     {
         std::lock_guard lock(batch_mu_);
@@ -376,6 +402,7 @@ nlohmann::json Pipeline::summary() const {
                       {"postprocess", histogram_ms(stages.post)},
                       {"capture_to_event", histogram_ms(stages.latency)}};
     j["batch_sizes"] = batches;
+    j["gpu_resident"] = device_path_;
     j["streams"] = streams;
     return j;
 }

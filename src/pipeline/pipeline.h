@@ -73,6 +73,7 @@ class Pipeline {
     PipelineConfig config_;
     RunOptions options_;
     std::unique_ptr<ModelRunner> primary_;
+    bool device_path_ = false;  // the primary detector runs GPU-resident (frames in, candidates out)
     std::map<std::string, std::unique_ptr<ModelRunner>> secondaries_;
     std::unique_ptr<BatchQueue<FrameJob>> queue_;
     std::unique_ptr<RuleEngine> rules_;

@@ -25,11 +25,12 @@ const char* stream_state_name(StreamState s) {
 }
 
 Stream::Stream(int id, StreamConfig config, const vision::PreprocessSpec& spec, BatchQueue<FrameJob>& queue,
-               StreamStats& stats)
+               StreamStats& stats, bool device_preprocess)
     : id_(id), config_(std::move(config)), spec_(spec), queue_(queue), stats_(stats) {
     spec_.equalize = config_.equalize;
     spec_.clahe_clip = config_.clahe_clip;
     spec_.clahe_tile = config_.clahe_tile;
+    if (device_preprocess) device_spec_ = std::make_shared<const vision::PreprocessSpec>(spec_);
     item_bytes_ = vision::input_item_bytes(spec_);
     // A live camera cannot wait: its oldest frame goes. A file read faster than real time can, so nothing is lost.
     const auto type = media::resolve_source_type(config_.source);
@@ -133,12 +134,15 @@ void Stream::handle_frame(media::Frame frame, double decode_us) {
     job.stream = id_;
     const std::vector<vision::Rect> whole{vision::Rect{}};
     const std::vector<vision::Rect>& rois = config_.rois.empty() ? whole : config_.rois;
-    job.input_data = std::make_shared<std::byte[]>(item_bytes_ * rois.size());
+    // On the GPU-resident path only the ROIs are resolved here; the worker preprocesses the batch on the device.
+    job.device_spec = device_spec_;
+    if (!device_spec_) job.input_data = std::make_shared<std::byte[]>(item_bytes_ * rois.size());
     for (size_t i = 0; i < rois.size(); ++i) {
         auto roi = vision::resolve_roi(rois[i], frame.width, frame.height);
         vision::InputTransform t;
-        Status s = roi.is_ok() ? vision::preprocess(frame, *roi, spec_, job.input_data.get() + i * item_bytes_, t)
-                               : roi.status();
+        Status s = !roi.is_ok()  ? roi.status()
+                   : device_spec_ ? Status::ok()
+                                  : vision::preprocess(frame, *roi, spec_, job.input_data.get() + i * item_bytes_, t);
         if (!s.is_ok()) {
             // A frame that cannot be preprocessed (odd size, ROI outside it) is counted and skipped, not fatal.
             ++stats_.failed;

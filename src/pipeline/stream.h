@@ -48,9 +48,9 @@ struct StreamStats {
 class Stream {
   public:
     // `spec` is the model's input spec (the stream's equalization is applied on top). The queue and stats must
-    // outlive the stream.
+    // outlive the stream. `device_preprocess`: frames go to the queue unpreprocessed (the worker does it on the GPU).
     Stream(int id, StreamConfig config, const vision::PreprocessSpec& spec, BatchQueue<FrameJob>& queue,
-           StreamStats& stats);
+           StreamStats& stats, bool device_preprocess = false);
     ~Stream();
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
@@ -69,6 +69,7 @@ class Stream {
     const StreamConfig config_;
     vision::PreprocessSpec spec_;
     size_t item_bytes_;
+    std::shared_ptr<const vision::PreprocessSpec> device_spec_;  // set on the GPU-resident path
     bool live_ = true;  // frames come at the source's pace: drop rather than wait when the model is behind
     BatchQueue<FrameJob>& queue_;
     StreamStats& stats_;
