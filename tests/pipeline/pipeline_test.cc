@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../passes/pass_test_util.h"
+#include "media/source.h"
 #include "pipeline/config.h"
 #include "pipeline/pipeline.h"
 #include "vision/preprocess_cuda.h"
@@ -108,6 +109,7 @@ rules:
 sinks:
   jsonl: {path: out/events.jsonl, detections: true}
   snapshots: {dir: out/snaps}
+  video: {path: "out/{stream}.mp4", streams: [cam1], fps: 10}
 )";
     auto p = make(yaml, dir);
     ASSERT_TRUE(p.is_ok()) << p.status().message();
@@ -149,6 +151,19 @@ sinks:
     EXPECT_EQ(alarms, 4);
     EXPECT_EQ(frames, 60);
     EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out/snaps"), fs::directory_iterator{}), 4);
+    // The annotated video holds every inferred frame of the stream it was asked for, and only that stream's.
+    EXPECT_FALSE(fs::exists(dir / "out/cam0.mp4"));
+    media::SourceSpec video;
+    video.uri = (dir / "out/cam1.mp4").string();
+    video.realtime = false;
+    auto source = media::make_source(video);
+    ASSERT_TRUE(source.is_ok()) << source.status().message();
+    ASSERT_TRUE((*source)->open().is_ok());
+    int video_frames = 0;
+    media::Frame f;
+    for (auto got = (*source)->read(f); got.is_ok() && got.value(); got = (*source)->read(f)) ++video_frames;
+    EXPECT_EQ(video_frames, 30);
+    EXPECT_EQ(f.width, 64);
     EXPECT_GT(s["batch_sizes"].size(), 0u);
 }
 
