@@ -332,6 +332,8 @@ TEST(Pipeline, MissingModelOrWrongInputSizeIsAClearError) {
 // brightness sits near the threshold and one grey level of preprocessing difference may flip it).
 TEST(Pipeline, CudaDetectorGivesTheSameEventsAsCpu) {
     if (!vision::cuda_device_available()) GTEST_SKIP() << "no CUDA device: the GPU-resident path needs one";
+    if (std::system("command -v ffmpeg >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "no ffmpeg CLI to make the test clip (the GPU test machine has none)";
     const fs::path dir = tmp_dir("cuda_events");
     write_file(dir / "det.onnx", brightness_detector());
     make_blink_clip(dir / "blink.mp4");
