@@ -13,18 +13,16 @@ namespace {
 media::Frame annotated(const media::Frame& frame, const std::vector<DetectionResult>& dets,
                        const std::vector<std::string>& labels) {
     media::Frame copy = vision::to_bgr_copy(frame);
-    std::vector<vision::Detection> boxes;
-    std::vector<std::string> names;
     for (const DetectionResult& d : dets) {
-        boxes.push_back(d.det);
-        std::string name = d.det.class_id >= 0 && static_cast<size_t>(d.det.class_id) < labels.size()
-                               ? labels[static_cast<size_t>(d.det.class_id)]
-                               : std::to_string(d.det.class_id);
-        if (!d.secondary_label.empty()) name += " " + d.secondary_label;
-        if (!d.text.empty()) name += " '" + d.text + "'";
-        names.push_back(std::move(name));
+        // draw_detections names boxes by class id; each box gets its own table so that its label can carry what a
+        // cascade read, while the colour still follows the class.
+        const auto id = static_cast<size_t>(std::max(0, d.det.class_id));
+        std::vector<std::string> names(id + 1);
+        names[id] = id < labels.size() ? labels[id] : std::to_string(d.det.class_id);
+        if (!d.secondary_label.empty()) names[id] += " " + d.secondary_label;
+        if (!d.text.empty()) names[id] += " '" + d.text + "'";
+        vision::draw_detections(copy, std::span(&d.det, 1), names);
     }
-    vision::draw_detections(copy, boxes, names);
     return copy;
 }
 
