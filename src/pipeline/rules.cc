@@ -1,6 +1,7 @@
 #include "pipeline/rules.h"
 
 #include <algorithm>
+#include <optional>
 #include <regex>
 
 namespace fovea::pipeline {
@@ -27,9 +28,11 @@ void RuleEngine::add_stream(const std::string& name) {
 
 std::vector<DetectionResult> RuleEngine::match(const RuleConfig& rule, const std::vector<DetectionResult>& dets) {
     std::vector<DetectionResult> out;
-    const std::regex text(rule.text_pattern.empty() ? "" : rule.text_pattern);
+    // Compiled only for rules that have a pattern: this runs for every rule on every inferred frame.
+    std::optional<std::regex> text;
+    if (!rule.text_pattern.empty()) text.emplace(rule.text_pattern);
     for (const DetectionResult& d : dets) {
-        if (!rule.text_pattern.empty() && !std::regex_search(d.text, text)) continue;
+        if (text && !std::regex_search(d.text, *text)) continue;
         const vision::Box& b = d.det.box;
         if (!rule.classes.empty() &&
             std::find(rule.classes.begin(), rule.classes.end(), d.det.class_id) == rule.classes.end())
