@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 namespace fovea::pipeline {
 namespace {
@@ -11,9 +10,11 @@ namespace {
 Result<std::vector<std::byte>> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return not_found(path + ": cannot open the model file");
-    std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> bytes(chars.size());
-    std::memcpy(bytes.data(), chars.data(), chars.size());
+    in.seekg(0, std::ios::end);
+    std::vector<std::byte> bytes(static_cast<size_t>(in.tellg()));
+    in.seekg(0);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
+        return io_error(path + ": cannot read the model file");
     return bytes;
 }
 

@@ -23,36 +23,16 @@
 #include "backends/cuda/cuda_backend.h"
 #include "fovea/npy.h"
 #include "fovea/session.h"
+#include "../zoo/zoo_util.h"
 
 namespace fovea {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path zoo_dir() {
-    const char* env = std::getenv("FOVEA_ZOO_DIR");
-    return env && *env ? fs::path(env) : fs::path(FOVEA_ZOO_DEFAULT_DIR);
-}
-
-std::string file_name_for(const std::string& tensor_name) {
-    std::string out = tensor_name;
-    for (char& c : out) {
-        const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                          c == '_' || c == '-';
-        if (!keep) c = '_';
-    }
-    return out + ".npy";
-}
-
-double relative_l2(const Tensor& actual, const Tensor& expected) {
-    double diff = 0, ref = 0;
-    for (int64_t i = 0; i < expected.numel(); ++i) {
-        const double a = actual.element_as_double(i), e = expected.element_as_double(i);
-        diff += (a - e) * (a - e);
-        ref += e * e;
-    }
-    return ref > 0 ? std::sqrt(diff / ref) : std::sqrt(diff);
-}
+using zoo::file_name_for;
+using zoo::relative_l2;
+using zoo::zoo_dir;
 
 // Float inputs rounded to float16 and back: the smallest change any reduced-precision engine makes.
 std::map<std::string, Tensor> rounded_to_half(const std::map<std::string, Tensor>& inputs) {

@@ -29,18 +29,17 @@
 
 #include "fovea/npy.h"
 #include "fovea/session.h"
+#include "zoo_util.h"
 
 namespace fovea {
 namespace {
 
 namespace fs = std::filesystem;
+using zoo::file_name_for;
+using zoo::relative_l2;
+using zoo::zoo_dir;
 
 constexpr double kMaxRelativeL2 = 1e-4;
-
-fs::path zoo_dir() {
-    const char* env = std::getenv("FOVEA_ZOO_DIR");
-    return env && *env ? fs::path(env) : fs::path(FOVEA_ZOO_DEFAULT_DIR);
-}
 
 struct ZooCase {
     std::string model;
@@ -73,40 +72,6 @@ std::vector<ZooCase> find_cases() {
         return std::tie(a.model, a.batch) < std::tie(b.model, b.batch);
     });
     return cases;
-}
-
-// The file name tools/zoo/ort_run.mjs gives a tensor: characters outside [A-Za-z0-9._-] become '_'.
-std::string file_name_for(const std::string& tensor_name) {
-    std::string out = tensor_name;
-    for (char& c : out) {
-        const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                          c == '_' || c == '-';
-        if (!keep) c = '_';
-    }
-    return out + ".npy";
-}
-
-// ||actual - expected|| / ||expected||, accumulated in double; a NaN anywhere makes it NaN (and the check fail).
-// An all-zero expected tensor has no scale, so the absolute norm of the difference stands in.
-double relative_l2(const Tensor& actual, const Tensor& expected) {
-    double diff = 0, ref = 0;
-    const int64_t n = expected.numel();
-    if (actual.dtype() == DType::kFloat32) {
-        const float* a = actual.data<float>();
-        const float* e = expected.data<float>();
-        for (int64_t i = 0; i < n; ++i) {
-            const double d = static_cast<double>(a[i]) - static_cast<double>(e[i]);
-            diff += d * d;
-            ref += static_cast<double>(e[i]) * static_cast<double>(e[i]);
-        }
-    } else {
-        for (int64_t i = 0; i < n; ++i) {
-            const double a = actual.element_as_double(i), e = expected.element_as_double(i);
-            diff += (a - e) * (a - e);
-            ref += e * e;
-        }
-    }
-    return ref > 0 ? std::sqrt(diff / ref) : std::sqrt(diff);
 }
 
 int64_t count_unequal(const Tensor& actual, const Tensor& expected) {
