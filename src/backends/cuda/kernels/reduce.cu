@@ -91,32 +91,36 @@ __global__ void reduce_columns_kernel(Reduce op, const T* x, T* y, int64_t outer
     }
 }
 
+// Max or average over the window of output pixel (oy, ox); `in` points at the plane's (or the channel's) first
+// element and `step` is the distance between horizontally adjacent pixels: 1 in NCHW, the channel count in NHWC.
+template <typename T>
+__device__ float pool_window(const Pool2dParams& p, const T* in, int64_t oy, int64_t ox, int64_t step) {
+    const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
+    float acc = p.max ? -FLT_MAX : 0.f;
+    int64_t taken = 0, padded = 0;
+    for (int64_t ky = 0; ky < p.k_h; ++ky) {
+        const int64_t iy = y0 + ky * p.d_h;
+        for (int64_t kx = 0; kx < p.k_w; ++kx) {
+            const int64_t ix = x0 + kx * p.d_w;
+            // Positions in the declared padding count for count_include_pad; those past it (ceil_mode) never do.
+            if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
+                ++padded;
+            if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+            const float v = load(in, (iy * p.in_w + ix) * step);
+            acc = p.max ? fmaxf(acc, v) : acc + v;
+            ++taken;
+        }
+    }
+    if (p.max) return acc;
+    const int64_t div = p.count_include_pad ? padded : taken;
+    return div > 0 ? acc / static_cast<float>(div) : 0.f;
+}
+
 template <typename T>
 __global__ void pool2d_kernel(Pool2dParams p, const T* x, T* y) {
     FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w) {
         const int64_t ox = o % p.out_w, oy = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-        const T* in = x + plane * p.in_h * p.in_w;
-        const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
-        float acc = p.max ? -FLT_MAX : 0.f;
-        int64_t taken = 0, padded = 0;
-        for (int64_t ky = 0; ky < p.k_h; ++ky) {
-            const int64_t iy = y0 + ky * p.d_h;
-            for (int64_t kx = 0; kx < p.k_w; ++kx) {
-                const int64_t ix = x0 + kx * p.d_w;
-                // Positions in the declared padding count for count_include_pad; those past it (ceil_mode) never do.
-                if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
-                    ++padded;
-                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
-                const float v = load(in, iy * p.in_w + ix);
-                acc = p.max ? fmaxf(acc, v) : acc + v;
-                ++taken;
-            }
-        }
-        if (!p.max) {
-            const int64_t div = p.count_include_pad ? padded : taken;
-            acc = div > 0 ? acc / static_cast<float>(div) : 0.f;
-        }
-        store(y, o, acc);
+        store(y, o, pool_window(p, x + plane * p.in_h * p.in_w, oy, ox, 1));
     }
 }
 
@@ -126,27 +130,7 @@ __global__ void pool2d_nhwc_kernel(Pool2dParams p, const T* x, T* y) {
     FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w * p.channels) {
         const int64_t c = o % p.channels, rest = o / p.channels;
         const int64_t ox = rest % p.out_w, oy = (rest / p.out_w) % p.out_h, n = rest / (p.out_w * p.out_h);
-        const T* in = x + n * p.in_h * p.in_w * p.channels + c;
-        const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
-        float acc = p.max ? -FLT_MAX : 0.f;
-        int64_t taken = 0, padded = 0;
-        for (int64_t ky = 0; ky < p.k_h; ++ky) {
-            const int64_t iy = y0 + ky * p.d_h;
-            for (int64_t kx = 0; kx < p.k_w; ++kx) {
-                const int64_t ix = x0 + kx * p.d_w;
-                if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
-                    ++padded;
-                if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
-                const float v = load(in, (iy * p.in_w + ix) * p.channels);
-                acc = p.max ? fmaxf(acc, v) : acc + v;
-                ++taken;
-            }
-        }
-        if (!p.max) {
-            const int64_t div = p.count_include_pad ? padded : taken;
-            acc = div > 0 ? acc / static_cast<float>(div) : 0.f;
-        }
-        store(y, o, acc);
+        store(y, o, pool_window(p, x + n * p.in_h * p.in_w * p.channels + c, oy, ox, p.channels));
     }
 }
 
