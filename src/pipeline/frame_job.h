@@ -27,8 +27,7 @@ struct FrameJob {
     double decode_us = 0;
     double preprocess_us = 0;
 
-    int inputs_count() const { return static_cast<int>(rois.size()); }
-    int inputs() const { return inputs_count(); }  // BatchQueue's name for it
+    int inputs() const { return static_cast<int>(rois.size()); }  // batch slots this frame takes (one per ROI)
 };
 
 // A detection in frame coordinates, with what a cascade model said about its crop.

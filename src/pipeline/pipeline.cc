@@ -178,7 +178,7 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
     std::vector<const std::byte*> inputs;
     for (size_t j = 0; j < batch.size(); ++j) {
         const FrameJob& job = batch[j];
-        for (int roi = 0; job.input_data && roi < job.inputs_count(); ++roi)
+        for (int roi = 0; job.input_data && roi < job.inputs(); ++roi)
             inputs.push_back(job.input_data.get() + static_cast<size_t>(roi) * item);
         stats[j]->queue_us.add(micros(t0 - job.enqueued));
         stages.queue.add(micros(t0 - job.enqueued));
@@ -226,7 +226,7 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
         FrameResult r;
         r.stream = job.stream;
         r.frame = job.frame;
-        for (int roi = 0; roi < job.inputs_count(); ++roi, ++k) {
+        for (int roi = 0; roi < job.inputs(); ++roi, ++k) {
             ItemOutput& o = (*outputs)[k];
             vision::map_to_frame(o.detections, job.transforms[static_cast<size_t>(roi)], job.frame.width,
                                  job.frame.height);
