@@ -18,6 +18,20 @@ Result<std::vector<std::byte>> read_file(const std::string& path) {
     return bytes;
 }
 
+// Runs `run_chunk(first, n)` over consecutive chunks of at most the largest compiled batch, results in order.
+template <typename RunChunk>
+Result<std::vector<ItemOutput>> chunked(size_t count, size_t largest, RunChunk&& run_chunk) {
+    std::vector<ItemOutput> out;
+    out.reserve(count);
+    for (size_t done = 0; done < count;) {
+        const size_t n = std::min(largest, count - done);
+        FOVEA_ASSIGN(std::vector<ItemOutput> part, run_chunk(done, n));
+        for (ItemOutput& o : part) out.push_back(std::move(o));
+        done += n;
+    }
+    return out;
+}
+
 }  // namespace
 
 ModelRunner::~ModelRunner() = default;
@@ -120,7 +134,8 @@ Status ModelRunner::enable_device_path() {
     std::vector<FrameItem> items;
     Status s = Status::ok();
     for (int b : batch_sizes_) {
-        items.assign(static_cast<size_t>(b), FrameItem{&black, vision::Rect{0, 0, black.width, black.height}, &config_.input});
+        items.assign(static_cast<size_t>(b),
+                     FrameItem{&black, vision::Rect{0, 0, black.width, black.height}, &config_.input});
         std::vector<vision::InputTransform> transforms;
         for (int pass = 0; pass < 2 && s.is_ok(); ++pass) s = run_frames(items, transforms).status();
     }
@@ -137,17 +152,9 @@ Result<std::vector<ItemOutput>> ModelRunner::run_frames(std::span<const FrameIte
                                                         std::vector<vision::InputTransform>& transforms) {
     if (!device_path()) return internal_error("run_frames: the GPU-resident path is not set up");
     transforms.assign(items.size(), vision::InputTransform{});
-    std::vector<ItemOutput> out;
-    out.reserve(items.size());
-    const size_t largest = static_cast<size_t>(batch_sizes_.back());
-    for (size_t done = 0; done < items.size();) {
-        const size_t n = std::min(largest, items.size() - done);
-        FOVEA_ASSIGN(std::vector<ItemOutput> part,
-                     run_frames_chunk(items.subspan(done, n), std::span(transforms).subspan(done, n)));
-        for (ItemOutput& o : part) out.push_back(std::move(o));
-        done += n;
-    }
-    return out;
+    return chunked(items.size(), static_cast<size_t>(batch_sizes_.back()), [&](size_t first, size_t n) {
+        return run_frames_chunk(items.subspan(first, n), std::span(transforms).subspan(first, n));
+    });
 }
 
 Result<std::vector<ItemOutput>> ModelRunner::run_frames_chunk(std::span<const FrameItem> items,
@@ -208,16 +215,8 @@ const std::string& ModelRunner::label(int class_id) const {
 }
 
 Result<std::vector<ItemOutput>> ModelRunner::run(std::span<const std::byte* const> items) {
-    std::vector<ItemOutput> out;
-    out.reserve(items.size());
-    const size_t largest = static_cast<size_t>(batch_sizes_.back());
-    for (size_t done = 0; done < items.size();) {
-        const size_t n = std::min(largest, items.size() - done);
-        FOVEA_ASSIGN(std::vector<ItemOutput> part, run_chunk(items.subspan(done, n)));
-        for (ItemOutput& o : part) out.push_back(std::move(o));
-        done += n;
-    }
-    return out;
+    return chunked(items.size(), static_cast<size_t>(batch_sizes_.back()),
+                   [&](size_t first, size_t n) { return run_chunk(items.subspan(first, n)); });
 }
 
 Result<std::vector<ItemOutput>> ModelRunner::run_chunk(std::span<const std::byte* const> items) {
@@ -260,7 +259,8 @@ Status ModelRunner::decode(const Tensor& output, int count, std::vector<ItemOutp
         case OutputKind::kClassify: {
             if (s.size() != 2 || s[0] < count) return invalid_argument(what + ": expected [N, classes]");
             for (int i = 0; i < count; ++i)
-                out[static_cast<size_t>(i)].classes = vision::top_k(data + i * s[1], s[1], config_.top_k, config_.softmax);
+                out[static_cast<size_t>(i)].classes =
+                    vision::top_k(data + i * s[1], s[1], config_.top_k, config_.softmax);
             return Status::ok();
         }
         case OutputKind::kCtc: {
@@ -270,7 +270,8 @@ Status ModelRunner::decode(const Tensor& output, int count, std::vector<ItemOutp
                                         std::to_string(charset_.size()) + " (blank + dictionary" +
                                         (config_.charset_use_space ? " + space)" : ")"));
             for (int i = 0; i < count; ++i)
-                out[static_cast<size_t>(i)].text = vision::ctc_greedy_decode(data + i * s[1] * s[2], s[1], s[2], charset_);
+                out[static_cast<size_t>(i)].text =
+                    vision::ctc_greedy_decode(data + i * s[1] * s[2], s[1], s[2], charset_);
             return Status::ok();
         }
         case OutputKind::kDbText: {
@@ -278,9 +279,9 @@ Status ModelRunner::decode(const Tensor& output, int count, std::vector<ItemOutp
             const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
             for (int i = 0; i < count; ++i) {
                 // Text quads become upright boxes of class 0: what rules, crops and cascades work with.
-                for (const vision::TextBox& t : vision::db_text_boxes(data + static_cast<int64_t>(i) * h * w, h, w,
-                                                                      config_.db_threshold, config_.db_box_threshold,
-                                                                      config_.db_unclip_ratio)) {
+                for (const vision::TextBox& t :
+                     vision::db_text_boxes(data + static_cast<int64_t>(i) * h * w, h, w, config_.db_threshold,
+                                           config_.db_box_threshold, config_.db_unclip_ratio)) {
                     vision::Detection d{{t.points[0], t.points[1], t.points[0], t.points[1]}, t.score, 0};
                     for (size_t p = 0; p < 8; p += 2) {
                         d.box.x1 = std::min(d.box.x1, t.points[p]);
