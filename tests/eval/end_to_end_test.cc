@@ -3,6 +3,8 @@
 // with room for a short clip's noise; a broken model, decoder, preprocessing or metric falls through them.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,7 +34,8 @@ fs::path cache_dir() {
 
 // Seed 77 is not among the training seeds (tools/train/train.sh uses 1000 and 2000).
 fs::path make_clip() {
-    const fs::path dir = fs::path(FOVEA_TEST_TMP) / "e2e_clip";
+    // One directory per process: ctest runs the tests of this file in parallel processes.
+    const fs::path dir = fs::path(FOVEA_TEST_TMP) / ("e2e_clip_" + std::to_string(::getpid()));
     if (fs::exists(dir / "manifest.json")) return dir;
     synth::SynthOptions o;
     o.streams = 4;  // one per lighting profile
@@ -44,7 +47,7 @@ fs::path make_clip() {
 }
 
 fs::path write_pipeline(bool with_ocr) {
-    const fs::path path = fs::path(FOVEA_TEST_TMP) / (with_ocr ? "e2e_ocr.yaml" : "e2e.yaml");
+    const fs::path path = fs::path(FOVEA_TEST_TMP) / ((with_ocr ? "e2e_ocr_" : "e2e_") + std::to_string(::getpid()) + ".yaml");
     const std::string models = fs::path(FOVEA_SOURCE_DIR) / "models";
     std::ofstream out(path);
     out << "models:\n"

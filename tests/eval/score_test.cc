@@ -2,6 +2,8 @@
 // code only: it proves the bookkeeping, not any model).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "eval/evaluate.h"
@@ -16,7 +18,8 @@ const std::vector<std::string> kDefects = {"scratch", "dent", "crack", "missing_
 
 const Dataset& dataset() {
     static const Dataset d = [] {
-        const fs::path dir = fs::path(FOVEA_TEST_TMP) / "score_data";
+        // One directory per process: ctest runs each test of this file as its own process, in parallel.
+        const fs::path dir = fs::path(FOVEA_TEST_TMP) / ("score_data_" + std::to_string(::getpid()));
         fs::remove_all(dir);
         synth::SynthOptions o;
         o.width = 640;
@@ -29,6 +32,7 @@ const Dataset& dataset() {
         EXPECT_TRUE(synth::generate(o, dir.string()).is_ok());
         auto loaded = load_dataset(dir.string());
         EXPECT_TRUE(loaded.is_ok()) << loaded.status().message();
+        fs::remove_all(dir);
         return std::move(loaded).value();
     }();
     return d;
