@@ -8,8 +8,10 @@ OpenCV (FFmpeg), so the model sees the same H.264 artifacts as the pipeline. Eve
 machine and thread count two runs give the same weights.
 """
 import argparse
+import inspect
 import json
 import math
+import multiprocessing
 import os
 import random
 import time
@@ -24,33 +26,42 @@ from model import STRIDES, Detector, decode_level
 CLASSES = ["gear", "plate", "bracket", "scratch", "dent", "crack", "missing_tooth", "label"]
 
 
-def load_frames(dirs, width, height, every):
-    """All frames (every `every`-th) resized to the model input, with their boxes in model pixels."""
+def load_stream(job):
+    """Every `every`-th frame of one stream, resized to the model input, with its boxes in model pixels."""
+    d, s, width, height, every = job
+    truth = json.load(open(os.path.join(d, s["truth"])))
+    sx, sy = width / truth["width"], height / truth["height"]
+    cap = cv2.VideoCapture(os.path.join(d, s["video"]))
     images, targets = [], []
-    for d in dirs:
-        manifest = json.load(open(os.path.join(d, "manifest.json")))
-        for s in manifest["streams"]:
-            truth = json.load(open(os.path.join(d, s["truth"])))
-            sx, sy = width / truth["width"], height / truth["height"]
-            cap = cv2.VideoCapture(os.path.join(d, s["video"]))
-            for f in truth["frames"]:
-                ok, img = cap.read()
-                if not ok:
-                    raise RuntimeError(f"{d}/{s['video']}: frame {f['index']} missing")
-                if f["index"] % every:
-                    continue
-                boxes = []
-                for p in f["parts"]:
-                    boxes.append((*p["box"], CLASSES.index(p["class"])))
-                    if p["label_box"] is not None:
-                        boxes.append((*p["label_box"], CLASSES.index("label")))
-                    for q in p["defects"]:
-                        boxes.append((*q["box"], CLASSES.index(q["class"])))
-                b = np.array(boxes, np.float32).reshape(-1, 5)
-                b[:, [0, 2]] *= sx
-                b[:, [1, 3]] *= sy
-                images.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA))
-                targets.append(b)
+    for f in truth["frames"]:
+        ok, img = cap.read()
+        if not ok:
+            raise RuntimeError(f"{d}/{s['video']}: frame {f['index']} missing")
+        if f["index"] % every:
+            continue
+        boxes = []
+        for p in f["parts"]:
+            boxes.append((*p["box"], CLASSES.index(p["class"])))
+            if p["label_box"] is not None:
+                boxes.append((*p["label_box"], CLASSES.index("label")))
+            for q in p["defects"]:
+                boxes.append((*q["box"], CLASSES.index(q["class"])))
+        b = np.array(boxes, np.float32).reshape(-1, 5)
+        b[:, [0, 2]] *= sx
+        b[:, [1, 3]] *= sy
+        images.append(cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA))
+        targets.append(b)
+    return images, targets
+
+
+def load_frames(dirs, width, height, every, workers):
+    """All streams of all dirs, decoded in parallel (OpenCV's FFmpeg: the same H.264 artifacts the pipeline sees)."""
+    jobs = [(d, s, width, height, every) for d in dirs
+            for s in json.load(open(os.path.join(d, "manifest.json")))["streams"]]
+    with multiprocessing.get_context("fork").Pool(max(1, workers)) as pool:
+        parts = pool.map(load_stream, jobs)
+    images = [img for p in parts for img in p[0]]
+    targets = [t for p in parts for t in p[1]]
     return np.stack(images), targets
 
 
@@ -138,10 +149,31 @@ def giou(p, t):
     return iou - (hull - union) / hull, iou
 
 
-def loss_fn(model, x, targets):
+class Batches(torch.utils.data.Dataset):
+    """Batch b of an epoch: cropped, augmented images and their assigned targets. Its randomness is seeded by
+    (seed, epoch, b) alone, so that any number of loader workers yields the same batches."""
+
+    def __init__(self, images, targets, args, num_classes):
+        self.images, self.targets, self.args = images, targets, args
+        self.num_classes = num_classes
+        self.epoch = 0
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.args.batch)
+
+    def __getitem__(self, b):
+        a = self.args
+        order = np.random.default_rng([a.seed, self.epoch]).permutation(len(self.images))
+        rng = np.random.default_rng([a.seed, self.epoch, b])
+        crops = [crop(self.images[i], self.targets[i], a.crop, rng) for i in order[b * a.batch:(b + 1) * a.batch]]
+        x = np.stack([augment(c[0], rng) for c in crops]).transpose(0, 3, 1, 2) / 255.0
+        x = torch.from_numpy(x.astype(np.float32))
+        shapes = [(x.shape[2] // stride, x.shape[3] // stride) for stride in STRIDES]
+        return x, assign([c[1] for c in crops], shapes, self.num_classes)
+
+
+def loss_fn(model, x, assigned):
     raws = model.raw(x)
-    shapes = [r.shape[2:] for r in raws]
-    assigned = assign(targets, shapes, model.num_classes)
     cls_loss, box_loss, positives = 0.0, 0.0, 0
     for raw, stride, (cls_t, box_t, mask) in zip(raws, STRIDES, assigned):
         boxes, logits = decode_level(raw, stride)
@@ -177,67 +209,92 @@ def main():
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
+    ap.add_argument("--workers", type=int, default=0, help="processes that decode frames and prepare batches")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--widths", default="16,24,32,64,96", help="channels at strides 2, 4, 8, 16, 32")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this many epochs of the --epochs schedule (0: run it all)")
-    ap.add_argument("--time-limit", type=float, default=0,
-                    help="also stop after this many minutes (0: none); depends on machine load, so not reproducible")
+    ap.add_argument("--time-budget", type=float, default=0,
+                    help="minutes: after epoch 1, lower --epochs to what fits (0: none); the schedule stays that of "
+                         "--epochs N, printed, so a run is reproducible")
     args = ap.parse_args()
+    if args.width % 32 or args.height % 32:
+        ap.error("--width and --height must be multiples of 32 (the coarsest stride)")
 
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    images, targets = load_frames(args.data, args.width, args.height, args.every)
+    images, targets = load_frames(args.data, args.width, args.height, args.every, args.workers)
     print(f"{len(images)} frames, {sum(len(t) for t in targets)} boxes, loaded in {time.time() - t0:.0f} s", flush=True)
 
-    model = Detector(len(CLASSES), width=(16, 24, 32, 64, 96))
+    widths = tuple(int(w) for w in args.widths.split(","))
+    model = Detector(len(CLASSES), width=widths).to(args.device)
     params = sum(p.numel() for p in model.parameters())
-    print(f"model: {params} parameters", flush=True)
+    print(f"model: {params} parameters, training on {args.device}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
-    steps_per_epoch = math.ceil(len(images) / args.batch)
-    total = args.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.1)
+    data = Batches(images, targets, args, len(CLASSES))
+    loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=args.workers,
+                                         persistent_workers=False)
+    steps_per_epoch = len(data)
+    epochs = args.epochs
+
+    def learning_rate(step):
+        """Linear warm-up over the first epoch, then cosine decay to ~0 at the end of the last. Epoch 1 does not
+        depend on the number of epochs, so a --time-budget that shrinks it after epoch 1 trains exactly as
+        --epochs N would."""
+        if step < steps_per_epoch:
+            return args.lr * (0.04 + 0.96 * step / steps_per_epoch)
+        p = (step - steps_per_epoch) / max(1, (epochs - 1) * steps_per_epoch)
+        return args.lr * (1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
     t_train = time.time()
     step = 0
-    for epoch in range(args.epochs):
+    epoch = 0
+    while epoch < epochs:
         model.train()
-        order = rng.permutation(len(images))
+        data.epoch = epoch  # workers start afresh each epoch (not persistent), so they see it
         sums = np.zeros(3)
-        for b in range(steps_per_epoch):
-            idx = order[b * args.batch:(b + 1) * args.batch]
-            crops = [crop(images[i], targets[i], args.crop, rng) for i in idx]
-            x = np.stack([augment(c[0], rng) for c in crops]).transpose(0, 3, 1, 2) / 255.0
-            x = torch.from_numpy(x.astype(np.float32))
-            loss, lc, lb = loss_fn(model, x, [c[1] for c in crops])
+        for x, assigned in loader:
+            x = x.to(args.device, non_blocking=True)
+            assigned = [tuple(t.to(args.device, non_blocking=True) for t in level) for level in assigned]
+            loss, lc, lb = loss_fn(model, x, assigned)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
-            if step < total - 1:
-                sched.step()
             step += 1
             sums += (float(loss), lc, lb)
         minutes = (time.time() - t_train) / 60
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {sums[0] / steps_per_epoch:.3f} (cls {sums[1] / steps_per_epoch:.3f}"
+        epoch += 1
+        print(f"epoch {epoch}/{epochs}: loss {sums[0] / steps_per_epoch:.3f} (cls {sums[1] / steps_per_epoch:.3f}"
               f" box {sums[2] / steps_per_epoch:.3f}), {minutes:.1f} min", flush=True)
-        if args.stop_after and epoch + 1 >= args.stop_after:
-            print(f"stopped after epoch {epoch + 1} as asked", flush=True)
-            break
-        if args.time_limit and minutes > args.time_limit:
-            print("time limit reached", flush=True)
+        if epoch == 1 and args.time_budget:
+            fit = max(2, int(args.time_budget / minutes))
+            if fit < epochs:
+                epochs = fit
+                print(f"--time-budget {args.time_budget} min: {epochs} epochs fit; reproduce with --epochs {epochs}",
+                      flush=True)
+        if args.stop_after and epoch >= args.stop_after:
+            print(f"stopped after epoch {epoch} as asked", flush=True)
             break
     train_minutes = (time.time() - t_train) / 60
 
-    model.eval()
+    model = model.cpu().eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    # The TorchScript exporter on every PyTorch version (newer ones default to the dynamo exporter): opset 13 as before.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(model, torch.zeros(1, 3, args.height, args.width), args.out, opset_version=13,
                       input_names=["images"], output_names=["output0"],
-                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}})
+                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}}, **legacy)
     info = {"classes": CLASSES, "input": [args.height, args.width], "parameters": params, "frames": len(images),
-            "epochs": epoch + 1, "schedule_epochs": args.epochs, "train_minutes": round(train_minutes, 1),
+            "widths": list(widths), "epochs": epoch, "schedule_epochs": epochs,
+            "train_minutes": round(train_minutes, 1), "device": torch.cuda.get_device_name() if args.device == "cuda"
+            else "cpu", "every": args.every, "crop": args.crop, "batch": args.batch, "lr": args.lr,
             "data": [os.path.join(*os.path.normpath(d).split(os.sep)[-2:]) for d in args.data], "seed": args.seed}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(info, f, indent=2)

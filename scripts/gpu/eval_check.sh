@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# On the GPU machine, after run.sh has unpacked a bundle holding `fovea` and, optionally, the PP-OCRv4 recognizer
+# (rec.onnx) and its dictionary (ppocr_keys_v1.txt):
+#   bash scripts/gpu/run.sh bash scripts/gpu/eval_check.sh MODEL.onnx [PRECISION...]
+# Renders the model card's evaluation footage (16 cameras x 20 s, seed 1) and scores examples/factory.yaml on it with
+# every model on the cuda backend, per precision (default fp16 fp32), with the file's equalization and without.
+# MODEL.onnx's .json gives its input size. Markdown and JSON reports go to $OUT.
+set -uo pipefail
+root=/tmp/fovea
+logs="${OUT:-$root/logs}"
+mkdir -p "$logs"
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
+export FOVEA_CACHE_DIR="${FOVEA_CACHE_DIR:-$root/cache}"  # the example file names it
+model="$(realpath "$1")"
+shift
+precisions=("${@:-fp16 fp32}")
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+data="$root/eval-seed1"
+[ -f "$data/manifest.json" ] ||
+    fovea synth --out "$data" --streams 16 --duration 20 --seed 1 >"$logs/eval_synth.log" 2>&1
+size=$(python3 -c 'import json, sys; h, w = json.load(open(sys.argv[1]))["input"]; print(w, h)' "${model%.onnx}.json")
+read -r width height <<<"$size"
+for precision in ${precisions[*]}; do
+    # The example file, with the model under test, this machine's paths and the precision on both models.
+    sed -e "s|path: ../models/factory_detector.onnx|path: $model|" \
+        -e "s|labels_file: ../models/factory_detector.labels|labels_file: ${model%.onnx}.labels|" \
+        -e "s|input: {width: 512, height: 288,|input: {width: $width, height: $height, resize: stretch,|" \
+        -e "s|\${FOVEA_CACHE_DIR}/models/ppocr/|$root/models/|" \
+        -e "s#^    type: \(yolov8\|ctc\)#    type: \1\n    precision: $precision#" \
+        -e "s|\.\./out/factory|$logs/out|" \
+        "$here/../../examples/factory.yaml" >"$logs/factory_$precision.yaml"
+    if [ ! -f "$root/models/rec.onnx" ]; then
+        # No recognizer in the bundle (it may not fit): the detector alone, serial numbers unscored.
+        awk '/^  serial_rec:/ {skip = 1} /^cascade:/ {skip = 2} skip && /^$/ {skip = 0} !skip' \
+            "$logs/factory_$precision.yaml" >"$logs/factory_$precision.tmp" && mv "$logs/factory_$precision.tmp" "$logs/factory_$precision.yaml"
+    fi
+    for eq in ${EQUALIZE:-global none}; do
+        name="eval_cuda_${precision}_eq_$eq"
+        timeout 400 fovea eval "$logs/factory_$precision.yaml" --data "$data" --interval 3 --device cuda \
+            --equalize "$eq" --json "$logs/$name.json" --markdown "$logs/$name.md" >"$logs/$name.log" 2>&1
+        echo "## $name (rc $?)"
+        cat "$logs/$name.md" 2>/dev/null || tail -5 "$logs/$name.log"
+        echo
+    done
+done
