@@ -347,6 +347,13 @@ TEST(CpuSoftmax, matches_ref_for_both_axis_semantics) {
     NodeCase("LogSoftmax", 13).input({2, 3, 4}, -5.0f, 5.0f).expect_matches_ref();
 }
 
+TEST(CpuSoftmax, matches_ref_over_an_axis_that_is_not_innermost) {
+    // YOLOv8's DFL head: 16 bins on axis 1, 4 x 8400 values after it (here fewer, and an odd inner size).
+    NodeCase("Softmax", 13).input({1, 16, 4, 33}, -8.0f, 8.0f).attr("axis", int64_t{1}).expect_matches_ref();
+    NodeCase("Softmax", 13).input({3, 5, 7}, -8.0f, 8.0f).attr("axis", int64_t{0}).expect_matches_ref();
+    NodeCase("LogSoftmax", 13).input({2, 6, 3, 5}, -8.0f, 8.0f).attr("axis", int64_t{-3}).expect_matches_ref();
+}
+
 TEST(CpuNormalization, matches_ref_for_batch_and_layer_norm) {
     NodeCase("BatchNormalization", 15)
         .input({2, 3, 5, 4})
