@@ -43,7 +43,11 @@ Status convert_into(const Frame& frame, AVFrame& dst, bool full_range, SwsPtr& s
 
 }  // namespace
 
-Result<std::vector<uint8_t>> encode_jpeg(const Frame& frame, int quality) {
+Result<std::vector<uint8_t>> encode_jpeg(const Frame& input, int quality) {
+    // A frame decoded on the GPU is fetched here (once per frame, shared with every other reader).
+    Result<Frame> host = host_frame(input);
+    if (!host.is_ok()) return host.status().with_context("encode_jpeg");
+    const Frame& frame = *host;
     FOVEA_TRY(detail::check_frame(frame, "encode_jpeg"));
     if (quality < 1 || quality > 100) {
         return invalid_argument("encode_jpeg: quality must be in [1, 100], got " + std::to_string(quality));
@@ -245,10 +249,13 @@ Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, 
     return std::unique_ptr<VideoWriter>(new VideoWriter(std::move(impl)));
 }
 
-Status VideoWriter::write(const Frame& frame) {
+Status VideoWriter::write(const Frame& input) {
     Impl& w = *impl_;
     const std::string label = "VideoWriter " + w.path;
     if (w.closed) return invalid_argument(label + ": write after close");
+    Result<Frame> host = host_frame(input);  // a GPU frame's pixels, fetched once
+    if (!host.is_ok()) return host.status().with_context(label);
+    const Frame& frame = *host;
     FOVEA_TRY(detail::check_frame(frame, label.c_str()));
     if (frame.width != w.width || frame.height != w.height) {
         return invalid_argument(label + ": frame is " + std::to_string(frame.width) + "x" +

@@ -48,6 +48,7 @@ Status status_from_av(int err, const std::string& what) {
 
 Status check_frame(const Frame& frame, const char* what) {
     if (frame.empty()) return invalid_argument(std::string(what) + ": empty frame");
+    if (!frame.on_host()) return invalid_argument(std::string(what) + ": a GPU frame without host pixels (host_frame)");
     if (frame.width <= 0 || frame.height <= 0) {
         return invalid_argument(std::string(what) + ": bad frame size " + std::to_string(frame.width) + "x" +
                                 std::to_string(frame.height));

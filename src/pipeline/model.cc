@@ -145,6 +145,7 @@ Status ModelRunner::enable_device_path() {
         preprocessors_.clear();
         return s;
     }
+    warmup_uploads_ = uploader_->uploaded_frames();
     return Status::ok();
 }
 
@@ -164,7 +165,8 @@ Result<std::vector<ItemOutput>> ModelRunner::run_frames_chunk(std::span<const Fr
     Session& session = *sessions_.at(b);
     FOVEA_ASSIGN(std::vector<DeviceTensor> inputs, session.device_inputs());
     void* stream = session.device_stream();
-    // Frames shared by several ROIs go up once.
+    // Frames shared by several ROIs go up once; frames decoded on the GPU do not go up at all (the uploader uses
+    // them in place), so a batch may mix NVDEC and host frames.
     std::vector<const media::Frame*> frames;
     std::vector<size_t> frame_of;
     for (const FrameItem& it : items) {

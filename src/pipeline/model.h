@@ -46,11 +46,15 @@ class ModelRunner {
     // batch tensor. Not thread-safe: one caller at a time.
     Result<std::vector<ItemOutput>> run(std::span<const std::byte* const> items);
 
-    // The GPU-resident path (cuda backend, YOLO heads): frames go up to the device, are preprocessed there straight
-    // into the session's input, and only the decoder's candidates come back. enable_device_path() sets it up and
-    // runs it once per batch size; an error means the caller keeps the CPU path.
+    // The GPU-resident path (cuda backend, YOLO heads): frames decoded by NVDEC are read where they are, host frames
+    // go up to the device (a batch may mix both), all are preprocessed there straight into the session's input, and
+    // only the decoder's candidates come back. enable_device_path() sets it up and runs it once per batch size; an
+    // error means the caller keeps the CPU path.
     Status enable_device_path();
     bool device_path() const { return uploader_ != nullptr; }
+    // Frames the GPU-resident path read in GPU memory as decoded, and frames it uploaded from the host.
+    int64_t device_frames() const { return uploader_ ? uploader_->device_frames() : 0; }
+    int64_t uploaded_frames() const { return uploader_ ? uploader_->uploaded_frames() - warmup_uploads_ : 0; }
     struct FrameItem {
         const media::Frame* frame = nullptr;
         vision::Rect roi;                         // resolved against the frame
@@ -78,6 +82,7 @@ class ModelRunner {
     Result<std::vector<ItemOutput>> run_frames_chunk(std::span<const FrameItem> items,
                                                      std::span<vision::InputTransform> transforms);
     std::unique_ptr<vision::CudaFrameUploader> uploader_;
+    int64_t warmup_uploads_ = 0;  // the black frames of enable_device_path(), not counted
     std::unique_ptr<vision::CudaYoloDecoder> yolo_;
     std::map<std::string, std::unique_ptr<vision::CudaPreprocessor>> preprocessors_;  // per equalization setting
 };

@@ -403,6 +403,8 @@ nlohmann::json Pipeline::summary() const {
                       {"capture_to_event", histogram_ms(stages.latency)}};
     j["batch_sizes"] = batches;
     j["gpu_resident"] = device_path_;
+    if (device_path_)  // frames read in GPU memory as NVDEC decoded them, and frames uploaded from the host
+        j["gpu_frames"] = {{"in_place", primary_->device_frames()}, {"uploaded", primary_->uploaded_frames()}};
     j["streams"] = streams;
     return j;
 }

@@ -43,7 +43,7 @@ cv::Scalar class_colour(int class_id) {
 
 bool draw_detections(media::Frame& frame, std::span<const Detection> dets, std::span<const std::string> labels,
                      bool highlight) {
-    if (frame.empty() || frame.format != media::PixelFormat::kBGR24 || frame.width <= 0 || frame.height <= 0)
+    if (!frame.on_host() || frame.format != media::PixelFormat::kBGR24 || frame.width <= 0 || frame.height <= 0)
         return false;
     try {
         cv::Mat img(frame.height, frame.width, CV_8UC3, frame.pixels.get(), static_cast<size_t>(frame.stride));
@@ -74,7 +74,11 @@ bool draw_detections(media::Frame& frame, std::span<const Detection> dets, std::
     return true;
 }
 
-media::Frame to_bgr_copy(const media::Frame& frame) {
+media::Frame to_bgr_copy(const media::Frame& input) {
+    // A frame decoded on the GPU: its host copy, fetched once and shared with every other reader.
+    Result<media::Frame> host = media::host_frame(input);
+    if (!host.is_ok() || !host->on_host() || input.width <= 0 || input.height <= 0) return {};
+    const media::Frame& frame = *host;
     media::Frame out = media::make_bgr_frame(frame.width, frame.height);
     out.index = frame.index;
     out.pts_us = frame.pts_us;

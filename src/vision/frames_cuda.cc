@@ -32,6 +32,7 @@ Result<std::unique_ptr<CudaFrameUploader>> CudaFrameUploader::create() {
         return unsupported("CudaFrameUploader: no CUDA device (or no driver)");
     }
     std::unique_ptr<CudaFrameUploader> u(new CudaFrameUploader());
+    FOVEA_TRY(cuda_error(cudaGetDevice(&u->cuda_device_), "cudaGetDevice"));
     cudaEvent_t event = nullptr;
     FOVEA_TRY(cuda_error(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "creating an event"));
     u->copied_ = event;
@@ -49,13 +50,26 @@ CudaFrameUploader::~CudaFrameUploader() {
 
 Result<std::vector<DeviceImage>> CudaFrameUploader::upload(std::span<const media::Frame* const> frames,
                                                            void* cuda_stream) {
-    std::vector<size_t> offsets;
+    // Host pixels of the frames that go up (GPU frames of another device: their downloaded copy).
+    std::vector<media::Frame> host(frames.size());
+    std::vector<size_t> offsets(frames.size(), 0);
     size_t total = 0;
-    for (const media::Frame* f : frames) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+        const media::Frame* f = frames[i];
         if (f == nullptr || f->empty()) return invalid_argument("CudaFrameUploader: an empty frame");
-        offsets.push_back(total);
-        total += (frame_bytes(*f) + 255) / 256 * 256;
+        if (f->on_device() && f->device->planes().device == cuda_device_) continue;
+        FOVEA_ASSIGN(host[i], media::host_frame(*f));
+        offsets[i] = total;
+        total += (frame_bytes(host[i]) + 255) / 256 * 256;
     }
+    std::vector<DeviceImage> images(frames.size());
+    for (size_t i = 0; i < frames.size(); ++i) {
+        if (host[i].on_host()) continue;
+        images[i] = device_image(*frames[i]);  // zero-copy: the decoder's picture, where it is
+        ++device_frames_;
+    }
+    if (total == 0) return images;  // every frame is on the GPU already: nothing to copy
+
     FOVEA_TRY(cuda_error(cudaEventSynchronize(static_cast<cudaEvent_t>(copied_)), "waiting for the last copy"));
     if (total > capacity_) {
         // Grows only, with headroom, so that a stream of same-sized batches allocates once.
@@ -68,11 +82,12 @@ Result<std::vector<DeviceImage>> CudaFrameUploader::upload(std::span<const media
         FOVEA_TRY(cuda_error(cudaMalloc(&device_, want), "cudaMalloc"));
         capacity_ = want;
     }
-    std::vector<DeviceImage> images;
     for (size_t i = 0; i < frames.size(); ++i) {
-        const media::Frame& f = *frames[i];
+        const media::Frame& f = host[i];
+        if (!f.on_host()) continue;
         std::memcpy(static_cast<std::byte*>(pinned_) + offsets[i], f.pixels.get(), frame_bytes(f));
-        images.push_back({static_cast<const uint8_t*>(device_) + offsets[i], f.width, f.height, f.stride, f.format});
+        images[i] = {static_cast<const uint8_t*>(device_) + offsets[i], f.width, f.height, f.stride, f.format};
+        ++uploaded_frames_;
     }
     auto stream = static_cast<cudaStream_t>(cuda_stream);
     FOVEA_TRY(cuda_error(cudaMemcpyAsync(device_, pinned_, total, cudaMemcpyHostToDevice, stream), "copy to device"));

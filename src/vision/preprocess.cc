@@ -18,7 +18,7 @@ std::string rect_string(const Rect& r) {
 }
 
 Status validate_frame(const media::Frame& frame) {
-    if (frame.empty()) return invalid_argument("preprocess: the frame has no pixels");
+    if (!frame.on_host()) return invalid_argument("preprocess: the frame has no pixels");
     if (frame.width <= 0 || frame.height <= 0)
         return invalid_argument("preprocess: frame size " + std::to_string(frame.width) + "x" +
                                 std::to_string(frame.height) + " is empty");
@@ -208,9 +208,13 @@ InputTransform make_transform(const Rect& roi, const Placement& placement) {
     return t;
 }
 
-Status preprocess(const media::Frame& frame, const Rect& roi, const PreprocessSpec& spec, void* dst,
+Status preprocess(const media::Frame& input, const Rect& roi, const PreprocessSpec& spec, void* dst,
                   InputTransform& transform) {
     FOVEA_TRY(validate(spec));
+    // A frame decoded on the GPU is read from its host copy, fetched here on first use and shared after.
+    Result<media::Frame> host = media::host_frame(input);
+    if (!host.is_ok()) return host.status().with_context("preprocess");
+    const media::Frame& frame = *host;
     FOVEA_TRY(validate_frame(frame));
     if (dst == nullptr) return invalid_argument("preprocess: the destination is null");
     FOVEA_ASSIGN(const Rect r, resolve_roi(roi, frame.width, frame.height));
@@ -288,12 +292,13 @@ int equalize_tiles(const PreprocessSpec& spec) {
 
 device::ItemParams make_item_params(const PreprocessSpec& spec, const uint8_t* src, int pitch,
                                     media::PixelFormat format, int frame_height, const Rect& roi, int item_index,
-                                    void* dst) {
+                                    void* dst, const uint8_t* chroma, int chroma_pitch) {
     device::ItemParams it{};
     it.src = src;
     it.pitch = pitch;
     it.format = format == media::PixelFormat::kNV12 ? device::SrcFormat::kNV12 : device::SrcFormat::kBGR24;
-    it.frame_height = frame_height;
+    it.uv = chroma != nullptr ? chroma : src + static_cast<size_t>(pitch) * static_cast<size_t>(frame_height);
+    it.uv_pitch = chroma != nullptr ? chroma_pitch : pitch;
     it.roi_x = roi.x;
     it.roi_y = roi.y;
     it.roi_w = roi.width;

@@ -62,8 +62,8 @@ Placement place_roi(const Rect& roi, const PreprocessSpec& spec);
 InputTransform make_transform(const Rect& roi, const Placement& placement);
 
 // One frame's ROI into one batch item at `dst` (input_item_bytes(spec) bytes). BGR24 or NV12 frames (NV12 needs
-// even width and height). Steps: crop, to BGR, equalize luma, resize (INTER_LINEAR), pad, colour order,
-// normalize, layout and dtype.
+// even width and height); a frame decoded on the GPU is read from its host copy (media::host_frame: fetched once).
+// Steps: crop, to BGR, equalize luma, resize (INTER_LINEAR), pad, colour order, normalize, layout and dtype.
 Status preprocess(const media::Frame& frame, const Rect& roi, const PreprocessSpec& spec, void* dst,
                   InputTransform& transform);
 

@@ -30,6 +30,9 @@ Status check_image(const DeviceImage& im, size_t i) {
             if (im.width % 2 != 0 || im.height % 2 != 0)
                 return invalid_argument(where + "NV12 size " + std::to_string(im.width) + "x" +
                                         std::to_string(im.height) + " is not even");
+            if (im.chroma != nullptr && im.chroma_pitch < im.width)
+                return invalid_argument(where + "NV12 chroma pitch " + std::to_string(im.chroma_pitch) +
+                                        " is less than width " + std::to_string(im.width));
             return Status::ok();
     }
     return invalid_argument(where + "unknown pixel format");
@@ -85,8 +88,8 @@ Status CudaPreprocessor::run(std::span<const DeviceImage> images, std::span<cons
         Result<Rect> roi = resolve_roi(rois[i], im.width, im.height);
         if (!roi.is_ok()) return roi.status().with_context("CudaPreprocessor: item " + std::to_string(i));
         void* item_dst = static_cast<uint8_t*>(dst) + i * item_bytes;
-        items[i] =
-            make_item_params(spec_, im.data, im.pitch, im.format, im.height, *roi, static_cast<int>(i), item_dst);
+        items[i] = make_item_params(spec_, im.data, im.pitch, im.format, im.height, *roi, static_cast<int>(i), item_dst,
+                                    im.chroma, im.chroma_pitch);
         computed[i] = make_transform(*roi, place_roi(*roi, spec_));
         max_tile_pixels = std::max(max_tile_pixels, items[i].tile_w * items[i].tile_h);
     }

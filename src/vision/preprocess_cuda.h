@@ -14,13 +14,23 @@
 
 namespace fovea::vision {
 
-// A frame in device memory. NV12: the interleaved UV plane follows `height` luma rows at the same pitch
-// (as media::Frame lays it out on the host).
+// A frame in device memory. NV12: the interleaved UV plane is at `chroma` with its own pitch (NVDEC's surfaces and
+// our pooled copies of them); a null `chroma` means it follows `height` luma rows at the same pitch (as media::Frame
+// lays it out on the host, and CudaFrameUploader uploads it).
 struct DeviceImage {
     const uint8_t* data = nullptr;
     int width = 0, height = 0, pitch = 0;  // pitch in bytes
     media::PixelFormat format = media::PixelFormat::kBGR24;
+    const uint8_t* chroma = nullptr;  // NV12 only
+    int chroma_pitch = 0;
 };
+
+// The picture of a frame decoded on the GPU (media::Frame::device, which must be set), as CudaPreprocessor reads it.
+// The frame must outlive the preprocessing that reads it.
+inline DeviceImage device_image(const media::Frame& frame) {
+    const media::DevicePlanes& p = frame.device->planes();
+    return {p.luma, frame.width, frame.height, p.luma_pitch, media::PixelFormat::kNV12, p.chroma, p.chroma_pitch};
+}
 
 // Owns its device scratch (histograms and LUTs for equalization), sized for max_batch. Not thread-safe; runs
 // reuse the scratch, so two runs must be ordered (the same stream, or the caller synchronizes).

@@ -45,7 +45,8 @@ struct ItemParams {
     const uint8_t* src;  // the frame's first byte (device memory)
     int32_t pitch;
     SrcFormat format;
-    int32_t frame_height;  // NV12: the UV plane starts at src + pitch * frame_height
+    const uint8_t* uv;  // NV12: the interleaved UV plane (after the luma rows, or a plane of its own)
+    int32_t uv_pitch;
     int32_t roi_x, roi_y, roi_w, roi_h;
     int32_t place_x, place_y, place_w, place_h;
     float src_per_dst_x, src_per_dst_y;  // roi size / placement size
@@ -115,8 +116,7 @@ FOVEA_HD Bgr load_bgr(const ItemParams& it, int x, int y) {
         return {p[0], p[1], p[2]};
     }
     const int luma = it.src[static_cast<size_t>(y) * static_cast<size_t>(it.pitch) + static_cast<size_t>(x)];
-    const uint8_t* uv = it.src + static_cast<size_t>(it.frame_height + y / 2) * static_cast<size_t>(it.pitch) +
-                        static_cast<size_t>(x & ~1);
+    const uint8_t* uv = it.uv + static_cast<size_t>(y / 2) * static_cast<size_t>(it.uv_pitch) + static_cast<size_t>(x & ~1);
     return nv12_to_bgr(luma, uv[0], uv[1]);
 }
 

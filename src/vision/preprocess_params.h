@@ -13,9 +13,10 @@ device::SpecParams make_spec_params(const PreprocessSpec& spec);
 int equalize_tiles(const PreprocessSpec& spec);
 
 // One item's parameters for a resolved ROI of a frame at `src` (device or, in tests, host memory). Item
-// `item_index` of the batch uses scratch [item_index * tiles * 256, ...) and writes to `dst`.
+// `item_index` of the batch uses scratch [item_index * tiles * 256, ...) and writes to `dst`. NV12: the UV plane is
+// at `chroma` (with `chroma_pitch`), or, when that is null, after `frame_height` rows of `src` at `pitch`.
 device::ItemParams make_item_params(const PreprocessSpec& spec, const uint8_t* src, int pitch,
                                     media::PixelFormat format, int frame_height, const Rect& roi, int item_index,
-                                    void* dst);
+                                    void* dst, const uint8_t* chroma = nullptr, int chroma_pitch = 0);
 
 }  // namespace fovea::vision

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "../media/host_backed_surface.h"
 #include "test_frames.h"
+#include "vision/frames_cuda.h"
 #include "vision/preprocess_cuda.h"
 #include "vision/preprocess_params.h"
 
@@ -69,8 +71,7 @@ device::ItemParams host_item(const media::Frame& frame, const Rect& roi, const P
 }
 
 // One item as the CUDA kernels compute it, on the host.
-std::vector<float> emulated_item(const media::Frame& frame, const Rect& roi, const PreprocessSpec& spec) {
-    const device::ItemParams it = host_item(frame, roi, spec);
+std::vector<float> emulated_item(const device::ItemParams& it, const PreprocessSpec& spec) {
     const device::SpecParams sp = make_spec_params(spec);
     const std::vector<uint8_t> luts = spec.equalize == Equalize::kNone ? std::vector<uint8_t>{} : host_luts(it, spec);
     std::vector<float> out(static_cast<size_t>(spec.width) * spec.height * sp.channels, NAN);
@@ -85,6 +86,9 @@ std::vector<float> emulated_item(const media::Frame& frame, const Rect& roi, con
         }
     }
     return out;
+}
+std::vector<float> emulated_item(const media::Frame& frame, const Rect& roi, const PreprocessSpec& spec) {
+    return emulated_item(host_item(frame, roi, spec), spec);
 }
 
 struct Diff {
@@ -258,6 +262,26 @@ TEST(DeviceArithmetic, WholeItemsMatchTheCpuPath) {
     }
 }
 
+// Frames decoded on the GPU have their UV plane apart from the luma rows (NVDEC's surfaces are coded-height tall):
+// the kernels' addressing of such a plane gives exactly what the contiguous host layout gives.
+TEST(DeviceArithmetic, Nv12WithAChromaPlaneOfItsOwnReadsLikeTheContiguousLayout) {
+    const media::Frame host = nv12_frame_from(random_nv12(98, 62, 77), 6);
+    const auto surface = media::testing::HostBackedSurface::from(host);
+    const media::DevicePlanes& p = surface->planes();
+    ASSERT_NE(p.chroma, p.luma + static_cast<size_t>(p.luma_pitch) * 62);
+    for (PreprocessSpec spec : kernel_specs()) {
+        SCOPED_TRACE(describe(spec));
+        for (const Rect& roi : {Rect{}, Rect{5, 3, 61, 41}}) {
+            Result<Rect> r = resolve_roi(roi, host.width, host.height);
+            ASSERT_TRUE(r.is_ok());
+            const device::ItemParams apart = make_item_params(spec, p.luma, p.luma_pitch, media::PixelFormat::kNV12,
+                                                              host.height, *r, 0, nullptr, p.chroma, p.chroma_pitch);
+            const std::vector<float> want = emulated_item(host, roi, spec), got = emulated_item(apart, spec);
+            EXPECT_EQ(diff(got, want).max, 0.0f);
+        }
+    }
+}
+
 TEST(CudaPreprocessor, WithoutCudaCreateFailsClearly) {
     if (cuda_device_available()) GTEST_SKIP() << "a CUDA device is present: covered by the GPU tests";
     const Result<std::unique_ptr<CudaPreprocessor>> p = CudaPreprocessor::create(PreprocessSpec{}, 4);
@@ -408,6 +432,171 @@ TEST(CudaPreprocessor, RejectsBadBatchesBeforeLaunching) {
     rois.resize(3);
     t.resize(3);
     EXPECT_NE((*pre)->run(images, rois, dst, nullptr, t).message().find("max_batch"), std::string::npos);
+}
+
+// A picture in GPU memory laid out like NVDEC's: luma and chroma in separate pitched allocations (so the UV plane
+// does not follow the luma rows), as media's decoder makes them; downloaded on demand like theirs.
+class CudaSurface final : public media::DeviceSurface {
+  public:
+    static std::shared_ptr<CudaSurface> from(const media::Frame& nv12) {
+        void *luma = nullptr, *chroma = nullptr;
+        size_t luma_pitch = 0, chroma_pitch = 0;
+        const auto w = static_cast<size_t>(nv12.width), h = static_cast<size_t>(nv12.height);
+        if (cudaMallocPitch(&luma, &luma_pitch, w, h) != cudaSuccess) return nullptr;
+        if (cudaMallocPitch(&chroma, &chroma_pitch, w + 300, h / 2) != cudaSuccess) return nullptr;  // another pitch
+        cudaMemcpy2D(luma, luma_pitch, nv12.row(0), static_cast<size_t>(nv12.stride), w, h, cudaMemcpyHostToDevice);
+        cudaMemcpy2D(chroma, chroma_pitch, nv12.row(nv12.height), static_cast<size_t>(nv12.stride), w, h / 2,
+                     cudaMemcpyHostToDevice);
+        media::DevicePlanes p;
+        p.luma = static_cast<const uint8_t*>(luma);
+        p.chroma = static_cast<const uint8_t*>(chroma);
+        p.luma_pitch = static_cast<int>(luma_pitch);
+        p.chroma_pitch = static_cast<int>(chroma_pitch);
+        cudaGetDevice(&p.device);
+        return std::shared_ptr<CudaSurface>(new CudaSurface(p, nv12.width, nv12.height));
+    }
+    ~CudaSurface() override {
+        cudaFree(const_cast<uint8_t*>(planes().luma));
+        cudaFree(const_cast<uint8_t*>(planes().chroma));
+    }
+
+  protected:
+    Status download(uint8_t* dst, int stride) const override {
+        const media::DevicePlanes& p = planes();
+        const auto w = static_cast<size_t>(width()), h = static_cast<size_t>(height());
+        cudaMemcpy2D(dst, static_cast<size_t>(stride), p.luma, static_cast<size_t>(p.luma_pitch), w, h,
+                     cudaMemcpyDeviceToHost);
+        const cudaError_t e = cudaMemcpy2D(dst + static_cast<size_t>(stride) * h, static_cast<size_t>(stride), p.chroma,
+                                           static_cast<size_t>(p.chroma_pitch), w, h / 2, cudaMemcpyDeviceToHost);
+        return e == cudaSuccess ? Status::ok() : internal_error(cudaGetErrorString(e));
+    }
+
+  private:
+    CudaSurface(const media::DevicePlanes& p, int w, int h) : DeviceSurface(p, w, h) {}
+};
+
+// The batch `images` x `rois` through CudaPreprocessor, back on the host as raw bytes.
+std::vector<uint8_t> run_on_gpu(const PreprocessSpec& spec, const std::vector<DeviceImage>& images,
+                                const std::vector<Rect>& rois, void* stream) {
+    const size_t item = input_item_bytes(spec);
+    Result<std::unique_ptr<CudaPreprocessor>> pre = CudaPreprocessor::create(spec, static_cast<int>(images.size()));
+    EXPECT_TRUE(pre.is_ok()) << pre.status().to_string();
+    if (!pre.is_ok()) return {};
+    void* dst = nullptr;
+    EXPECT_EQ(cudaMalloc(&dst, item * images.size()), cudaSuccess);
+    std::vector<InputTransform> transforms(images.size());
+    const Status s = (*pre)->run(images, rois, dst, stream, transforms);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    std::vector<uint8_t> out(item * images.size());
+    EXPECT_EQ(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(out.data(), dst, out.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(dst);
+    return out;
+}
+
+std::vector<float> as_floats(const std::vector<uint8_t>& bytes, const PreprocessSpec& spec, size_t item_index) {
+    const size_t item = input_item_bytes(spec), n = item / dtype_size(spec.dtype);
+    std::vector<float> out(n);
+    for (size_t k = 0; k < n; ++k) {
+        const uint8_t* p = bytes.data() + item_index * item + k * dtype_size(spec.dtype);
+        if (spec.dtype == DType::kFloat16) {
+            uint16_t h;
+            std::memcpy(&h, p, 2);
+            out[k] = half_to_float(h);
+        } else {
+            std::memcpy(&out[k], p, 4);
+        }
+    }
+    return out;
+}
+
+// Preprocessing a frame decoded on the GPU (read in place: separate chroma plane, other pitches) gives the very bytes
+// that preprocessing its downloaded host frame on the GPU gives, and agrees with the CPU path on that host frame.
+TEST(DeviceFrames, PreprocessingInPlaceMatchesPreprocessingTheDownloadedFrame) {
+    SKIP_WITHOUT_GPU();
+    const std::vector<media::Frame> hosts = {nv12_frame_from(random_nv12(1280, 720, 61)),
+                                             nv12_frame_from(random_nv12(642, 362, 62), 10)};
+    std::vector<media::Frame> gpu;
+    for (const media::Frame& h : hosts) {
+        auto surface = CudaSurface::from(h);
+        ASSERT_NE(surface, nullptr);
+        gpu.push_back(media::testing::device_only_frame(h, surface));
+    }
+    cudaStream_t stream;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    for (PreprocessSpec spec : kernel_specs()) {
+        spec.width = 160;
+        spec.height = 96;
+        SCOPED_TRACE(describe(spec));
+        const std::vector<Rect> rois = {{}, {31, 17, 401, 203}};
+        std::vector<DeviceImage> in_place;
+        for (const media::Frame& g : gpu) in_place.push_back(device_image(g));
+        // The downloaded host frames, uploaded the way the pipeline uploads host frames.
+        std::vector<media::Frame> downloaded;
+        for (const media::Frame& g : gpu) {
+            Result<media::Frame> h = media::host_frame(g);
+            ASSERT_TRUE(h.is_ok()) << h.status().to_string();
+            downloaded.push_back(*h);
+        }
+        std::vector<DeviceFrame> dev(downloaded.size());
+        std::vector<DeviceImage> uploaded;
+        for (size_t i = 0; i < downloaded.size(); ++i) {
+            upload(downloaded[i], 64, dev[i]);
+            uploaded.push_back(dev[i].image);
+        }
+        const std::vector<uint8_t> got = run_on_gpu(spec, in_place, rois, stream);
+        const std::vector<uint8_t> want = run_on_gpu(spec, uploaded, rois, stream);
+        EXPECT_EQ(got, want);
+        for (size_t i = 0; i < gpu.size(); ++i) {
+            const Diff d = diff(as_floats(got, spec, i), cpu_item(downloaded[i], rois[i], spec));
+            EXPECT_LE(d.max, tolerance(spec, spec.equalize == Equalize::kClahe ? 1.5f : 1.0f)) << "item " << i;
+        }
+    }
+    cudaStreamDestroy(stream);
+    for (const media::Frame& g : gpu) EXPECT_EQ(g.device->downloads(), 1) << "downloaded for the comparison only";
+}
+
+// A batch mixing frames decoded on the GPU, host frames, and a GPU frame the uploader cannot read in place (another
+// device): the first are used where they are, the others go up; every item comes out as if preprocessed alone.
+TEST(DeviceFrames, TheUploaderUsesGpuFramesInPlaceAndUploadsTheRest) {
+    SKIP_WITHOUT_GPU();
+    const media::Frame a = nv12_frame_from(random_nv12(320, 184, 71));
+    const media::Frame b = bgr_frame_from(random_bgr(300, 200, 72), 12);
+    const media::Frame c = nv12_frame_from(random_nv12(256, 144, 73));
+    auto surface_a = CudaSurface::from(a);
+    ASSERT_NE(surface_a, nullptr);
+    const media::Frame gpu_a = media::testing::device_only_frame(a, surface_a);
+    auto elsewhere = media::testing::HostBackedSurface::from(c);  // device -1: not this GPU
+    const media::Frame gpu_c = media::testing::device_only_frame(c, elsewhere);
+
+    Result<std::unique_ptr<CudaFrameUploader>> up = CudaFrameUploader::create();
+    ASSERT_TRUE(up.is_ok()) << up.status().to_string();
+    cudaStream_t stream;
+    CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    const std::vector<const media::Frame*> batch = {&gpu_a, &b, &gpu_c, &gpu_a};
+    Result<std::vector<DeviceImage>> images = (*up)->upload(batch, stream);
+    ASSERT_TRUE(images.is_ok()) << images.status().to_string();
+    ASSERT_EQ(images->size(), 4u);
+    EXPECT_EQ((*images)[0].data, surface_a->planes().luma) << "used in place";
+    EXPECT_EQ((*images)[0].chroma, surface_a->planes().chroma);
+    EXPECT_EQ((*images)[3].data, surface_a->planes().luma);
+    EXPECT_EQ((*up)->device_frames(), 2);
+    EXPECT_EQ((*up)->uploaded_frames(), 2);
+    EXPECT_EQ(surface_a->downloads(), 0) << "never downloaded";
+    EXPECT_EQ(elsewhere->calls(), 1) << "downloaded once, then uploaded";
+
+    PreprocessSpec spec;
+    spec.width = 96;
+    spec.height = 64;
+    spec.equalize = Equalize::kGlobal;
+    const std::vector<Rect> rois = {{}, {10, 20, 200, 100}, {}, {40, 30, 100, 100}};
+    const std::vector<uint8_t> got = run_on_gpu(spec, *images, rois, stream);
+    const std::vector<const media::Frame*> plain = {&a, &b, &c, &a};
+    for (size_t i = 0; i < plain.size(); ++i) {
+        const Diff d = diff(as_floats(got, spec, i), cpu_item(*plain[i], rois[i], spec));
+        EXPECT_LE(d.max, tolerance(spec, 1.0f)) << "item " << i;
+    }
+    cudaStreamDestroy(stream);
 }
 
 #endif  // FOVEA_HAVE_CUDA
