@@ -10,6 +10,7 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include "media/cuda_frames.h"
 #include "media/ffmpeg_util.h"
 #include "media/source_impl.h"
 
@@ -22,6 +23,9 @@ constexpr int kMaxConsecutiveDecodeErrors = 500;
 constexpr int kMaxConsecutiveReadErrors = 64;
 // A realtime consumer this far behind the clock is rebased instead of being fed a burst of catch-up frames.
 constexpr int64_t kMaxPacingLagUs = 1'000'000;
+// AV_CUDA_USE_PRIMARY_CONTEXT of libavutil/hwcontext_cuda.h (FFmpeg >= 4.3), which cannot be included here: it needs
+// cuda.h, and a build without CUDA has none.
+constexpr int kAvCudaUsePrimaryContext = 1 << 0;
 
 int64_t to_us(int64_t ts, AVRational tb) {
     return av_rescale_q(ts, tb, AVRational{1, 1'000'000});
@@ -54,6 +58,7 @@ class AvSource final : public Source {
     Result<bool> read_packet();
     Status restart();
     Status emit(AVFrame* decoded, Frame& out);
+    Result<bool> emit_on_device(const AVFrame& decoded, Frame& out);
     void pace(int64_t pts_us);
     Status input_error(int err, const std::string& doing) const;
 
@@ -84,6 +89,9 @@ class AvSource final : public Source {
     bool demux_eof_ = false;
     bool pkt_pending_ = false;
     bool hw_active_ = false;
+    bool device_frames_ = false;  // NVDEC pictures stay on the GPU (Frame::device) instead of being downloaded
+    int cuda_device_ = 0;
+    std::shared_ptr<DeviceFramePool> device_pool_;
     std::string hw_note_;
     std::string description_;  // up to the decode mode, which describe() appends
 
@@ -251,6 +259,7 @@ Status AvSource::open_decoder(const AVCodec* codec) {
 
 Status AvSource::setup_hw(const AVCodec* codec) {
     hw_active_ = false;
+    device_frames_ = false;
     hw_note_.clear();
     if (spec_.hw_decode == "none") return Status::ok();
     std::string why;
@@ -265,9 +274,22 @@ Status AvSource::setup_hw(const AVCodec* codec) {
     }
     if (!supported) {
         why = std::string("decoder ") + codec->name + " has no CUDA support in this FFmpeg";
-    } else {
+    } else if (device_frames_built()) {
+        // Frames stay on the GPU: FFmpeg decodes in the CUDA runtime's primary context, where our kernels read them.
         AVBufferRef* device = nullptr;
-        const int err = av_hwdevice_ctx_create(&device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, 0);
+        const Status s = create_cuda_device(&device, cuda_device_);
+        if (!s.is_ok()) {
+            why = "no usable CUDA device (" + s.message() + ")";
+        } else {
+            hw_device_.reset(device);
+            device_frames_ = true;
+        }
+    } else {
+        // No CUDA runtime in this build: frames are downloaded as they come, so any context serves; the primary one
+        // is what a CUDA-enabled process would share.
+        AVBufferRef* device = nullptr;
+        const int err =
+            av_hwdevice_ctx_create(&device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, kAvCudaUsePrimaryContext);
         if (err < 0) {
             why = "no usable CUDA device (" + av_error_text(err) + ")";
         } else {
@@ -291,6 +313,7 @@ void AvSource::close() {
     open_ = false;
     dec_.reset();
     hw_device_.reset();
+    device_pool_.reset();  // frames still held keep their buffers (and the pool) alive
     fmt_.reset();
     frame_.reset();
     sw_frame_.reset();
@@ -311,7 +334,7 @@ void AvSource::close() {
 std::string AvSource::describe() const {
     if (!open_) return std::string(kind_name(kind_)) + " " + redact_uri(spec_.uri) + " (not open)";
     // The decoder may decline CUDA for a stream only once decoding starts, so the mode is read now.
-    std::string decode = hw_active_ ? "cuda decode" : "cpu decode";
+    std::string decode = !hw_active_ ? "cpu decode" : device_frames_ ? "cuda decode, frames on the GPU" : "cuda decode";
     if (!hw_note_.empty()) decode += "; " + hw_note_;
     return description_ + decode + ")";
 }
@@ -382,16 +405,51 @@ void AvSource::pace(int64_t pts_us) {
     std::this_thread::sleep_until(target);
 }
 
+// A decoded NV12 picture into our own GPU buffer (cuda_frames.h says why it is copied rather than kept); false when
+// this picture cannot stay on the GPU (not NV12, odd size), and it takes the host path.
+Result<bool> AvSource::emit_on_device(const AVFrame& decoded, Frame& out) {
+    const auto* frames_ctx =
+        decoded.hw_frames_ctx ? reinterpret_cast<const AVHWFramesContext*>(decoded.hw_frames_ctx->data) : nullptr;
+    if (frames_ctx == nullptr || frames_ctx->sw_format != AV_PIX_FMT_NV12 || decoded.width % 2 != 0 ||
+        decoded.height % 2 != 0)
+        return false;
+    if (!device_pool_ || device_pool_->width() != decoded.width || device_pool_->height() != decoded.height) {
+        FOVEA_ASSIGN(device_pool_, DeviceFramePool::create(cuda_device_, decoded.width, decoded.height));
+    }
+    FOVEA_ASSIGN(std::shared_ptr<const DeviceSurface> surface, device_pool_->copy(decoded));
+    Frame f;
+    f.width = decoded.width;
+    f.height = decoded.height;
+    f.format = PixelFormat::kNV12;
+    f.device = std::move(surface);
+    out = std::move(f);
+    return true;
+}
+
 Status AvSource::emit(AVFrame* decoded, Frame& out) {
     const AVFrame* picture = decoded;
-    if (decoded->format == AV_PIX_FMT_CUDA) {
+    bool on_device = false;
+    if (decoded->format == AV_PIX_FMT_CUDA && device_frames_) {
+        Result<bool> kept = emit_on_device(*decoded, out);
+        if (!kept.is_ok()) {
+            // GPU memory or the runtime failed us: this stream downloads its frames from now on, as it says.
+            device_frames_ = false;
+            device_pool_.reset();
+            hw_note_ = "frames downloaded: " + kept.status().message();
+        } else {
+            on_device = *kept;
+        }
+    }
+    if (!on_device && decoded->format == AV_PIX_FMT_CUDA) {
         av_frame_unref(sw_frame_.get());
         const int err = av_hwframe_transfer_data(sw_frame_.get(), decoded, 0);
         if (err < 0) return status_from_av(err, label_ + ": copying a CUDA frame to the host");
         picture = sw_frame_.get();
     }
-    if (picture->format == AV_PIX_FMT_NV12 && decoded->format == AV_PIX_FMT_CUDA && picture->width % 2 == 0 &&
-        picture->height % 2 == 0) {
+    if (on_device) {
+        // out carries the picture in GPU memory.
+    } else if (picture->format == AV_PIX_FMT_NV12 && decoded->format == AV_PIX_FMT_CUDA && picture->width % 2 == 0 &&
+               picture->height % 2 == 0) {
         Frame f;
         f.width = picture->width;
         f.height = picture->height;
