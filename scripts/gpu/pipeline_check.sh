@@ -2,8 +2,9 @@
 # On the GPU machine, after run.sh has unpacked a bundle holding the `fovea` CLI and the packed YOLOv5s-style model:
 #   bash scripts/gpu/run.sh bash scripts/gpu/pipeline_check.sh [STREAMS...]
 # Renders a 1080p30 H.264 conveyor clip with `fovea synth` (the GPU machine has no ffmpeg CLI), then runs
-# `fovea run` for each stream count: every stream a real-time 1080p30 camera (the clip, looped), NVDEC decoding,
-# the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
+# `fovea run` for each stream count: every stream a real-time 1080p30 camera (the clip, looped), NVDEC decoding
+# (`auto`: frames stay in GPU memory, read in place by the preprocessing kernel) or CPU decoding (`none`: frames
+# uploaded), the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
 # frames/s, drops and capture-to-event latency per stream count; full logs and stats JSON go to $OUT.
 set -uo pipefail
 root=/tmp/fovea
@@ -60,13 +61,16 @@ path, n, decode, rc = sys.argv[1:]
 try:
     s = json.load(open(path))
 except Exception as e:
-    print(f"| {n} | {decode} | rc {rc}: no stats ({e}) |||||||")
+    print(f"| {n} | {decode} | rc {rc}: no stats ({e}) ||||||||")
     sys.exit()
 t, st = s["totals"], s["stages_ms"]
 want = 30.0 * int(n)
+# NVDEC frames read in GPU memory as decoded (zero-copy) vs frames uploaded from the host.
+g = s.get("gpu_frames", {})
+frames = f"{g.get('in_place', '-')} / {g.get('uploaded', '-')}"
 print(f"| {n} | {decode} | {t['inferred_fps']:.0f} / {want:.0f} | {t['dropped']} | "
       f"{st['capture_to_event']['p50']:.1f} | {st['capture_to_event']['p99']:.1f} | {st['inference']['p50']:.2f} | "
-      f"{st['decode']['p50']:.2f} | {st['preprocess']['p50']:.2f} | {json.dumps(s['batch_sizes'])[:60]} |")
+      f"{st['decode']['p50']:.2f} | {st['preprocess']['p50']:.2f} | {frames} | {json.dumps(s['batch_sizes'])[:60]} |")
 PY
 )")
     done
@@ -74,8 +78,8 @@ done
 
 echo "## Pipeline on the GPU: N x 1080p30 H.264 cameras, YOLOv5s-style FP16 on cuda (${seconds} s each)"
 echo
-echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | batch sizes |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | frames in GPU memory / uploaded | batch sizes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); CPU cores: $(nproc)"

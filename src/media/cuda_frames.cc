@@ -234,8 +234,6 @@ Result<std::shared_ptr<const DeviceSurface>> DeviceFramePool::copy(const AVFrame
 
 #else  // no CUDA in this build: NVDEC pictures are downloaded as they come (av_source.cc)
 
-class PooledSurface {};
-
 bool device_frames_built() {
     return false;
 }
