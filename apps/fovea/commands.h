@@ -24,6 +24,7 @@ Command add_run(CLI::App& app);
 Command add_validate(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_ocr(CLI::App& app);
 
 // Parses "NAME=1,3,224,224" options into shapes.
 Result<std::map<std::string, Shape>> parse_shapes(const std::vector<std::string>& specs);

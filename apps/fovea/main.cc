@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
         fovea::cli::add_validate(app),
         fovea::cli::add_synth(app),
         fovea::cli::add_eval(app),
+        fovea::cli::add_ocr(app),
     };
     try {
         app.parse(argc, argv);

@@ -1,4 +1,5 @@
-// A directory of still images (.jpg/.jpeg/.png/.bmp), in name order, decoded by FFmpeg at their native size.
+// A directory of still images (.jpg/.jpeg/.png/.bmp), in name order, decoded by FFmpeg at their native size; and
+// read_image(), one such file on its own.
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -18,8 +19,9 @@ bool is_image_name(const std::filesystem::path& p) {
     return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
 }
 
-// Decodes the single picture of an image file into a BGR24 frame.
-Status decode_image(const std::string& path, BgrConverter& bgr, Frame& out) {
+// Decodes the single picture of an image file into a BGR24 frame. stills_only refuses files that FFmpeg opens as
+// something other than a still picture (a video, say), which a folder's extension filter otherwise keeps out.
+Status decode_image(const std::string& path, BgrConverter& bgr, Frame& out, bool stills_only = false) {
     AVFormatContext* raw = nullptr;
     AVDictionary* opts = nullptr;
     av_dict_set(&opts, "pattern_type", "none", 0);  // a '%' in a file name is not a sequence pattern
@@ -29,6 +31,12 @@ Status decode_image(const std::string& path, BgrConverter& bgr, Frame& out) {
     FormatInputPtr fmt(raw);
     if (fmt->nb_streams < 1 || fmt->streams[0]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) {
         return invalid_argument("not an image");
+    }
+    if (stills_only) {
+        // Still pictures open through image2 or a per-codec "<codec>_pipe" demuxer (png_pipe, jpeg_pipe, ...).
+        const std::string demuxer = fmt->iformat->name;
+        if (demuxer != "image2" && !demuxer.ends_with("_pipe"))
+            return invalid_argument("not an image (FFmpeg reads it as '" + demuxer + "')");
     }
     const AVCodecParameters* par = fmt->streams[0]->codecpar;
     const AVCodec* codec = avcodec_find_decoder(par->codec_id);
@@ -156,3 +164,26 @@ std::unique_ptr<Source> make_image_folder_source(const SourceSpec& spec) {
 }
 
 }  // namespace fovea::media::detail
+
+namespace fovea::media {
+
+Result<Frame> read_image(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return invalid_argument(path + ": is a directory, not an image");
+    detail::BgrConverter bgr;
+    Frame frame;
+    const Status s = detail::decode_image(path, bgr, frame, /*stills_only=*/true);
+    if (!s.is_ok()) {
+        // A file that is no picture at all shows as FFmpeg's "Invalid data found when processing input", at opening
+        // or decoding (an image extension picks the decoder).
+        if (s.code() == StatusCode::kInvalidArgument && s.message().rfind("not an image", 0) != 0)
+            return invalid_argument(path + ": not an image, or a damaged one (" + s.message() + ")");
+        return s.with_context(path);
+    }
+    stamp_capture(frame);
+    return frame;
+}
+
+void quiet_ffmpeg_log() { av_log_set_level(AV_LOG_QUIET); }
+
+}  // namespace fovea::media

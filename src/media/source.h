@@ -51,6 +51,14 @@ class Source {
 // Validates the spec (unknown type, bad values) without opening anything.
 Result<std::unique_ptr<Source>> make_source(const SourceSpec& spec);
 
+// One still image (JPEG, PNG, BMP, ... whatever FFmpeg decodes as a single picture) as a BGR24 frame at its native
+// size, stamped as captured now. Errors name the path: a missing file (not_found), a file that is no image, or a
+// video (invalid_argument).
+Result<Frame> read_image(const std::string& path);
+// Turns FFmpeg's own log lines off for the whole process (they repeat, on stderr, what errors already say): for
+// command-line tools that print one line per error.
+void quiet_ffmpeg_log();
+
 // The type make_source would use for this spec ("file", "rtsp", ...), or an error for an unknown scheme.
 Result<std::string> resolve_source_type(const SourceSpec& spec);
 
