@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """How many camera streams a device sustains: `fovea run` on N copies of a 720p15 clip, for growing N.
 
-Each step runs the demo's defect detector (models/factory_detector.onnx at 512x288, the primary model of
-examples/factory.yaml, without the serial-reading cascade) on every frame of N real-time 720p15 H.264 streams of
-`fovea synth` footage (what `make demo` renders) and records drops and capture-to-event latency. A stream count is sustained when no frame was dropped and every stream inferred at least 95% of the
-frames its camera produced during the run. Writes a markdown table to stdout and, with --write, into
+Each step runs the demo's defect detector (models/factory_detector.onnx at the input size its .json records, the
+primary model of examples/factory.yaml, without the serial-reading cascade) on every frame of N real-time 720p15
+H.264 streams of `fovea synth` footage (what `make demo` renders) and records drops and capture-to-event latency. A
+stream count is sustained when no frame was dropped and every stream inferred at least 95% of the frames its camera
+produced during the run. Writes a markdown table to stdout and, with --write, into
 docs/benchmarks.md between its pipeline markers.
 """
 import argparse
@@ -28,7 +29,7 @@ models:
     labels_file: {labels}
     max_batch: {max_batch}
     max_delay_us: {max_delay_us}
-    input: {{width: 512, height: 288, color: bgr, scale: 0.0039215686}}
+    input: {{width: {width}, height: {height}, resize: stretch, color: bgr, scale: 0.0039215686}}
     conf_threshold: 0.3
 sources:
   - {{name: "cam{{i}}", uri: {clip}, count: {n}, loop: true}}
@@ -39,9 +40,12 @@ sinks: {{console: false}}
 def run(fovea, n, args, workdir):
     yaml_path = os.path.join(workdir, f"streams{n}.yaml")
     stats_path = os.path.join(workdir, f"streams{n}.json")
+    with open(os.path.splitext(args.model)[0] + ".json") as f:
+        height, width = json.load(f)["input"]
     with open(yaml_path, "w") as f:
         f.write(CONFIG.format(device=args.device, model=args.model, labels=os.path.splitext(args.model)[0] + ".labels",
-                              clip=args.clip, n=n, max_batch=args.max_batch, max_delay_us=args.max_delay_us))
+                              width=width, height=height, clip=args.clip, n=n, max_batch=args.max_batch,
+                              max_delay_us=args.max_delay_us))
     subprocess.run([fovea, "run", yaml_path, "--duration", str(args.seconds), "--no-console", "--stats-json",
                     stats_path], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(stats_path) as f:

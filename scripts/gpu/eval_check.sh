@@ -4,11 +4,13 @@
 #   bash scripts/gpu/run.sh bash scripts/gpu/eval_check.sh MODEL.onnx [PRECISION...]
 # Renders the model card's evaluation footage (16 cameras x 20 s, seed 1) and scores examples/factory.yaml on it with
 # every model on the cuda backend, per precision (default fp16 fp32), with the file's equalization and without.
-# MODEL.onnx's .json gives its input size. Markdown and JSON reports go to $OUT.
+# MODEL.onnx's .json gives its input size. Markdown and JSON reports go to $LOGS (default /tmp/fovea/eval_check),
+# packed into $OUT/eval_check.tgz when $OUT is set (the device tool brings back only a few files per run).
 set -uo pipefail
 root=/tmp/fovea
-logs="${OUT:-$root/logs}"
+logs="${LOGS:-$root/eval_check}"
 mkdir -p "$logs"
+trap '[ -n "${OUT:-}" ] && tar -C "$logs" -czf "$OUT/eval_check.tgz" .' EXIT
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
 export FOVEA_CACHE_DIR="${FOVEA_CACHE_DIR:-$root/cache}"  # the example file names it
 model="$(realpath "$1")"
@@ -24,7 +26,7 @@ for precision in ${precisions[*]}; do
     # The example file, with the model under test, this machine's paths and the precision on both models.
     sed -e "s|path: ../models/factory_detector.onnx|path: $model|" \
         -e "s|labels_file: ../models/factory_detector.labels|labels_file: ${model%.onnx}.labels|" \
-        -e "s|input: {width: 512, height: 288,|input: {width: $width, height: $height, resize: stretch,|" \
+        -e "s|input: {width: [0-9]*, height: [0-9]*, resize: stretch,|input: {width: $width, height: $height, resize: stretch,|" \
         -e "s|\${FOVEA_CACHE_DIR}/models/ppocr/|$root/models/|" \
         -e "s#^    type: \(yolov8\|ctc\)#    type: \1\n    precision: $precision#" \
         -e "s|\.\./out/factory|$logs/out|" \

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# On the GPU machine, after run.sh has unpacked a bundle holding `fovea`, rec.onnx and ppocr_keys_v1.txt:
+# On the GPU machine, after run.sh has unpacked a bundle holding `fovea` (rec.onnx and ppocr_keys_v1.txt optional):
 #   bash scripts/gpu/run.sh bash scripts/gpu/train_check.sh [MINUTES]
-# Trains the factory detector with tools/train/train.sh at two input sizes side by side on the GPU (512x288, the
-# committed size, and 768x448), each fitting its epochs into MINUTES (default 2.5), then scores both with
-# scripts/gpu/eval_check.sh (cuda FP16). Models, training logs and eval reports go to $OUT.
+# Trains the factory detector with tools/train/train.sh at two input sizes side by side on the GPU (512x288 and
+# 768x448, the committed size), each fitting its epochs into MINUTES (default 2.5), then scores both with
+# scripts/gpu/eval_check.sh (cuda FP16). Models, training logs and eval reports go to $OUT/train_check.tgz (the
+# device tool brings back only a few files per run).
 set -uo pipefail
-logs="${OUT:-/tmp/fovea/logs}"
+logs=/tmp/fovea/train_check
 mkdir -p "$logs"
+trap '[ -n "${OUT:-}" ] && tar -C "$logs" -czf "$OUT/train_check.tgz" .' EXIT
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 minutes=${1:-2.5}
 export FOVEA=/tmp/fovea/bin/fovea PYTHON=python3 FOVEA_CACHE_DIR=/tmp/fovea/cache WORKERS=7 TIME_BUDGET=$minutes
@@ -26,7 +28,7 @@ for size in 512x288 768x448; do
 done
 for size in 512x288 768x448; do
     [ -f "$logs/$size/factory_detector.onnx" ] || continue
-    (OUT="$logs/$size" EQUALIZE=global bash "$here/eval_check.sh" "$logs/$size/factory_detector.onnx" fp16 >"$logs/eval_$size.txt" 2>&1) &
+    (OUT= LOGS="$logs/$size" EQUALIZE=global bash "$here/eval_check.sh" "$logs/$size/factory_detector.onnx" fp16 >"$logs/eval_$size.txt" 2>&1) &
 done
 wait
 for size in 512x288 768x448; do
