@@ -38,7 +38,10 @@ void sort_reading_order(std::vector<TextBox>& boxes) {
 
 Result<media::Frame> crop_text_box(const media::Frame& frame, const std::array<float, 8>& quad) {
     if (frame.empty() || frame.width <= 0 || frame.height <= 0) return invalid_argument("crop_text_box: empty frame");
-    const media::Frame bgr = frame.format == media::PixelFormat::kBGR24 ? frame : to_bgr_copy(frame);
+    // NV12, and pictures decoded on the GPU, through their BGR copy.
+    const media::Frame bgr =
+        frame.format == media::PixelFormat::kBGR24 && frame.pixels != nullptr ? frame : to_bgr_copy(frame);
+    if (bgr.pixels == nullptr) return invalid_argument("crop_text_box: the frame's pixels cannot be read");
     const cv::Point2f p[4] = {{quad[0], quad[1]}, {quad[2], quad[3]}, {quad[4], quad[5]}, {quad[6], quad[7]}};
     const auto dist = [](cv::Point2f a, cv::Point2f b) { return std::hypot(a.x - b.x, a.y - b.y); };
     const int w = static_cast<int>(std::max(dist(p[0], p[1]), dist(p[2], p[3])));
@@ -101,7 +104,7 @@ Status rec_input(const media::Frame& crop, int height, int width, float* dst) {
 
 bool draw_text_boxes(media::Frame& frame, std::span<const std::array<float, 8>> quads,
                      std::span<const std::string> texts) {
-    if (frame.empty() || frame.format != media::PixelFormat::kBGR24 || frame.width <= 0 || frame.height <= 0)
+    if (frame.pixels == nullptr || frame.format != media::PixelFormat::kBGR24 || frame.width <= 0 || frame.height <= 0)
         return false;
     try {
         cv::Mat img(frame.height, frame.width, CV_8UC3, frame.pixels.get(), static_cast<size_t>(frame.stride));

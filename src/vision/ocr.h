@@ -24,7 +24,8 @@ void sort_reading_order(std::vector<TextBox>& boxes);
 
 // get_rotate_crop_image: the quad (clockwise from top-left) warped to an upright BGR24 image of its longer edge
 // lengths (cubic interpolation, replicated border); a crop at least 1.5 times as tall as wide is turned 90 degrees
-// counter-clockwise (vertical text). BGR24 or NV12 frames; an error for a degenerate quad.
+// counter-clockwise (vertical text). Any frame (NV12 and GPU pictures through their BGR copy); an error for a
+// degenerate quad.
 Result<media::Frame> crop_text_box(const media::Frame& frame, const std::array<float, 8>& quad);
 
 // The recognizer's batch width: height * the widest aspect ratio among the crops, at least min_width.
