@@ -18,6 +18,10 @@ packages=(
   # real video in the media and pipeline tests: the ffmpeg CLI makes clips and serves streams; opencv-doc ships
   # vtest.avi (a street scene) and Megamind_bugy.avi (a damaged file)
   ffmpeg opencv-doc
+  # a real RTSP server on loopback for the RTSP source tests (tests/media/rtsp_server.py): GStreamer's RTSP server
+  # library through Python; plugins-base/good demux MP4/MKV and payload RTP (rtph264pay, udpsink, rtpbin),
+  # plugins-bad parses H.264 (h264parse)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # the demo's clips: FFmpeg's drawtext writes lot labels in DejaVu Sans
   fonts-dejavu-core
   # model export and peer runs (zoo): Debian's PyTorch, torchvision, ONNX and NumPy; Node.js for onnxruntime-node
