@@ -98,6 +98,7 @@ class AvSource final : public Source {
     Clock::time_point deadline_{};
     bool deadline_armed_ = false;
     bool timed_out_ = false;
+    bool stalled_ = false;  // the last packet came only after a whole timeout of silence
 
     SourceCounters counters_;
     int64_t next_index_ = 0;
@@ -133,7 +134,8 @@ AVPixelFormat AvSource::pick_hw_format(AVCodecContext* ctx, const AVPixelFormat*
 }
 
 Status AvSource::input_error(int err, const std::string& doing) const {
-    if (timed_out_ || err == AVERROR_EXIT) {
+    // ETIMEDOUT: FFmpeg's own socket timeout (the same timeout_ms, passed as its "timeout" option) beat ours.
+    if (timed_out_ || err == AVERROR_EXIT || err == AVERROR(ETIMEDOUT)) {
         return io_error(label_ + ": " + doing + ": no data within " + std::to_string(spec_.timeout_ms) +
                         " ms (timeout)");
     }
@@ -323,6 +325,7 @@ void AvSource::close() {
     demux_eof_ = false;
     pkt_pending_ = false;
     deadline_armed_ = false;
+    stalled_ = false;
     next_index_ = 0;
     consecutive_decode_errors_ = 0;
     loop_offset_us_ = 0;
@@ -340,12 +343,21 @@ std::string AvSource::describe() const {
 }
 
 Result<bool> AvSource::read_packet() {
+    if (stalled_) {
+        // The input fell silent for a whole timeout in the previous call, which still returned a packet: what the
+        // demuxer held back (libavformat flushes its parser's last frame when a read fails). Waiting for a second
+        // timeout would double the time it takes to notice a hung camera.
+        stalled_ = false;
+        timed_out_ = true;
+        return input_error(AVERROR_EXIT, "read failed");
+    }
     arm_deadline();
     int read_errors = 0;
     for (;;) {
         const int err = av_read_frame(fmt_.get(), pkt_.get());
         if (err >= 0) {
             if (pkt_->stream_index == stream_index_) {
+                stalled_ = deadline_applies() && (timed_out_ || Clock::now() >= deadline_);
                 disarm_deadline();
                 return true;
             }
@@ -473,6 +485,10 @@ Status AvSource::emit(AVFrame* decoded, Frame& out) {
         pts_us = raw + loop_offset_us_;
     } else if (last_pts_us_ != AV_NOPTS_VALUE) {
         pts_us = last_pts_us_ + frame_duration_us_;
+    } else if (const int64_t start = fmt_->streams[stream_index_]->start_time; start != AV_NOPTS_VALUE) {
+        // FFmpeg's RTSP demuxer gives the first keyframe of a session no timestamp (FFmpeg trac #5018); the stream's
+        // start time is then the earliest timestamp that came, a later frame's, so this one goes a period before it.
+        pts_us = to_us(start, time_base_) - frame_duration_us_;
     }
     if (pts_us != AV_NOPTS_VALUE) last_pts_us_ = pts_us;
     if (spec_.realtime && !live()) pace(pts_us != AV_NOPTS_VALUE ? pts_us : next_index_ * frame_duration_us_);

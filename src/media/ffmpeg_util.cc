@@ -36,7 +36,9 @@ std::string av_error_text(int err) {
 
 Status status_from_av(int err, const std::string& what) {
     std::string message = what + ": " + av_error_text(err);
-    if (err == AVERROR(ENOENT) || err == AVERROR_STREAM_NOT_FOUND || err == AVERROR_PROTOCOL_NOT_FOUND) {
+    // HTTP_NOT_FOUND: a 404 from an RTSP or HTTP server (a wrong path on a live server).
+    if (err == AVERROR(ENOENT) || err == AVERROR_STREAM_NOT_FOUND || err == AVERROR_PROTOCOL_NOT_FOUND ||
+        err == AVERROR_HTTP_NOT_FOUND) {
         return not_found(std::move(message));
     }
     if (err == AVERROR_INVALIDDATA || err == AVERROR_DECODER_NOT_FOUND || err == AVERROR_DEMUXER_NOT_FOUND) {
