@@ -156,7 +156,7 @@ TEST(NetworkSource, http_stream_that_stalls_fails_after_the_timeout) {
     EXPECT_LT(seconds, kTimeoutMs / 1000.0 + 2.0);
 }
 
-// Debian 12 ships no RTSP server for loopback (no live555 package): test the failing side.
+// Nothing listens: refused at once. (A real RTSP server, GStreamer's, is in rtsp_source_test.cc.)
 TEST(NetworkSource, rtsp_to_a_closed_port_fails_fast_naming_the_url) {
     const int port = free_port();
     ASSERT_GT(port, 0);
