@@ -3,14 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../media/host_backed_surface.h"
+#include "../media/rtsp_test_server.h"
 #include "../passes/pass_test_util.h"
 #include "media/encode.h"
 #include "media/source.h"
@@ -536,6 +540,88 @@ sinks:
         EXPECT_LT(mean_abs_diff(frame, snapshots["none"][name]), 2.0) << name;
         EXPECT_GT(frame.row(5)[3 * 300], 240) << name << ": a white frame, away from the box";
     }
+}
+
+// A camera on a real RTSP server (GStreamer's, tests/media/rtsp_server.py) that dies mid-stream: the stream goes to
+// `reconnecting` within its timeout while the other stream keeps running, and comes back once a server listens on the
+// same port again.
+TEST(Pipeline, RtspCameraWhoseServerDiesReconnectsWhileTheOthersRun) {
+    if (std::system("command -v ffmpeg >/dev/null 2>&1") != 0) GTEST_SKIP() << "no ffmpeg CLI to make the test clip";
+    SKIP_WITHOUT_RTSP_SERVER();
+    const fs::path dir = tmp_dir("rtsp");
+    write_file(dir / "det.onnx", brightness_detector());
+    // 60 s at 10 fps, small: each RTSP session plays it from the start, longer than the test runs.
+    ffmpeg("-f lavfi -i testsrc2=s=160x120:r=10:d=60 -c:v libx264 -preset ultrafast -g 10 -bf 0 -pix_fmt yuv420p " +
+           (dir / "cam.mp4").string());
+    media::testing::RtspTestServer server((dir / "cam.mp4").string(), "cam");
+    ASSERT_TRUE(server.running()) << server.error();
+    constexpr int kTimeoutMs = 3000;
+    const std::string yaml = model_yaml(dir / "det.onnx") + "sources:\n  - {name: cam, uri: \"" + server.url() +
+                             "\", transport: tcp, timeout_ms: " + std::to_string(kTimeoutMs) +
+                             ", reconnect: {initial_ms: 100, max_ms: 500}}\n"
+                             "  - {name: other, uri: synthetic, fps: 20, width: 64, height: 48}\n";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    Pipeline& pipeline = **p;
+
+    // Polls the summary until `done` holds for the streams (cam, other) or `seconds` pass.
+    using Json = nlohmann::json;
+    const auto wait_for = [&](double seconds, const std::function<bool(const Json&, const Json&)>& done) {
+        const auto give_up = Clock::now() + std::chrono::duration<double>(seconds);
+        for (;;) {
+            const Json s = pipeline.summary()["streams"];
+            if (done(s[0], s[1])) return s;
+            if (Clock::now() > give_up) return s;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    };
+    const auto decoded = [](const Json& s) { return s["decoded"].get<int64_t>(); };
+
+    pipeline.start();
+    Json s = wait_for(60, [&](const Json& cam, const Json&) { return decoded(cam) >= 10; });
+    ASSERT_GE(decoded(s[0]), 10) << "no frames from the RTSP server: " << s.dump();
+    ASSERT_EQ(s[0]["state"], "running") << s.dump();
+
+    server.kill_now();
+    const auto killed = Clock::now();
+    s = wait_for(kTimeoutMs / 1000.0 + 10, [](const Json& cam, const Json&) { return cam["state"] == "reconnecting"; });
+    const double to_reconnecting = std::chrono::duration<double>(Clock::now() - killed).count();
+    ASSERT_EQ(s[0]["state"], "reconnecting") << s.dump();
+    EXPECT_LT(to_reconnecting, kTimeoutMs / 1000.0 + 3.0) << s.dump();
+    EXPECT_NE(s[0]["last_error"].get<std::string>().find(server.url()), std::string::npos) << s.dump();
+    const std::string error_when_killed = s[0]["last_error"];
+
+    // While the camera is gone, the other stream runs on; the camera keeps failing (connection refused).
+    const int64_t other_before = decoded(s[1]);
+    s = wait_for(30, [&](const Json& cam, const Json& other) {
+        return cam["reconnects"].get<int>() >= 2 && decoded(other) >= other_before + 10;
+    });
+    EXPECT_GE(s[0]["reconnects"].get<int>(), 2) << s.dump();
+    EXPECT_GE(decoded(s[1]), other_before + 10) << s.dump();
+    EXPECT_EQ(s[1]["state"], "running") << s.dump();
+    EXPECT_EQ(s[0]["state"], "reconnecting") << s.dump();
+
+    // The server comes back on the same port: the camera delivers frames again.
+    ASSERT_TRUE(server.start()) << server.error();
+    const int64_t cam_before = decoded(s[0]);
+    const int64_t cam_inferred_before = s[0]["inferred"].get<int64_t>();
+    // Inferred, too: a session's first second comes in a burst (buffered while FFmpeg probes the stream), of which a
+    // live stream's queue keeps only the latest frames.
+    const auto resumed = [&](const Json& cam) {
+        return cam["state"] == "running" && decoded(cam) >= cam_before + 10 &&
+               cam["inferred"].get<int64_t>() >= cam_inferred_before + 5;
+    };
+    s = wait_for(60, [&](const Json& cam, const Json&) { return resumed(cam); });
+    EXPECT_TRUE(resumed(s[0])) << s.dump();
+    EXPECT_EQ(s[1]["state"], "running") << s.dump();
+    pipeline.stop();
+
+    s = pipeline.summary()["streams"];
+    EXPECT_GT(s[1]["inferred"].get<int64_t>(), 20) << s.dump();
+    EXPECT_EQ(pipeline.summary()["inference_errors"], 0);
+    std::printf("rtsp camera: reconnecting %.2f s after its server died (%s); %d reconnects; %lld frames in all\n",
+                to_reconnecting, error_when_killed.c_str(), s[0]["reconnects"].get<int>(),
+                static_cast<long long>(decoded(s[0])));
 }
 
 }  // namespace
