@@ -210,7 +210,7 @@ sources:
 )";
     auto p = make(yaml, dir);
     ASSERT_TRUE(p.is_ok()) << p.status().message();
-    (*p)->run(1.5);
+    (*p)->run(4.0);  // at least 3 cycles of open, 5 frames, <= 200 ms backoff, with room for a loaded machine
     const nlohmann::json s = (*p)->summary()["streams"][0];
     EXPECT_GE(s["reconnects"].get<int>(), 3) << s.dump();
     EXPECT_GE(s["decoded"].get<int>(), 4 * 5) << s.dump();
