@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "backends/cuda/cuda_libs.h"
 #include "backends/cuda/device_info.h"
 #include "backends/cuda/engine.h"
 
@@ -26,6 +27,8 @@ Status check_device() {
         return unsupported(std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e));
     }
     if (count == 0) return unsupported("cudaGetDeviceCount found no device");
+    // Only now, with a device to run on: cuDNN and cuBLAS (see cuda_libs.h).
+    FOVEA_TRY(load_cuda_libraries());
     // The headers this build was compiled against set the floor: an older cuDNN (e.g. a system copy found first on
     // the library path) may lack what we call, and a different major version is a different ABI.
     const size_t found = cudnnGetVersion();
