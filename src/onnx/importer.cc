@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "ops/infer_graph.h"
 
@@ -16,13 +15,16 @@ namespace {
 namespace pb = ::onnx;
 namespace fs = std::filesystem;
 
+// One buffer of the file's size (a stringstream grew by doubling and then copied: up to 3x the file at once).
 Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) return io_error("cannot open '" + path + "'");
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) return io_error("failed reading '" + path + "'");
-    return buffer.str();
+    const std::streamoff size = in.tellg();
+    if (size < 0) return io_error("failed reading '" + path + "'");
+    std::string bytes(static_cast<size_t>(size), '\0');
+    in.seekg(0);
+    if (size > 0 && !in.read(bytes.data(), size)) return io_error("failed reading '" + path + "'");
+    return bytes;
 }
 
 Result<DType> dtype_from_onnx(int32_t t) {
@@ -213,7 +215,9 @@ class Importer {
   public:
     Importer(ir::Graph& graph, std::string base_dir) : graph_(graph), base_dir_(std::move(base_dir)) {}
 
-    Status run(const pb::ModelProto& model) {
+    // Consumes the model's initializers: each one's data is freed once it is in the graph, so that the weights are
+    // not held twice (protobuf's copy and ours) while the graph is built.
+    Status run(pb::ModelProto& model) {
         if (!model.has_graph()) return invalid_argument("model has no graph (empty or not an ONNX model)");
         int opset = -1;
         for (const auto& o : model.opset_import()) {
@@ -228,7 +232,7 @@ class Importer {
             return unsupported("model imports default-domain opset " + std::to_string(opset) + "; fovea supports " +
                                std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset));
         opset_ = opset;
-        const pb::GraphProto& g = model.graph();
+        pb::GraphProto& g = *model.mutable_graph();
         graph_.name = g.name();
         FOVEA_TRY(add_initializers(g));
         FOVEA_TRY(add_inputs(g));
@@ -249,13 +253,15 @@ class Importer {
     }
 
   private:
-    Status add_initializers(const pb::GraphProto& g) {
+    Status add_initializers(pb::GraphProto& g) {
         if (g.sparse_initializer_size()) return unsupported("sparse initializers are not supported");
-        for (const auto& init : g.initializer()) {
+        for (pb::TensorProto& init : *g.mutable_initializer()) {
             if (graph_.find_value(init.name()))
                 return invalid_argument("initializer '" + init.name() + "' is defined twice");
             FOVEA_ASSIGN(Tensor t, tensor_from_proto(init, base_dir_));
             graph_.add_value(init.name())->set_initializer(std::move(t));
+            pb::TensorProto released;
+            init.Swap(&released);  // nothing reads the proto's initializers again; their data is freed here
         }
         return Status::ok();
     }
@@ -417,13 +423,14 @@ class Importer {
 
 }  // namespace
 
-Result<std::unique_ptr<ir::Graph>> import_bytes(std::span<const std::byte> bytes, const std::string& base_dir,
+namespace {
+
+Status not_a_model(const std::string& what) {
+    return invalid_argument(what + ": not a valid ONNX model (protobuf parse failed: malformed or truncated file)");
+}
+
+Result<std::unique_ptr<ir::Graph>> import_model(pb::ModelProto& model, const std::string& base_dir,
                                                 const std::string& what) {
-    if (bytes.empty()) return invalid_argument(what + ": empty file, not an ONNX model");
-    pb::ModelProto model;
-    if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
-        !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-        return invalid_argument(what + ": not a valid ONNX model (protobuf parse failed: malformed or truncated file)");
     auto graph = std::make_unique<ir::Graph>();
     Importer importer(*graph, base_dir);
     Status s = importer.run(model);
@@ -431,10 +438,34 @@ Result<std::unique_ptr<ir::Graph>> import_bytes(std::span<const std::byte> bytes
     return graph;
 }
 
+}  // namespace
+
+Result<std::unique_ptr<ir::Graph>> import_bytes(std::span<const std::byte> bytes, const std::string& base_dir,
+                                                const std::string& what) {
+    if (bytes.empty()) return invalid_argument(what + ": empty file, not an ONNX model");
+    pb::ModelProto model;
+    if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+        !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+        return not_a_model(what);
+    return import_model(model, base_dir, what);
+}
+
+// Parsed from the stream: the file's bytes are never all in memory next to the parsed model (and then the graph).
 Result<std::unique_ptr<ir::Graph>> import_file(const std::string& path) {
-    FOVEA_ASSIGN(std::string bytes, read_file(path));
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) return io_error("cannot open '" + path + "'");
+    const std::streamoff size = in.tellg();
+    if (size < 0) return io_error("failed reading '" + path + "'");
+    if (size == 0) return invalid_argument(path + ": empty file, not an ONNX model");
+    if (size > INT32_MAX) return not_a_model(path);
+    in.seekg(0);
+    pb::ModelProto model;
+    if (!model.ParseFromIstream(&in)) {
+        if (in.bad()) return io_error("failed reading '" + path + "'");
+        return not_a_model(path);
+    }
     const std::string dir = fs::path(path).parent_path().string();
-    return import_bytes(std::as_bytes(std::span(bytes.data(), bytes.size())), dir.empty() ? "." : dir, path);
+    return import_model(model, dir.empty() ? "." : dir, path);
 }
 
 Result<Tensor> read_tensor_file(const std::string& path) {
