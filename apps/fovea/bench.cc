@@ -136,8 +136,9 @@ Command add_bench(CLI::App& app) {
     return {sub, [o]() -> Status {
                 FOVEA_ASSIGN(auto explicit_shapes, parse_shapes(o->shapes));
                 FOVEA_ASSIGN(auto batches, parse_batches(o->batches));
-                FOVEA_ASSIGN(auto probe,
-                             Session::load(o->model, SessionOptions{.backend = o->backend, .precision = o->precision}));
+                // The inputs' names and declared shapes, from the reference backend: the cheapest session (no
+                // optimization, no packed weights), gone before the measured ones load.
+                FOVEA_ASSIGN(auto probe, Session::load(o->model, SessionOptions{.backend = "ref"}));
                 const std::vector<TensorDesc> descs = probe->inputs();
                 probe.reset();
                 const std::string build = build_description(), cpu = cpu_description(), gpu = gpu_description();
