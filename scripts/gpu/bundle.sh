@@ -19,7 +19,9 @@ done
 [ ${#binaries[@]} -gt 0 ] || { echo "usage: $0 BINARY... [-- MODEL...]" >&2; exit 2; }
 
 # The GPU machine (Ubuntu 24.04) has a newer glibc and libstdc++ than Debian 12: use its own for those.
-# cuDNN and cuBLAS are there too (PyTorch's copies, which run.sh puts on the loader path), and far too large to carry.
+# cuDNN and cuBLAS are there too (PyTorch's copies, which run.sh puts on the loader path), and far too large to carry;
+# our binaries dlopen them when the cuda backend is first used (src/backends/cuda/cuda_libs.h), so ldd does not list
+# them and they need no entry here.
 system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+\.|libgcc_s\.|libcuda\.|libnvidia|libcudnn|libcublas)'
 # STUB_LIBS="libdnnl.so.2 ...": sonames the run will not call into, replaced by empty stand-ins to fit the 64 MiB
 # the device tool carries. This works only for libraries our own binaries link, since they bind lazily (no -z now);
