@@ -1,7 +1,8 @@
 // The CPU backend's kernels against the reference backend, one node at a time, on what the ONNX conformance cases
 // cannot reach: constant operands (weights, scales, bounds, exponents), fovea's FusedConv, odd shapes and
 // broadcasting in either operand. Outputs start filled with a NaN canary, so a kernel must write every element, and
-// every kernel runs twice on different buffers, as a session may move them.
+// every kernel runs twice on different buffers, as a session may move them. The NHWC layout plan is tested on small
+// whole graphs, through sessions.
 #include <gtest/gtest.h>
 
 #include <omp.h>
@@ -13,9 +14,11 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/dnnl_kernel.h"
+#include "backends/cpu/layout.h"
 #include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
 #include "ops/infer_graph.h"
+#include "../passes/pass_test_util.h"
 
 namespace fovea {
 namespace {
@@ -524,6 +527,85 @@ TEST(CpuPrecision, bf16_convolutions_and_matrix_products_stay_close_to_fp32) {
 }
 
 // ---- threads ----
+
+// ---- the NHWC layout plan (layout.h), on whole graphs ----
+
+// A C2f-style block (YOLOv8): a conv's channels split in two by Slices whose ends come from the conv's own Shape,
+// one half convolved and added back, everything concatenated and mixed by a 1x1 conv; then a Split into uneven
+// parts and a strided Slice over rows, both concatenated, then padded (and padded by nothing). Every image between
+// the convs can stay NHWC.
+std::string c2f_model() {
+    test::ModelBuilder m;
+    m.input("x", {"1", "8", "10", "12"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
+        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
+        m.weight(out + "_b", {cout});
+        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
+                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+    };
+    conv("x", "c1", 8, 8, 3);
+    m.node("Shape", {"c1"}, {"shape"});
+    m.ints("one", {1});
+    m.ints("zero", {0});
+    m.ints("two", {2});
+    m.ints("big", {1000});
+    m.node("Gather", {"shape", "one"}, {"channels"});
+    m.node("Div", {"channels", "two"}, {"half"});
+    m.node("Slice", {"c1", "zero", "half", "one"}, {"a"});
+    m.node("Slice", {"c1", "half", "big", "one"}, {"b"});
+    conv("b", "c2", 4, 4, 3);
+    m.node("Add", {"b", "c2"}, {"r"});
+    test::set_attr(m.node("Concat", {"a", "b", "r"}, {"cat"}), "axis", int64_t{1});
+    conv("cat", "c3", 12, 8, 1);
+    m.ints("parts", {3, 5});
+    auto& split = m.node("Split", {"c3", "parts"}, {"s0", "s1"});
+    test::set_attr(split, "axis", int64_t{1});
+    conv("s0", "c4", 3, 5, 3);
+    test::set_attr(m.node("Concat", {"c4", "s1"}, {"cat2"}), "axis", int64_t{1});
+    m.ints("row0", {1});
+    m.ints("rowend", {10});
+    m.ints("rowstep", {2});
+    m.node("Slice", {"cat2", "row0", "rowend", "two", "rowstep"}, {"rows"});  // rows 1, 3, 5, 7, 9
+    m.ints("pads", {0, 0, 1, 2, 0, 0, 0, 1});
+    m.node("Pad", {"rows", "pads"}, {"padded"});
+    m.ints("no_pads", {0, 0, 0, 0, 0, 0, 0, 0});  // as PyTorch exports before average pooling
+    m.node("Pad", {"padded", "no_pads"}, {"same"});
+    conv("same", "y", 10, 6, 1);
+    m.output("y");
+    return m.bytes();
+}
+
+TEST(CpuLayout, keeps_slices_splits_and_their_concatenations_in_nhwc) {
+    auto graph = test::import_model(c2f_model());
+    ASSERT_TRUE(graph);
+    // Bound as a session binds it: the Shape-derived slice ends fold to constants.
+    const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                       std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
+    ASSERT_TRUE(ops::infer_graph(*graph, &evaluate).is_ok());
+    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    for (const char* name : {"c1", "a", "b", "c2", "r", "cat", "c3", "s0", "s1", "c4", "cat2", "rows", "padded", "same"})
+        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept in NHWC";
+}
+
+TEST(CpuLayout, slices_and_splits_in_nhwc_match_ref) {
+    const std::string model = c2f_model();
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({1, 8, 10, 12}, -1.0f, 1.0f, 5)}};
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    for (int threads : {1, 2}) {
+        SessionOptions options;
+        options.backend = "cpu";
+        options.threads = threads;
+        auto session = Session::load_from_memory(test::as_bytes(model), options);
+        ASSERT_TRUE(session.is_ok()) << session.status().to_string();
+        EXPECT_EQ((*session)->nodes_per_backend().count("ref"), 0u);
+        for (int run = 0; run < 2; ++run) {
+            auto actual = (*session)->run(inputs);
+            ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+            EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+        }
+    }
+}
 
 TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {
     const int before = omp_get_max_threads();

@@ -118,7 +118,7 @@ class CpuBackend final : public runtime::Backend {
             prepared_.clear();
             settled = true;
             for (const auto& node : graph.nodes()) {
-                if (!touches_nhwc(*node)) continue;
+                if (!node_runs(*node) || !touches_nhwc(*node)) continue;
                 FOVEA_ASSIGN(auto kernel, compile_node(*node));
                 if (!kernel) {
                     declined.insert(node.get());

@@ -29,7 +29,8 @@ class CopyKernel final : public runtime::NodeKernel {
     size_t bytes_;
 };
 
-// Pad in constant mode: the output is filled with the pad value, then the kept input lands in its interior.
+// Pad in constant mode: the output is filled with the pad value, then the kept input lands in its interior. An empty
+// `value` means no fill: the interior is the whole output (nothing padded, at most cropped).
 class PadKernel final : public runtime::NodeKernel {
   public:
     PadKernel(std::unique_ptr<runtime::NodeKernel> interior, std::vector<std::byte> value)
@@ -37,7 +38,9 @@ class PadKernel final : public runtime::NodeKernel {
     Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override {
         auto* out = static_cast<std::byte*>(outputs[0].raw_data());
         const size_t bytes = outputs[0].nbytes();
-        if (std::all_of(value_.begin(), value_.end(), [](std::byte b) { return b == std::byte{0}; }))
+        if (value_.empty()) {
+            // nothing to fill
+        } else if (std::all_of(value_.begin(), value_.end(), [](std::byte b) { return b == std::byte{0}; }))
             std::memset(out, 0, bytes);
         else
             for (size_t at = 0; at + value_.size() <= bytes; at += value_.size())
@@ -57,10 +60,16 @@ bool constant_from(const ir::Node& node, size_t first) {
     return true;
 }
 
+// The strides of a dense `shape` tensor: row-major, or NHWC for an image the backend keeps in NHWC.
+std::vector<int64_t> layout_strides(const Shape& shape, bool nhwc) {
+    if (!nhwc) return contiguous_strides(shape);
+    return {shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]};
+}
+
 // A strided view of a dense `shape` tensor: `dims` elements from `start`, `step` apart, per dim.
 dnnl::memory::desc strided_view(const Shape& shape, const dims& view_dims, const dims& start, const dims& step,
-                                dnnl::memory::data_type dtype) {
-    const std::vector<int64_t> strides = contiguous_strides(shape);
+                                dnnl::memory::data_type dtype, bool nhwc = false) {
+    const std::vector<int64_t> strides = layout_strides(shape, nhwc);
     dims view_strides;
     int64_t offset = 0;
     for (size_t d = 0; d < shape.size(); ++d) {
@@ -123,7 +132,9 @@ Compiled compile_split(const ir::Node& node, Context& ctx) {
     FOVEA_ASSIGN(const int64_t axis_value,
                  ops::normalize_axis(node.attr_int("axis", 0), static_cast<int64_t>(in.size())));
     const auto axis = static_cast<size_t>(axis_value);
-    const dnnl::memory::desc whole = plain_desc(in, *dtype);
+    // NHWC images (see layout.h) split into NHWC parts.
+    const bool nhwc = ctx.nhwc(*node.inputs[0]);
+    const dims ones(in.size(), 1);
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     // Outputs are consecutive slices along the axis, sized as inference bound them.
     int64_t offset = 0;
@@ -132,8 +143,8 @@ Compiled compile_split(const ir::Node& node, Context& ctx) {
         if (shape_numel(out) > 0) {
             dims offsets(in.size(), 0);
             offsets[axis] = offset;
-            const dnnl::memory::desc part = whole.submemory_desc(dims(out.begin(), out.end()), offsets);
-            kernel->add_reorder(kernel->input(0, part), kernel->output(i, plain_desc(out, *dtype)));
+            const dnnl::memory::desc part = strided_view(in, dims(out.begin(), out.end()), offsets, ones, *dtype, nhwc);
+            kernel->add_reorder(kernel->input(0, part), kernel->output(i, image_desc(out, *dtype, nhwc)));
         }
         offset += out[axis];
     }
@@ -157,9 +168,10 @@ Compiled compile_slice(const ir::Node& node, Context& ctx) {
         start.push_back(plan[d].start);
         step.push_back(plan[d].step);
     }
+    const bool nhwc = ctx.nhwc(*node.inputs[0]);  // NHWC images (see layout.h) give NHWC slices
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    kernel->add_reorder(kernel->input(0, strided_view(in, dims(out.begin(), out.end()), start, step, *dtype)),
-                        kernel->output(0, plain_desc(out, *dtype)));
+    kernel->add_reorder(kernel->input(0, strided_view(in, dims(out.begin(), out.end()), start, step, *dtype, nhwc)),
+                        kernel->output(0, image_desc(out, *dtype, nhwc)));
     return DnnlKernel::finish(std::move(kernel));
 }
 
@@ -188,11 +200,15 @@ Compiled compile_pad(const ir::Node& node, Context& ctx) {
         in_start.push_back(first);
         out_start.push_back(std::max<int64_t>(pads[d].begin, 0));
     }
+    // Without a positive pad the interior covers the output (PyTorch exports pooling pads of zeros as Pad nodes).
+    if (std::all_of(pads.begin(), pads.end(), [](const ops::PadDim& p) { return p.begin <= 0 && p.end <= 0; }))
+        value.clear();
+    const bool nhwc = ctx.nhwc(x);  // an NHWC image (see layout.h) pads into an NHWC one
     std::unique_ptr<runtime::NodeKernel> interior;
     if (std::all_of(kept.begin(), kept.end(), [](int64_t k) { return k > 0; })) {
         auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-        kernel->add_reorder(kernel->input(0, strided_view(in, kept, in_start, ones, *dtype)),
-                            kernel->output(0, strided_view(out, kept, out_start, ones, *dtype)));
+        kernel->add_reorder(kernel->input(0, strided_view(in, kept, in_start, ones, *dtype, nhwc)),
+                            kernel->output(0, strided_view(out, kept, out_start, ones, *dtype, nhwc)));
         FOVEA_ASSIGN(interior, DnnlKernel::finish(std::move(kernel)));
     }
     return std::unique_ptr<runtime::NodeKernel>(new PadKernel(std::move(interior), std::move(value)));

@@ -11,7 +11,7 @@ namespace fovea::cpu {
 
 namespace {
 
-// How a node takes part in the plan: the inputs that may be NHWC, whether its output may be, and whether those
+// How a node takes part in the plan: the inputs that may be NHWC, whether its outputs may be, and whether those
 // images share one layout (kernels computing in their data's layout) or each have their own (convolutions, which
 // reorder to the layout they pick anyway).
 struct Role {
@@ -37,6 +37,14 @@ Role role_of(const ir::Node& node) {
     const CompileFn compile = find_compile(node);
     const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
     if (!compile || !is_image(y)) return {};
+    if (compile == compile_split || compile == compile_slice || compile == compile_pad) {
+        // Copies between strided views, in either layout, so the parts keep the whole's. (YOLOv8's C2f blocks split
+        // a convolution's channels in two, convolve one half and concatenate everything again; DenseNet pads before
+        // each transition's pooling.)
+        for (const ir::Value* out : node.outputs)
+            if (!is_image(out)) return {};
+        return {{0}, true, true};
+    }
     for (size_t i = 1; i < node.outputs.size(); ++i)
         if (node.outputs[i]) return {};  // MaxPool's indices, BatchNormalization's training statistics
     const Shape& ys = *y->shape;
@@ -86,14 +94,21 @@ class Groups {
 
 }  // namespace
 
+bool node_runs(const ir::Node& node) {
+    return std::any_of(node.outputs.begin(), node.outputs.end(),
+                       [](const ir::Value* out) { return out && !out->constant; });
+}
+
 std::unordered_set<const ir::Value*> plan_nhwc(const ir::Graph& graph, const std::set<const ir::Node*>& declined) {
     std::map<const ir::Node*, Role> roles;
     std::map<const ir::Value*, bool> eligible;  // every image some node could keep in NHWC, and whether all agree
     for (const auto& node : graph.nodes())
         if (!declined.count(node.get())) roles[node.get()] = role_of(*node);
     for (const auto& node : graph.nodes()) {
+        if (!node_runs(*node)) continue;
         const Role& role = roles[node.get()];
-        if (role.output) eligible.emplace(node->outputs[0], true);
+        if (role.output)
+            for (const ir::Value* out : node->outputs) eligible.emplace(out, true);
         for (size_t i = 0; i < node->inputs.size(); ++i) {
             const ir::Value* in = node->inputs[i];
             if (!in) continue;
@@ -113,6 +128,7 @@ std::unordered_set<const ir::Value*> plan_nhwc(const ir::Graph& graph, const std
         if (!role.tied) continue;
         for (size_t i : role.inputs)
             if (node->inputs[i]) groups.join(node->inputs[i], node->outputs[0]);
+        for (const ir::Value* out : node->outputs) groups.join(out, node->outputs[0]);
     }
     std::map<const ir::Value*, bool> group_ok;
     for (const auto& [v, ok] : eligible) {

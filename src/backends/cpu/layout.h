@@ -10,6 +10,10 @@
 
 namespace fovea::cpu {
 
+// Whether the session runs `node`: some output is not folded to a constant at binding (a Shape's is). Nodes that do
+// not run read no layout.
+bool node_runs(const ir::Node& node);
+
 // The values to keep in NHWC: 4-D float32 images that no graph input or output is, whose producer and every reader
 // the CPU backend takes and can run in NHWC. Kernels that compute in their data's layout (pooling, elementwise,
 // concatenation, ...) see all their images in one layout; convolutions convert. Nodes in `declined` (those whose
