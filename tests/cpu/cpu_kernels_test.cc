@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "../passes/pass_test_util.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/dnnl_kernel.h"
 #include "backends/cpu/layout.h"
 #include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
 #include "ops/infer_graph.h"
-#include "../passes/pass_test_util.h"
 
 namespace fovea {
 namespace {
@@ -583,7 +583,8 @@ TEST(CpuLayout, keeps_slices_splits_and_their_concatenations_in_nhwc) {
                                        std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
     ASSERT_TRUE(ops::infer_graph(*graph, &evaluate).is_ok());
     const auto nhwc = cpu::plan_nhwc(*graph, {});
-    for (const char* name : {"c1", "a", "b", "c2", "r", "cat", "c3", "s0", "s1", "c4", "cat2", "rows", "padded", "same"})
+    for (const char* name :
+         {"c1", "a", "b", "c2", "r", "cat", "c3", "s0", "s1", "c4", "cat2", "rows", "padded", "same"})
         EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept in NHWC";
 }
 
@@ -605,6 +606,52 @@ TEST(CpuLayout, slices_and_splits_in_nhwc_match_ref) {
             EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
         }
     }
+}
+
+// ShuffleNet's unit: two branches concatenated, the channels shuffled (Reshape to [N, 2, C/2, H, W], Transpose of the
+// two channel dims, Reshape back), split in halves, one half convolved; all of it can stay channels-last.
+std::string shuffle_model() {
+    test::ModelBuilder m;
+    m.input("x", {"1", "8", "6", "7"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout) {
+        m.weight(out + "_w", {cout, cin, 3, 3}, -0.3f, 0.3f);
+        m.weight(out + "_b", {cout});
+        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+    };
+    conv("x", "c1", 8, 8);
+    conv("x", "c2", 8, 8);
+    test::set_attr(m.node("Concat", {"c1", "c2"}, {"cat"}), "axis", int64_t{1});
+    m.ints("split_shape", {1, 2, 8, 6, 7});
+    m.node("Reshape", {"cat", "split_shape"}, {"groups"});
+    test::set_attr(m.node("Transpose", {"groups"}, {"shuffled"}), "perm", std::vector<int64_t>{0, 2, 1, 3, 4});
+    m.ints("image_shape", {1, 16, 6, 7});
+    m.node("Reshape", {"shuffled", "image_shape"}, {"mixed"});
+    m.ints("halves", {8, 8});
+    test::set_attr(m.node("Split", {"mixed", "halves"}, {"h0", "h1"}), "axis", int64_t{1});
+    conv("h1", "c3", 8, 8);
+    test::set_attr(m.node("Concat", {"h0", "c3"}, {"cat2"}), "axis", int64_t{1});
+    conv("cat2", "y", 16, 4);
+    m.output("y");
+    return m.bytes();
+}
+
+TEST(CpuLayout, keeps_a_channel_shuffle_channels_last) {
+    auto graph = test::import_model(shuffle_model());
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    for (const char* name : {"c1", "cat", "groups", "shuffled", "mixed", "h0", "h1", "c3", "cat2"})
+        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+}
+
+TEST(CpuLayout, a_channel_shuffle_kept_channels_last_matches_ref) {
+    const std::string model = shuffle_model();
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({1, 8, 6, 7}, -1.0f, 1.0f, 9)}};
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    auto actual = test::run_session(model, "cpu", inputs);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
 }
 
 TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {

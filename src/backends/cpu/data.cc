@@ -60,10 +60,21 @@ bool constant_from(const ir::Node& node, size_t first) {
     return true;
 }
 
-// The strides of a dense `shape` tensor: row-major, or NHWC for an image the backend keeps in NHWC.
+// The strides of a dense `shape` tensor: row-major, or NHWC for an image the backend keeps in NHWC (see layout.h:
+// a 5-D one is an image with its channels split in two, [N, A, B, H, W] stored as [N, H, W, A, B]).
 std::vector<int64_t> layout_strides(const Shape& shape, bool nhwc) {
     if (!nhwc) return contiguous_strides(shape);
+    if (shape.size() == 5) {
+        const int64_t c = shape[1] * shape[2];
+        return {shape[3] * shape[4] * c, shape[2], 1, shape[4] * c, c};
+    }
+    FOVEA_CHECK(shape.size() == 4);
     return {shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]};
+}
+
+dnnl::memory::desc layout_view(const Shape& shape, dnnl::memory::data_type dtype, bool nhwc) {
+    const std::vector<int64_t> strides = layout_strides(shape, nhwc);
+    return dnnl::memory::desc(dims(shape.begin(), shape.end()), dtype, dims(strides.begin(), strides.end()));
 }
 
 // A strided view of a dense `shape` tensor: `dims` elements from `start`, `step` apart, per dim.
@@ -115,13 +126,15 @@ Compiled compile_transpose(const ir::Node& node, Context& ctx) {
     const Shape& out = shape_of(*node.outputs[0]);
     if (in.empty() || shape_numel(in) == 0) return decline();
     FOVEA_ASSIGN(const std::vector<int64_t> perm, ops::transpose_perm(node, static_cast<int64_t>(in.size())));
-    // The input read in output order: output dim i walks input dim perm[i].
-    const std::vector<int64_t> in_strides = contiguous_strides(in);
+    // The input read in output order: output dim i walks input dim perm[i]. Split channels kept channels-last (see
+    // layout.h) stay so.
+    const bool nhwc = ctx.nhwc(*node.inputs[0]);
+    const std::vector<int64_t> in_strides = layout_strides(in, nhwc);
     dims strides;
     for (int64_t p : perm) strides.push_back(in_strides[static_cast<size_t>(p)]);
     const dnnl::memory::desc src(dims(out.begin(), out.end()), *dtype, strides);
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    kernel->add_reorder(kernel->input(0, src), kernel->output(0, plain_desc(out, *dtype)));
+    kernel->add_reorder(kernel->input(0, src), kernel->output(0, layout_view(out, *dtype, nhwc)));
     return DnnlKernel::finish(std::move(kernel));
 }
 

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "ops/op.h"
+#include "ops/shape_plan.h"
 
 namespace fovea::cpu {
 
@@ -20,8 +21,43 @@ struct Role {
     bool tied = false;
 };
 
+bool has_rank(const ir::Value* v, size_t rank) {
+    return v && v->dtype == DType::kFloat32 && v->shape_known() && v->shape->size() == rank &&
+           shape_numel(*v->shape) > 0;
+}
+
 bool is_image(const ir::Value* v) {
-    return v && v->dtype == DType::kFloat32 && v->shape_known() && v->shape->size() == 4 && shape_numel(*v->shape) > 0;
+    return has_rank(v, 4);
+}
+
+// An image, or an image whose channel dim is split in two (see layout.h): what the plan may keep channels-last.
+bool is_planned_rank(const ir::Value* v) {
+    return has_rank(v, 4) || has_rank(v, 5);
+}
+
+// True when `split` ([N, A, B, H, W]) is `image` ([N, A * B, H, W]) with its channels split in two.
+bool splits_channels(const ir::Value* image, const ir::Value* split) {
+    if (!has_rank(image, 4) || !has_rank(split, 5)) return false;
+    const Shape& i = *image->shape;
+    const Shape& s = *split->shape;
+    return i[0] == s[0] && i[1] == s[1] * s[2] && i[2] == s[3] && i[3] == s[4];
+}
+
+// The role of a node that only moves bytes between channels-last values: a Reshape that splits an image's channels
+// in two or merges them back (the same bytes in either layout), or a Transpose of split channels that leaves N, H
+// and W in place. ShuffleNet's channel shuffle is all three in a row, between concatenations and convolutions.
+Role channel_move_role(const ir::Node& node, CompileFn compile) {
+    const ir::Value* x = node.input(0);
+    const ir::Value* y = node.outputs.size() == 1 ? node.outputs[0] : nullptr;
+    if (compile == compile_copy) {
+        const bool same = is_image(x) && is_image(y) && *x->shape == *y->shape;
+        if (same || splits_channels(x, y) || splits_channels(y, x)) return {{0}, true, true};
+    } else if (compile == compile_transpose && has_rank(x, 5) && has_rank(y, 5)) {
+        const Result<std::vector<int64_t>> perm = ops::transpose_perm(node, 5);
+        if (perm.is_ok() && perm.value()[0] == 0 && perm.value()[3] == 3 && perm.value()[4] == 4)
+            return {{0}, true, true};
+    }
+    return {};
 }
 
 // True when constant-or-not `v` is one value, or one per channel of a single image of shape `image`: its bytes then
@@ -36,6 +72,7 @@ bool layout_free(const ir::Value* v, const Shape& image) {
 Role role_of(const ir::Node& node) {
     const CompileFn compile = find_compile(node);
     const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
+    if (compile == compile_copy || compile == compile_transpose) return channel_move_role(node, compile);
     if (!compile || !is_image(y)) return {};
     if (compile == compile_split || compile == compile_slice || compile == compile_pad) {
         // Copies between strided views, in either layout, so the parts keep the whole's. (YOLOv8's C2f blocks split
@@ -113,7 +150,7 @@ std::unordered_set<const ir::Value*> plan_nhwc(const ir::Graph& graph, const std
             const ir::Value* in = node->inputs[i];
             if (!in) continue;
             const bool accepts = std::find(role.inputs.begin(), role.inputs.end(), i) != role.inputs.end();
-            if (!accepts || !is_image(in) || in->constant) eligible[in] = false;
+            if (!accepts || !is_planned_rank(in) || in->constant) eligible[in] = false;
         }
     }
     for (const ir::Value* v : graph.inputs) eligible[v] = false;
