@@ -141,7 +141,9 @@ Command add_bench(CLI::App& app) {
                 FOVEA_ASSIGN(auto probe, Session::load(o->model, SessionOptions{.backend = "ref"}));
                 const std::vector<TensorDesc> descs = probe->inputs();
                 probe.reset();
-                const std::string build = build_description(), cpu = cpu_description(), gpu = gpu_description();
+                // The GPU is described only when it runs the model: asking starts the CUDA driver, which a cpu run should not pay.
+                const std::string build = build_description(), cpu = cpu_description(),
+                                  gpu = o->backend == "cuda" ? gpu_description() : "-";
                 nlohmann::json rows = nlohmann::json::array();
                 if (o->format == "md")
                     std::printf(
