@@ -25,6 +25,12 @@ std::unique_ptr<ir::Graph> after_pass(const std::string& bytes, Status (*pass)(i
     return g;
 }
 
+// The shape of node input `i`, a constant.
+Shape shape_of_constant(const ir::Node& n, size_t i) {
+    const ir::Value* v = n.input(i);
+    return v && v->constant ? v->constant->shape() : Shape{};
+}
+
 const ir::Node* find_op(const ir::Graph& g, const std::string& op_type) {
     for (const auto& n : g.nodes())
         if (n->op_type == op_type) return n.get();
@@ -184,6 +190,49 @@ TEST(FoldBatchnorm, LeavesNormsOfSharedOutputsOrVariableStatistics) {
     auto g = after_pass(m.bytes(), ir::passes::fold_batchnorm);
     ASSERT_TRUE(g);
     EXPECT_EQ(op_counts(*g), (Counts{{"BatchNormalization", 2}, {"Conv", 2}, {"Relu", 1}}));
+}
+
+TEST(BatchnormToConv, NormFollowedByAnActivationBecomesADepthwiseConv) {
+    // DenseNet's pre-activation: features concatenated, normalized, then Relu; no conv before the norm to fold into.
+    ModelBuilder m;
+    m.input("x", {"batch", "3", "7", "9"});
+    m.input("z", {"batch", "2", "7", "9"});
+    set_attr(m.node("Concat", {"x", "z"}, {"cat"}), "axis", int64_t{1});
+    batchnorm(m, "cat", "n", 5);
+    m.node("Relu", {"n"}, {"y"});
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::batchnorm_to_conv);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Concat", 1}, {"Conv", 1}, {"Relu", 1}}));
+    const ir::Node* conv = find_op(*g, "Conv");
+    ASSERT_TRUE(conv);
+    EXPECT_EQ(conv->attr_int("group", 1), 5);
+    EXPECT_EQ(shape_of_constant(*conv, 1), (Shape{5, 1, 1, 1}));
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 3, 7, 9})},
+                                                  {"z", random_tensor({2, 2, 7, 9}, 2)}};
+    expect_same_outputs(m.bytes(), *g, inputs);
+    // The whole pipeline then fuses the Relu: one FusedConv where the norm and the activation were.
+    auto optimized = import_model(m.bytes());
+    ASSERT_TRUE(optimized);
+    ASSERT_TRUE(ir::passes::optimize(*optimized).is_ok());
+    EXPECT_EQ(op_counts(*optimized), (Counts{{"Concat", 1}, {"FusedConv", 1}}));
+    expect_same_outputs(m.bytes(), *optimized, inputs);
+}
+
+TEST(BatchnormToConv, LeavesNormsWithoutAnActivationOrWithVariableStatistics) {
+    ModelBuilder m;
+    m.input("x", {"1", "4", "5", "5"});
+    m.input("mean", {"4"});
+    batchnorm(m, "x", "n1", 4);  // no activation after it: nothing to gain
+    m.weight("s", {4}, 0.5f, 1.5f);
+    m.weight("v", {4}, 0.5f, 1.5f);
+    m.node("BatchNormalization", {"x", "s", "s", "mean", "v"}, {"n2"});  // the mean is a runtime input
+    m.node("Relu", {"n2"}, {"y2"});
+    m.output("n1");
+    m.output("y2");
+    auto g = after_pass(m.bytes(), ir::passes::batchnorm_to_conv);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"BatchNormalization", 2}, {"Relu", 1}}));
 }
 
 // One activation pattern after the conv output "c", ending in "y".
@@ -753,10 +802,10 @@ TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
     std::vector<std::string> names;
     for (const auto& r : *reports)
         names.push_back(r.name + " " + std::to_string(r.nodes_before) + "->" + std::to_string(r.nodes_after));
-    EXPECT_EQ(names, (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4",
-                                               "cancel_transpose_reshape 4->4", "fold_batchnorm 4->3",
-                                               "fuse_residual_add 3->3", "fuse_activation 3->3", "fuse_layernorm 3->3",
-                                               "fuse_activation_patterns 3->3"}));
+    EXPECT_EQ(names, (std::vector<std::string>{
+                         "eliminate_dead_nodes 6->5", "remove_identity 5->4", "cancel_transpose_reshape 4->4",
+                         "fold_batchnorm 4->3", "batchnorm_to_conv 3->3", "fuse_residual_add 3->3",
+                         "fuse_activation 3->3", "fuse_layernorm 3->3", "fuse_activation_patterns 3->3"}));
     ASSERT_EQ(g->outputs.size(), 1u);
     EXPECT_EQ(g->outputs[0]->name, "y");
     // The folded weights replace the originals, which are dropped.

@@ -13,38 +13,6 @@ namespace fovea::ir::passes {
 
 namespace {
 
-// The per-channel factors s and offsets (bias - mean * s) of an inference BatchNormalization, if its parameters are
-// constant float32 vectors of one length.
-struct Affine {
-    std::vector<double> scale;
-    std::vector<double> shift;
-};
-
-std::optional<Affine> batchnorm_affine(const Node& bn) {
-    if (bn.opset < 9 && bn.attr_int("spatial", 1) == 0) return std::nullopt;  // statistics per activation
-    if (bn.attr_int("training_mode", 0) != 0) return std::nullopt;
-    for (size_t i = 1; i < bn.outputs.size(); ++i)
-        if (bn.outputs[i]) return std::nullopt;
-    std::vector<const Tensor*> params;
-    for (size_t i = 1; i < 5; ++i) {
-        const Value* v = bn.input(i);
-        if (!v || !v->constant || v->constant->dtype() != DType::kFloat32 || v->constant->rank() != 1)
-            return std::nullopt;
-        params.push_back(&*v->constant);
-    }
-    const int64_t channels = params[0]->numel();
-    for (const Tensor* p : params)
-        if (p->numel() != channels) return std::nullopt;
-    const double epsilon = bn.attr_float("epsilon", 1e-5f);
-    Affine a;
-    for (int64_t c = 0; c < channels; ++c) {
-        const double s = params[0]->element_as_double(c) / std::sqrt(params[3]->element_as_double(c) + epsilon);
-        a.scale.push_back(s);
-        a.shift.push_back(params[1]->element_as_double(c) - params[2]->element_as_double(c) * s);
-    }
-    return a;
-}
-
 const Tensor* float32_constant(const Value* v) {
     return v && v->constant && v->constant->dtype() == DType::kFloat32 ? &*v->constant : nullptr;
 }
@@ -67,7 +35,7 @@ int64_t output_channel(const Node& conv, const Tensor& w, int64_t row, int64_t c
 }
 
 // Conv and ConvTranspose: weights scaled per output channel, bias shifted.
-bool fold_into_conv(Graph& graph, Node& conv, const Affine& a) {
+bool fold_into_conv(Graph& graph, Node& conv, const BatchNormAffine& a) {
     const Tensor* w = float32_constant(conv.input(1));
     const Value* b = conv.input(2);
     const auto channels = static_cast<int64_t>(a.scale.size());
@@ -99,7 +67,7 @@ bool fold_into_conv(Graph& graph, Node& conv, const Affine& a) {
 
 // Gemm, Y = alpha * A * B + beta * C with channels along N: B's columns (rows when transB) scaled, C rewritten as
 // beta * C * s + shift (broadcast over N, keeping C's rows), beta set to 1.
-bool fold_into_gemm(Graph& graph, Node& gemm, const Affine& a) {
+bool fold_into_gemm(Graph& graph, Node& gemm, const BatchNormAffine& a) {
     const Tensor* b = float32_constant(gemm.input(1));
     const Value* c_value = gemm.input(2);
     const Tensor* c = float32_constant(c_value);
@@ -144,7 +112,7 @@ Status fold_batchnorm(Graph& graph) {
         Node* producer = z ? z->producer : nullptr;
         const bool conv = is_op(producer, "Conv") || is_op(producer, "ConvTranspose");
         if (!(conv || is_op(producer, "Gemm")) || !feeds_only(graph, z, bn) || producer->outputs.size() != 1) continue;
-        const std::optional<Affine> affine = batchnorm_affine(*bn);
+        const std::optional<BatchNormAffine> affine = batchnorm_affine(*bn);
         if (!affine) continue;
         if (!(conv ? fold_into_conv(graph, *producer, *affine) : fold_into_gemm(graph, *producer, *affine))) continue;
         take_over_output(*producer, z, bn->outputs[0]);

@@ -35,6 +35,9 @@ Status cancel_transpose_reshape(Graph& graph);
 // Folds BatchNormalization with constant parameters into the weights and bias of a Conv, ConvTranspose or Gemm before
 // it.
 Status fold_batchnorm(Graph& graph);
+// Makes a BatchNormalization with constant parameters that an activation follows (one fold_batchnorm left: no conv
+// before it) a depthwise 1x1 Conv, for fuse_activation to give the activation.
+Status batchnorm_to_conv(Graph& graph);
 // Makes Add(conv output, residual of the same shape) a FusedConv with the residual as its Sum input.
 Status fuse_residual_add(Graph& graph);
 // Makes a conv followed by an activation (an op, or a pattern such as x * Sigmoid(x)) a FusedConv with that activation.

@@ -10,6 +10,7 @@ const std::vector<Pass>& default_pipeline() {
         {"remove_identity", &remove_identity},
         {"cancel_transpose_reshape", &cancel_transpose_reshape},
         {"fold_batchnorm", &fold_batchnorm},
+        {"batchnorm_to_conv", &batchnorm_to_conv},
         {"fuse_residual_add", &fuse_residual_add},
         {"fuse_activation", &fuse_activation},
         {"fuse_layernorm", &fuse_layernorm},

@@ -33,6 +33,31 @@ bool is_op(const Node* n, std::string_view op_type) {
     return n && n->domain.empty() && n->op_type == op_type;
 }
 
+std::optional<BatchNormAffine> batchnorm_affine(const Node& bn) {
+    if (bn.opset < 9 && bn.attr_int("spatial", 1) == 0) return std::nullopt;  // statistics per activation
+    if (bn.attr_int("training_mode", 0) != 0) return std::nullopt;
+    for (size_t i = 1; i < bn.outputs.size(); ++i)
+        if (bn.outputs[i]) return std::nullopt;
+    std::vector<const Tensor*> params;
+    for (size_t i = 1; i < 5; ++i) {
+        const Value* v = bn.input(i);
+        if (!v || !v->constant || v->constant->dtype() != DType::kFloat32 || v->constant->rank() != 1)
+            return std::nullopt;
+        params.push_back(&*v->constant);
+    }
+    const int64_t channels = params[0]->numel();
+    for (const Tensor* p : params)
+        if (p->numel() != channels) return std::nullopt;
+    const double epsilon = bn.attr_float("epsilon", 1e-5f);
+    BatchNormAffine a;
+    for (int64_t c = 0; c < channels; ++c) {
+        const double s = params[0]->element_as_double(c) / std::sqrt(params[3]->element_as_double(c) + epsilon);
+        a.scale.push_back(s);
+        a.shift.push_back(params[1]->element_as_double(c) - params[2]->element_as_double(c) * s);
+    }
+    return a;
+}
+
 bool is_open_conv(const Node* n, bool want_sum) {
     if (is_op(n, "Conv")) return true;
     if (!n || n->domain != ops::kFoveaDomain || n->op_type != "FusedConv") return false;

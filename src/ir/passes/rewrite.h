@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -32,6 +33,15 @@ Value* output0(const Node* n);
 Value* other_input(const Node* n, const Value* v);
 // The only node reading `v` (in one input slot), if `v` is also no graph output.
 Node* sole_reader(const Graph& graph, const Value* v);
+
+// An inference BatchNormalization as y = x * scale + shift per channel: scale = gamma / sqrt(var + epsilon), shift =
+// beta - mean * scale. nullopt unless its parameters are constant float32 vectors of one length (and it computes no
+// training statistics).
+struct BatchNormAffine {
+    std::vector<double> scale;
+    std::vector<double> shift;
+};
+std::optional<BatchNormAffine> batchnorm_affine(const Node& bn);
 
 // Turns a Conv node into a FusedConv with no epilogue yet; a FusedConv is returned as is.
 void make_fused_conv(Node& conv);
