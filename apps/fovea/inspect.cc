@@ -1,8 +1,10 @@
 // `fovea inspect MODEL`: inputs, outputs, op histogram, parameters and MACs at the given shapes; with --optimized,
 // of the graph the optimizing backends run, after a table of what each pass did.
 #include <cstdio>
+#include <map>
 #include <memory>
 
+#include "backends/cpu/precision.h"
 #include "commands.h"
 #include "fovea/session.h"
 #include "ir/graph.h"
@@ -33,6 +35,31 @@ Status print_pass_reports(const std::string& model) {
     return Status::ok();
 }
 
+// Which convolutions and matrix products backend cpu runs in bf16 under --precision bf16 (backends/cpu/precision.h).
+void print_bf16_plan(const ir::Graph& graph, bool list) {
+    const auto fp32 = cpu::plan_fp32_nodes(graph);
+    int matrix = 0;
+    std::map<std::string_view, int> reasons;
+    for (const auto& n : graph.nodes()) matrix += cpu::is_matrix_node(*n);
+    for (const auto& [node, reason] : fp32) ++reasons[cpu::fp32_reason_name(reason)];
+    std::printf("bf16 precision (backend cpu): %d of %d convolutions and matrix products in bf16, %zu in fp32",
+                matrix - static_cast<int>(fp32.size()), matrix, fp32.size());
+    const char* sep = " (";
+    for (const auto& [name, n] : reasons) {
+        std::printf("%s%d %.*s", sep, n, static_cast<int>(name.size()), name.data());
+        sep = ", ";
+    }
+    std::printf("%s\n", fp32.empty() ? "" : ")");
+    if (!list) return;
+    for (const auto& n : graph.nodes()) {
+        auto it = fp32.find(n.get());
+        if (it == fp32.end()) continue;
+        const std::string_view why = cpu::fp32_reason_name(it->second);
+        std::printf("  fp32: %s %s (%.*s)\n", n->op_type.c_str(), n->outputs.empty() ? "" : n->outputs[0]->name.c_str(),
+                    static_cast<int>(why.size()), why.data());
+    }
+}
+
 std::string with_units(double v) {
     char buf[32];
     if (v >= 1e9)
@@ -59,7 +86,8 @@ Command add_inspect(CLI::App& app) {
     sub->add_flag("--graph", *graph, "Also print the graph, one node per line, with inferred types");
     sub->add_flag(
         "--optimized", *optimized,
-        "Show the graph after the optimization passes (as backend cpu runs it), with each pass's node counts");
+        "Show the graph after the optimization passes (as backend cpu runs it), with each pass's node counts, and "
+        "which convolutions and matrix products --precision bf16 keeps in fp32");
     return {sub, [=]() -> Status {
                 FOVEA_ASSIGN(auto bound, parse_shapes(*shapes));
                 SessionOptions options;
@@ -89,6 +117,7 @@ Command add_inspect(CLI::App& app) {
                     std::printf("MACs: %s\n", with_units(static_cast<double>(stats.macs)).c_str());
                 else
                     std::printf("MACs: unknown until every dynamic input dim is bound (use --shape NAME=DIMS)\n");
+                if (*optimized) print_bf16_plan(session->graph(), *graph);
                 if (*graph) std::printf("\n%s", session->graph().to_text().c_str());
                 return Status::ok();
             }};

@@ -95,9 +95,9 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     // Source and weights are read in the compute type (bf16 precision converts them in those reorders); the
     // destination stays fp32.
     constexpr auto kAny = dnnl::memory::format_tag::any;
-    const dnnl::memory::desc src_md(src_plain.dims(), ctx.compute_type(), kAny);
+    const dnnl::memory::desc src_md(src_plain.dims(), ctx.compute_type(node), kAny);
     const dnnl::memory::desc dst_md(dst_plain.dims(), kF32, kAny);
-    const dnnl::memory::desc weights_md(weights_plain.dims(), ctx.compute_type(), kAny);
+    const dnnl::memory::desc weights_md(weights_plain.dims(), ctx.compute_type(node), kAny);
     const dims strides = to_dims(win.strides), dilations = dnnl_dilations(win.dilations);
     const dims pad_begin = to_dims(win.pad_begin);
 

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/layout.h"
+#include "backends/cpu/precision.h"
 #include "ops/op.h"
 
 namespace fovea::cpu {
@@ -112,6 +113,10 @@ class CpuBackend final : public runtime::Backend {
         prepared_.clear();
         ctx_.set_nhwc({});
         if (bf16_ && !cpu_has_bf16()) return Status::ok();  // compile reports it
+        std::unordered_set<const ir::Node*> fp32;  // the nodes bf16 precision keeps in fp32 (precision.h)
+        if (bf16_)
+            for (const auto& [node, reason] : plan_fp32_nodes(graph)) fp32.insert(node);
+        ctx_.set_fp32_nodes(std::move(fp32));
         std::set<const ir::Node*> declined;
         for (bool settled = false; !settled;) {
             ctx_.set_nhwc(plan_nhwc(graph, declined));

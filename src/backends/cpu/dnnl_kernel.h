@@ -51,10 +51,13 @@ class Context {
     const dnnl::engine& engine() const { return engine_; }
     dnnl::stream& stream() { return stream_; }
     int threads() const { return threads_; }
-    // The type convolutions and matrix products read their operands in.
-    dnnl::memory::data_type compute_type() const {
-        return bf16_ ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+    // The type convolution or matrix product `node` reads its operands in: bf16 under bf16 precision unless the
+    // precision plan keeps the node in fp32 (see precision.h).
+    dnnl::memory::data_type compute_type(const ir::Node& node) const {
+        return bf16_ && !fp32_nodes_.count(&node) ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
     }
+    // The matrix nodes kept in fp32 under bf16 precision. Set before compiling.
+    void set_fp32_nodes(std::unordered_set<const ir::Node*> nodes) { fp32_nodes_ = std::move(nodes); }
     // Grows the workspace to at least `bytes`. Compile time only: the base moves, so kernels look it up per run.
     void reserve_workspace(size_t bytes);
     std::byte* workspace() { return workspace_.get(); }
@@ -75,6 +78,7 @@ class Context {
     std::unique_ptr<std::byte, AlignedDelete> workspace_;
     size_t workspace_bytes_ = 0;
     std::unordered_set<const ir::Value*> nhwc_;
+    std::unordered_set<const ir::Node*> fp32_nodes_;
 };
 
 // oneDNN's type for a fovea dtype, or nullopt where oneDNN has none (float64, int64, bool).

@@ -16,15 +16,17 @@ dnnl::memory::desc matrix_desc(int64_t m, int64_t n, bool transposed) {
 }
 
 // `plain` read in the compute type (bf16 precision converts it first), in the same layout.
-dnnl::memory::desc in_compute_type(const Context& ctx, const dnnl::memory::desc& plain) {
+dnnl::memory::desc in_compute_type(const Context& ctx, const ir::Node& node, const dnnl::memory::desc& plain) {
     dnnl::memory::desc converted = plain;
-    converted.data.data_type = static_cast<dnnl_data_type_t>(ctx.compute_type());
+    converted.data.data_type = static_cast<dnnl_data_type_t>(ctx.compute_type(node));
     return converted;
 }
 
 // Constant weights get oneDNN's preferred (packed) layout, once; others are read as they come.
-dnnl::memory::desc weights_request(const Context& ctx, const ir::Value& w, const dnnl::memory::desc& plain) {
-    return w.constant ? dnnl::memory::desc(plain.dims(), ctx.compute_type(), kAny) : in_compute_type(ctx, plain);
+dnnl::memory::desc weights_request(const Context& ctx, const ir::Node& node, const dnnl::memory::desc& plain) {
+    const ir::Value& w = *node.inputs[1];
+    return w.constant ? dnnl::memory::desc(plain.dims(), ctx.compute_type(node), kAny)
+                      : in_compute_type(ctx, node, plain);
 }
 
 dnnl::memory weights_memory(Context& ctx, DnnlKernel& kernel, const ir::Value& w, size_t index,
@@ -51,7 +53,7 @@ Compiled compile_matmul(const ir::Node& node, Context& ctx) {
     if (shape_numel(out) != shape_numel(shape_of(*node.outputs[0]))) return decline();
     const dnnl::memory::desc src = plain_desc(a, kF32), weights = plain_desc(b, kF32), dst = plain_desc(out, kF32);
     const ir::Value& w = *node.inputs[1];
-    const dnnl::matmul::desc desc(in_compute_type(ctx, src), weights_request(ctx, w, weights), dst);
+    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), dst);
     const dnnl::matmul::primitive_desc pd(desc, user_attr(), ctx.engine());
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     kernel->add(dnnl::matmul(pd), {{DNNL_ARG_SRC, kernel->input_as(0, src, pd.src_desc())},
@@ -90,7 +92,7 @@ Compiled compile_gemm(const ir::Node& node, Context& ctx) {
         attr.set_post_ops(post_ops);
     }
     const ir::Value& w = *node.inputs[1];
-    const dnnl::matmul::desc desc(in_compute_type(ctx, src), weights_request(ctx, w, weights), bias, dst);
+    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), bias, dst);
     const dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     std::unordered_map<int, dnnl::memory> args{

@@ -1,0 +1,110 @@
+// The bf16 precision policy. bf16 keeps 8 significant bits, so each convolution or matrix product that reads bf16
+// adds a relative error of about 2^-9 to its output (accumulation stays fp32). What reaches the graph outputs
+// depends on where the error enters: a network passes an early layer's error through every later layer, which
+// amplifies it in some models (random-weight ones most), and a last layer's error reaches the outputs unattenuated.
+// So three kinds of node stay in fp32, all cheap:
+//  - the layers that read a graph input: the first convolution of an image model (3 input channels: few MACs, and
+//    oneDNN's bf16 kernels gain little there); the largest single contributor to the output error in the zoo's
+//    models (docs/benchmarks.md);
+//  - the layers whose result reaches a graph output through no other matrix node: classifier Gemm, detector head
+//    convolutions; on the trained factory detector they are half the box error;
+//  - depthwise convolutions: memory-bound, so bf16 saves nothing (the reorder of their fp32 input to bf16 costs
+//    what the narrower read saves), and MobileNet-style models have one in every block.
+#include "backends/cpu/precision.h"
+
+#include <string>
+#include <vector>
+
+namespace fovea::cpu {
+
+namespace {
+
+// Shape and Size read only their input's shape: no value flows through them.
+bool reads_shape_only(const ir::Node& node) {
+    return node.domain.empty() && (node.op_type == "Shape" || node.op_type == "Size");
+}
+
+// A value computed at run time: not a weight, nor folded to a constant once shapes are bound.
+bool runtime_value(const ir::Value* v) {
+    return v && !v->constant;
+}
+
+// The matrix nodes from which a graph output is reachable through no other matrix node.
+std::unordered_set<const ir::Node*> output_layers(const ir::Graph& graph) {
+    std::unordered_set<const ir::Node*> found, seen;
+    std::vector<const ir::Node*> stack;
+    for (const ir::Value* v : graph.outputs)
+        if (runtime_value(v) && v->producer) stack.push_back(v->producer);
+    while (!stack.empty()) {
+        const ir::Node* n = stack.back();
+        stack.pop_back();
+        if (!seen.insert(n).second || reads_shape_only(*n)) continue;
+        if (is_matrix_node(*n)) {
+            found.insert(n);
+            continue;
+        }
+        for (const ir::Value* v : n->inputs)
+            if (runtime_value(v) && v->producer) stack.push_back(v->producer);
+    }
+    return found;
+}
+
+// The matrix nodes that a graph input reaches through no other matrix node.
+std::unordered_set<const ir::Node*> input_layers(const ir::Graph& graph) {
+    std::unordered_set<const ir::Node*> found;
+    std::unordered_set<const ir::Value*> seen;
+    std::vector<const ir::Value*> stack(graph.inputs.begin(), graph.inputs.end());
+    while (!stack.empty()) {
+        const ir::Value* v = stack.back();
+        stack.pop_back();
+        if (!seen.insert(v).second) continue;
+        for (const ir::Node* n : graph.uses(v)) {
+            if (reads_shape_only(*n)) continue;
+            if (is_matrix_node(*n)) {
+                found.insert(n);
+                continue;
+            }
+            for (const ir::Value* out : n->outputs)
+                if (runtime_value(out)) stack.push_back(out);
+        }
+    }
+    return found;
+}
+
+// A convolution with one input channel per group and more than one group.
+bool depthwise(const ir::Node& node) {
+    if (!node.domain.empty() ? node.op_type != "FusedConv" : node.op_type != "Conv") return false;
+    const ir::Value* w = node.input(1);
+    return node.attr_int("group", 1) > 1 && w && w->shape && w->shape->size() > 2 && (*w->shape)[1] == 1;
+}
+
+}  // namespace
+
+bool is_matrix_node(const ir::Node& node) {
+    const std::string& op = node.op_type;
+    if (node.domain.empty()) return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
+    return op == "FusedConv";
+}
+
+std::string_view fp32_reason_name(Fp32Reason reason) {
+    switch (reason) {
+        case Fp32Reason::kReadsInput:
+            return "reads a graph input";
+        case Fp32Reason::kFeedsOutput:
+            return "feeds a graph output";
+        case Fp32Reason::kDepthwise:
+            return "depthwise";
+    }
+    return "?";
+}
+
+std::unordered_map<const ir::Node*, Fp32Reason> plan_fp32_nodes(const ir::Graph& graph) {
+    std::unordered_map<const ir::Node*, Fp32Reason> fp32;
+    for (const ir::Node* n : input_layers(graph)) fp32.emplace(n, Fp32Reason::kReadsInput);
+    for (const ir::Node* n : output_layers(graph)) fp32.emplace(n, Fp32Reason::kFeedsOutput);
+    for (const auto& n : graph.nodes())
+        if (is_matrix_node(*n) && depthwise(*n)) fp32.emplace(n.get(), Fp32Reason::kDepthwise);
+    return fp32;
+}
+
+}  // namespace fovea::cpu

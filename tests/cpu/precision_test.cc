@@ -1,0 +1,164 @@
+// bf16 precision on the CPU backend: which convolutions and matrix products the policy keeps in fp32
+// (backends/cpu/precision.h), on small graphs, and bf16 sessions against fp32 ones.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "backends/cpu/dnnl_kernel.h"
+#include "backends/cpu/precision.h"
+#include "fovea/session.h"
+#include "ir/passes/passes.h"
+#include "ops/infer_graph.h"
+#include "../passes/pass_test_util.h"
+
+namespace fovea {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+// A small image model with one node of each kind: a first convolution (+Relu) on the image, a depthwise and a
+// pointwise convolution, then two outputs: a classifier (pooling, Flatten, Gemm) and a detector-like head (1x1 conv,
+// Sigmoid, Reshape to a shape computed by Shape from the pointwise conv's output, as exported YOLO heads do).
+std::string tiny_model() {
+    test::ModelBuilder m;
+    m.input("x", {"1", "3", "16", "16"});
+    m.weight("c0_w", {16, 3, 3, 3}, -0.5f, 0.5f);
+    m.weight("c0_b", {16});
+    auto& c0 = m.node("Conv", {"x", "c0_w", "c0_b"}, {"c0"});
+    test::set_attr(c0, "pads", Ints{1, 1, 1, 1});
+    m.node("Relu", {"c0"}, {"r0"});
+    m.weight("dw_w", {16, 1, 3, 3}, -0.5f, 0.5f);
+    auto& dw = m.node("Conv", {"r0", "dw_w"}, {"dw"});
+    test::set_attr(dw, "pads", Ints{1, 1, 1, 1});
+    test::set_attr(dw, "group", int64_t{16});
+    m.weight("pw_w", {32, 16, 1, 1}, -0.4f, 0.4f);
+    m.node("Conv", {"dw", "pw_w"}, {"pw"});
+    m.node("Relu", {"pw"}, {"r1"});
+    m.weight("mid_w", {32, 32, 3, 3}, -0.2f, 0.2f);
+    test::set_attr(m.node("Conv", {"r1", "mid_w"}, {"mid"}), "pads", Ints{1, 1, 1, 1});
+    m.node("GlobalAveragePool", {"mid"}, {"pool"});
+    m.node("Flatten", {"pool"}, {"flat"});
+    m.weight("fc_w", {10, 32}, -0.3f, 0.3f);
+    m.weight("fc_b", {10});
+    test::set_attr(m.node("Gemm", {"flat", "fc_w", "fc_b"}, {"logits"}), "transB", int64_t{1});
+    m.weight("head_w", {8, 32, 1, 1}, -0.3f, 0.3f);
+    m.node("Conv", {"mid", "head_w"}, {"head"});
+    m.node("Sigmoid", {"head"}, {"scores"});
+    m.node("Shape", {"r1"}, {"shape"});  // only the batch dim of r1's shape: no value flows from pw
+    m.ints("zero", {0});
+    m.node("Gather", {"shape", "zero"}, {"batch"});
+    m.ints("rest", {8, 256});
+    test::set_attr(m.node("Concat", {"batch", "rest"}, {"boxes_shape"}), "axis", int64_t{0});
+    m.node("Reshape", {"scores", "boxes_shape"}, {"boxes"});
+    m.output("logits");
+    m.output("boxes");
+    return m.bytes();
+}
+
+// The plan as {first output name: reason name}.
+std::map<std::string, std::string> plan_by_name(const ir::Graph& graph) {
+    std::map<std::string, std::string> named;
+    for (const auto& [node, reason] : cpu::plan_fp32_nodes(graph))
+        named[node->outputs[0]->name] = std::string(cpu::fp32_reason_name(reason));
+    return named;
+}
+
+TEST(CpuPrecisionPlan, keeps_first_output_and_depthwise_layers_in_fp32) {
+    auto graph = test::import_model(tiny_model());
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    const std::map<std::string, std::string> expected{{"c0", "reads a graph input"},
+                                                      {"dw", "depthwise"},
+                                                      {"logits", "feeds a graph output"},
+                                                      {"head", "feeds a graph output"}};
+    EXPECT_EQ(plan_by_name(*graph), expected);  // pw and mid run in bf16
+}
+
+TEST(CpuPrecisionPlan, sees_the_same_layers_after_the_optimizer_fuses_them) {
+    auto graph = test::import_model(tiny_model());
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ir::passes::optimize(*graph).is_ok());
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    int fused = 0;
+    for (const auto& n : graph->nodes()) fused += n->op_type == "FusedConv";
+    EXPECT_EQ(fused, 3);  // c0 and pw take their Relu, head its Sigmoid
+    // The fused nodes are named after their activation's output.
+    const std::map<std::string, std::string> expected{{"r0", "reads a graph input"},
+                                                      {"dw", "depthwise"},
+                                                      {"logits", "feeds a graph output"},
+                                                      {"scores", "feeds a graph output"}};
+    EXPECT_EQ(plan_by_name(*graph), expected);
+    int matrix = 0;
+    for (const auto& n : graph->nodes()) matrix += cpu::is_matrix_node(*n);
+    EXPECT_EQ(matrix, 6);
+}
+
+TEST(CpuPrecisionPlan, a_chain_of_matrix_products_keeps_only_its_ends) {
+    test::ModelBuilder m;
+    m.input("x", {"4", "8"});
+    std::string in = "x";
+    for (int i = 0; i < 4; ++i) {
+        const std::string w = "w" + std::to_string(i), y = "y" + std::to_string(i);
+        m.weight(w, {8, 8});
+        m.node("MatMul", {in, w}, {y});
+        in = y;
+    }
+    m.output(in);
+    auto graph = test::import_model(m.bytes());
+    ASSERT_TRUE(graph);
+    const std::map<std::string, std::string> expected{{"y0", "reads a graph input"}, {"y3", "feeds a graph output"}};
+    EXPECT_EQ(plan_by_name(*graph), expected);
+}
+
+// Sessions of the tiny model at both precisions: bf16 rounds pw's and mid's operands only, so the outputs differ
+// from fp32 a little (bf16 did run) and stay within 1e-2 (relative L2).
+TEST(CpuPrecision, bf16_session_stays_close_to_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    const std::string model = tiny_model();
+    const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 3, 16, 16}, 3)}};
+    auto run = [&](const std::string& precision) {
+        SessionOptions options;
+        options.backend = "cpu";
+        options.precision = precision;
+        auto session = Session::load_from_memory(test::as_bytes(model), options);
+        EXPECT_TRUE(session.is_ok()) << session.status().to_string();
+        auto out = (*session)->run(inputs);
+        EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+        return std::move(out).value();
+    };
+    const std::vector<Tensor> fp32 = run("fp32"), bf16 = run("bf16");
+    ASSERT_EQ(fp32.size(), 2u);
+    ASSERT_EQ(bf16.size(), 2u);
+    for (size_t i = 0; i < fp32.size(); ++i) {
+        const double rel = test::relative_l2(bf16[i], fp32[i]);
+        EXPECT_GT(rel, 0.0) << "output " << i << ": bf16 changed nothing";
+        EXPECT_LT(rel, 1e-2) << "output " << i;
+    }
+}
+
+// A lone convolution reads the input and feeds the output: bf16 precision keeps it in fp32, bit for bit.
+TEST(CpuPrecision, a_lone_convolution_stays_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    test::ModelBuilder m;
+    m.input("x", {"1", "8", "9", "9"});
+    m.weight("w", {6, 8, 3, 3});
+    m.node("Conv", {"x", "w"}, {"y"});
+    m.output("y");
+    const std::string model = m.bytes();
+    const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 8, 9, 9}, 5)}};
+    std::vector<Tensor> outs;
+    for (const char* precision : {"fp32", "bf16"}) {
+        SessionOptions options;
+        options.backend = "cpu";
+        options.precision = precision;
+        auto session = Session::load_from_memory(test::as_bytes(model), options);
+        ASSERT_TRUE(session.is_ok()) << session.status().to_string();
+        auto out = (*session)->run(inputs);
+        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+        outs.push_back(std::move((*out)[0]));
+    }
+    EXPECT_EQ(test::relative_l2(outs[1], outs[0]), 0.0);
+}
+
+}  // namespace
+}  // namespace fovea
