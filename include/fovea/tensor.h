@@ -132,6 +132,10 @@ class Tensor {
     static Tensor view(std::shared_ptr<std::byte> owner, size_t offset, DType dtype, Shape shape);
 
     bool defined() const { return storage_ != nullptr; }
+    // True when no other tensor shares this one's storage (views of an arena never are: they share its owner).
+    bool sole_owner() const { return storage_ != nullptr && storage_.use_count() == 1; }
+    // Sets every byte to zero, as a newly allocated tensor is.
+    void zero();
     DType dtype() const { return dtype_; }
     const Shape& shape() const { return shape_; }
     int64_t rank() const { return static_cast<int64_t>(shape_.size()); }

@@ -144,6 +144,10 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
     storage_ = std::shared_ptr<std::byte>(p, [](std::byte* q) { ::operator delete(q, std::align_val_t(kAlignment)); });
 }
 
+void Tensor::zero() {
+    if (defined()) std::memset(raw_data(), 0, nbytes());
+}
+
 Tensor Tensor::view(std::shared_ptr<std::byte> owner, size_t offset, DType dtype, Shape shape) {
     Tensor t;
     t.dtype_ = dtype;

@@ -263,8 +263,16 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             for (size_t o = 0; o < step.outputs.size(); ++o) {
                 const ir::Value* v = step.node->outputs[o];
                 if (step.planned[o] || !v) continue;
-                // Unplanned outputs (graph outputs, unknown shapes) get fresh buffers: results outlive the run.
-                step.buffers[o] = v->shape_known() ? Tensor(v->dtype, *v->shape) : Tensor();
+                // Unplanned outputs (graph outputs, unknown shapes) get buffers of their own: results outlive the
+                // run. Last run's buffer is reused, zeroed like a new one, once the caller has let go of it: a fresh
+                // allocation of a large output costs page faults on every run.
+                Tensor& out = step.buffers[o];
+                if (!v->shape_known())
+                    out = Tensor();
+                else if (out.sole_owner() && out.dtype() == v->dtype && out.shape() == *v->shape)
+                    out.zero();
+                else
+                    out = Tensor(v->dtype, *v->shape);
             }
             if (Status s = step.kernel->run(args, step.buffers); !s.is_ok()) return s;
             for (size_t o = 0; o < step.outputs.size(); ++o) {
@@ -285,7 +293,7 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             }
             const Tensor* t = slots_[static_cast<size_t>(slot_of_.at(v))];
             if (!t) return internal_error("output '" + v->name + "' was not computed");
-            results.push_back(*t);  // graph outputs are never planned: each run allocates them afresh
+            results.push_back(*t);  // graph outputs are never planned: the caller shares the step's buffer
         }
         return results;
     } catch (const std::exception& e) {

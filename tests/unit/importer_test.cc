@@ -104,6 +104,35 @@ TEST(Importer, SessionBindsDynamicDimsAndRuns) {
     EXPECT_NE(bad.status().message().find("input 'x'"), std::string::npos) << bad.status().message();
 }
 
+// Graph outputs own their buffers, reused from run to run once the caller has let go of them (a fresh allocation of
+// a large output costs page faults every run), and never while the caller still holds them: results stay intact.
+TEST(Importer, OutputBuffersAreReusedOnlyWhenTheCallerLetGo) {
+    const std::string bytes = relu_add_model().SerializeAsString();
+    for (const std::string backend : {"ref", "cpu"}) {
+        SessionOptions options;
+        options.backend = backend;
+        auto s = Session::load_from_memory(std::as_bytes(std::span(bytes.data(), bytes.size())), options);
+        ASSERT_TRUE(s.is_ok()) << backend << ": " << s.status().to_string();
+        const auto run = [&](float v) {
+            auto out = (*s)->run({{"x", Tensor::from_vector<float>({1, 1, 4}, {v, v, v, v})}});
+            EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+            return out.is_ok() ? (*out)[0] : Tensor();
+        };
+        const float c[] = {1, -2, 3, -4};
+        Tensor first = run(5);
+        const void* first_bytes = first.raw_data();
+        Tensor held = run(6);  // `first` is still held: a new buffer
+        EXPECT_NE(held.raw_data(), first_bytes) << backend;
+        for (int i = 0; i < 4; ++i) EXPECT_EQ(first.data<float>()[i], std::max(0.0f, 5 + c[i])) << backend;
+        const void* held_bytes = held.raw_data();
+        held = Tensor();  // let go: the next run writes into the same bytes
+        Tensor again = run(7);
+        // The reference kernels allocate their own outputs; the cpu backend writes into the session's.
+        if (backend == "cpu") EXPECT_EQ(again.raw_data(), held_bytes);
+        for (int i = 0; i < 4; ++i) EXPECT_EQ(again.data<float>()[i], std::max(0.0f, 7 + c[i])) << backend;
+    }
+}
+
 TEST(Importer, UnknownOpNamesOpNodeAndOpset) {
     auto m = relu_add_model(11);
     m.mutable_graph()->mutable_node(1)->set_op_type("FancyRelu");
