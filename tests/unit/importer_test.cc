@@ -128,7 +128,9 @@ TEST(Importer, OutputBuffersAreReusedOnlyWhenTheCallerLetGo) {
         held = Tensor();  // let go: the next run writes into the same bytes
         Tensor again = run(7);
         // The reference kernels allocate their own outputs; the cpu backend writes into the session's.
-        if (backend == "cpu") EXPECT_EQ(again.raw_data(), held_bytes);
+        if (backend == "cpu") {
+            EXPECT_EQ(again.raw_data(), held_bytes);
+        }
         for (int i = 0; i < 4; ++i) EXPECT_EQ(again.data<float>()[i], std::max(0.0f, 7 + c[i])) << backend;
     }
 }
