@@ -85,6 +85,18 @@ void make_blink_clip(const fs::path& path) {
            path.string());
 }
 
+// White 1 s, black 1 s, white 1 s at 10 fps, 320x184, H.264 written by our own encoder (the GPU test machine has no
+// ffmpeg CLI). 184 rows are coded as 192, so NVDEC's chroma plane does not follow the luma rows.
+Status write_blink_clip(const fs::path& path) {
+    FOVEA_ASSIGN(auto writer, media::VideoWriter::open(path.string(), 320, 184, 10));
+    for (int i = 0; i < 30; ++i) {
+        media::Frame f = media::make_bgr_frame(320, 184);
+        if (i < 10 || i >= 20) std::memset(f.pixels.get(), 255, static_cast<size_t>(f.stride) * f.height);
+        FOVEA_TRY(writer->write(f));
+    }
+    return writer->close();
+}
+
 std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
     std::vector<nlohmann::json> out;
     std::ifstream in(path);
@@ -341,11 +353,9 @@ TEST(Pipeline, MissingModelOrWrongInputSizeIsAClearError) {
 // brightness sits near the threshold and one grey level of preprocessing difference may flip it).
 TEST(Pipeline, CudaDetectorGivesTheSameEventsAsCpu) {
     if (!vision::cuda_device_available()) GTEST_SKIP() << "no CUDA device: the GPU-resident path needs one";
-    if (std::system("command -v ffmpeg >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "no ffmpeg CLI to make the test clip (the GPU test machine has none)";
     const fs::path dir = tmp_dir("cuda_events");
     write_file(dir / "det.onnx", brightness_detector());
-    make_blink_clip(dir / "blink.mp4");
+    ASSERT_TRUE(write_blink_clip(dir / "blink.mp4").is_ok());
     const std::string yaml = model_yaml(dir / "det.onnx") + R"(
 sources:
   - {name: "cam{i}", uri: blink.mp4, count: 3, realtime: false, at_end: stop}
@@ -457,18 +467,6 @@ TEST(Pipeline, SnapshotsOfGpuFramesAreTheSnapshotsOfTheirPictures) {
     const std::string ja((std::istreambuf_iterator<char>(a)), {}), jb((std::istreambuf_iterator<char>(b)), {});
     EXPECT_FALSE(ja.empty());
     EXPECT_EQ(ja, jb);
-}
-
-// White 1 s, black 1 s, white 1 s at 10 fps, 320x184, H.264 written by our own encoder (the GPU test machine has no
-// ffmpeg CLI). 184 rows are coded as 192, so NVDEC's chroma plane does not follow the luma rows.
-Status write_blink_clip(const fs::path& path) {
-    FOVEA_ASSIGN(auto writer, media::VideoWriter::open(path.string(), 320, 184, 10));
-    for (int i = 0; i < 30; ++i) {
-        media::Frame f = media::make_bgr_frame(320, 184);
-        if (i < 10 || i >= 20) std::memset(f.pixels.get(), 255, static_cast<size_t>(f.stride) * f.height);
-        FOVEA_TRY(writer->write(f));
-    }
-    return writer->close();
 }
 
 // NVDEC frames go through the GPU-resident path in place (no download, no upload), next to a host-decoded stream in
