@@ -1,6 +1,7 @@
 #include "backends/cuda/engine.h"
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/profile.h"
 
 #include <cuda_fp16.h>
 
@@ -237,6 +238,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
     Engine(const ir::Graph& graph, Precision p) : graph_(graph) { precision = p; }
 
     ~Engine() override {
+        if (profiler_) std::fputs(profiler_->report(graph_.name.empty() ? "model" : graph_.name).c_str(), stderr);
         if (run_start_) cudaEventDestroy(run_start_);
         if (run_end_) cudaEventDestroy(run_end_);
         if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
@@ -328,14 +330,14 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 const size_t bytes =
                     static_cast<size_t>(shape_numel(shape_of(*node.outputs[0]))) * dtype_size(stored(*node.outputs[0]));
                 launches_.push_back(
-                    {&node, [src, dst, bytes, &node](const Exec& e) {
+                    {&node, "copy", [src, dst, bytes, &node](const Exec& e) {
                          return launched(node, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, e.stream));
                      }});
                 continue;
             }
             FOVEA_ASSIGN(Launch launch, find_builder(node)(node, *this));
-            launches_.push_back({&node, std::move(launch)});
-            for (Launch& post : post_) launches_.push_back({&node, std::move(post)});
+            launches_.push_back({&node, nullptr, std::move(launch)});
+            for (Launch& post : post_) launches_.push_back({&node, kConversion, std::move(post)});
             post_.clear();
         }
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "building the engine");
@@ -358,6 +360,17 @@ class Engine final : public runtime::GraphEngine, public Builder {
             FOVEA_CUBLAS_TRY(cublasSetWorkspace(exec.cublas, workspace_.ptr, workspace_bytes), "cublasSetWorkspace");
         const char* graphs = std::getenv("FOVEA_CUDA_GRAPHS");
         use_graphs_ = !(graphs && std::string(graphs) == "0");
+        if (StepProfiler::requested()) {
+            use_graphs_ = false;  // events between launches: node by node
+            std::vector<std::string> labels, kinds;
+            for (const Step& step : launches_) {
+                const std::string kind = step.kind ? step.kind : step.node->op_type;
+                labels.push_back(kind + ": " + step.node->describe());
+                kinds.push_back(kind);
+            }
+            profiler_ = std::make_unique<StepProfiler>();
+            FOVEA_TRY(profiler_->init(std::move(labels), std::move(kinds)));
+        }
         return Status::ok();
     }
 
@@ -379,7 +392,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         const int esize = element_size(stored(*v));
         FOVEA_ASSIGN(void* dst, upload(nullptr, static_cast<size_t>(shape_numel(shape_of(*v))) * esize));
         // Enqueued now, before the launch of the node being built: after v's producer, before its first reader.
-        launches_.push_back({&node, convert_launch(node, esize, shape_of(*v), want, src, dst)});
+        launches_.push_back({&node, kConversion, convert_launch(node, esize, shape_of(*v), want, src, dst)});
         converted_[{v, want}] = dst;
         return dst;
     }
@@ -510,8 +523,10 @@ class Engine final : public runtime::GraphEngine, public Builder {
   private:
     struct Step {
         const ir::Node* node;
+        const char* kind;  // what the profiler files it under; nullptr: the node's op type
         Launch launch;
     };
+    static constexpr const char* kConversion = "layout conversion";
 
     // NHWC for what convolutions produce and for what layout-aware ops (elementwise maps, pooling, channel
     // concat/split, resize) produce from NHWC inputs; NCHW for everything else, graph outputs included. Builders
@@ -571,13 +586,19 @@ class Engine final : public runtime::GraphEngine, public Builder {
                                            shape_numel(*p.value->shape), exec.stream),
                                "converting input '" + p.value->name + "'");
         }
-        for (const Step& step : launches_) {
+        for (size_t i = 0; i < launches_.size(); ++i) {
+            const Step& step = launches_[i];
+            if (profiler_ && !check) FOVEA_TRY(profiler_->mark(i, exec.stream));
             FOVEA_TRY(step.launch(exec));
             if (check) {
                 const cudaError_t e = cudaStreamSynchronize(exec.stream);
                 if (e != cudaSuccess)
                     return internal_error(step.node->describe() + ": failed on the device: " + cudaGetErrorString(e));
             }
+        }
+        if (profiler_ && !check) {  // the first run pays one-time costs (cuDNN's lazy loading)
+            FOVEA_TRY(profiler_->mark(launches_.size(), exec.stream));
+            profiler_->collect();
         }
         for (Port& p : outputs_) {
             if (p.cast)
@@ -668,6 +689,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
     cudaGraphExec_t graph_exec_ = nullptr;
     cudaGraphExec_t device_graph_exec_ = nullptr;  // device_run's: no host copies
     bool use_graphs_ = true;
+    std::unique_ptr<StepProfiler> profiler_;  // FOVEA_CUDA_PROFILE=1
     int64_t runs_ = 0, device_runs_ = 0;
     size_t arena_bytes_ = 0, unplanned_bytes_ = 0;
 };
