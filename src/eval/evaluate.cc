@@ -58,7 +58,12 @@ nlohmann::json detection_json(const std::vector<ClassMetrics>& metrics, const st
         const ClassMetrics& m = metrics[c];
         per_class[classes[c]] = {{"truths", m.truths}, {"predictions", m.predictions},
                                  {"hits", m.hits},     {"precision", m.precision},
-                                 {"recall", m.recall}, {"ap", number_or_null(m.ap)}};
+                                 {"recall", m.recall}, {"ap", number_or_null(m.ap)},
+                                 {"false_positives",
+                                  {{"duplicate", m.duplicates},
+                                   {"mislocated", m.mislocated},
+                                   {"confused", m.confused},
+                                   {"background", m.background}}}};
     }
     return {{"classes", per_class}, {"map", number_or_null(mean_ap(metrics))}};
 }
@@ -350,12 +355,20 @@ std::string to_markdown(const nlohmann::json& r) {
               ", model " + r["model"]["backend"].get<std::string>() + " " + r["model"]["precision"].get<std::string>() +
               "), " + std::to_string(r["frames_scored"].get<int64_t>()) + " frames scored.\n\n";
     md += "### Detection (IoU >= " + num(r["iou_threshold"], 2) + ")\n\n";
-    md += "| class | truths | predictions | hits | precision | recall | AP |\n|---|---:|---:|---:|---:|---:|---:|\n";
-    for (const auto& [name, c] : r["detection"]["classes"].items())
+    md += "| class | truths | predictions | hits | precision | recall | AP | false: duplicate / mislocated / confused / "
+          "background |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& [name, c] : r["detection"]["classes"].items()) {
+        const auto& f = c["false_positives"];
         md += "| " + name + " | " + std::to_string(c["truths"].get<int64_t>()) + " | " +
               std::to_string(c["predictions"].get<int64_t>()) + " | " + std::to_string(c["hits"].get<int64_t>()) +
-              " | " + num(c["precision"]) + " | " + num(c["recall"]) + " | " + num(c["ap"]) + " |\n";
-    md += "| **mAP@0.5** | | | | | | **" + num(r["detection"]["map"]) + "** |\n\n";
+              " | " + num(c["precision"]) + " | " + num(c["recall"]) + " | " + num(c["ap"]) + " | " +
+              std::to_string(f["duplicate"].get<int64_t>()) + " / " + std::to_string(f["mislocated"].get<int64_t>()) +
+              " / " + std::to_string(f["confused"].get<int64_t>()) + " / " +
+              std::to_string(f["background"].get<int64_t>()) + " |\n";
+    }
+    md += "| **mAP@0.5** | | | | | | **" + num(r["detection"]["map"]) + "** | |\n\n";
+    md += "(False positives by cause: a second box on a truth already found; a box on a truth of its class at IoU "
+          "0.1-" + num(r["iou_threshold"], 2) + "; on a truth of another class; on nothing.)\n\n";
     md += "| lighting | frames | mAP@0.5 | recall (all classes) |\n|---|---:|---:|---:|\n";
     for (const auto& [name, l] : r["detection"]["by_lighting"].items())
         md += "| " + name + " | " + std::to_string(l["frames"].get<int64_t>()) + " | " + num(l["map"]) + " | " +

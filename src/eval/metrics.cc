@@ -18,6 +18,9 @@ double intersection(const BoxF& a, const BoxF& b) {
     return w > 0 && h > 0 ? w * h : 0.0;
 }
 
+// The overlap under which a false positive is about nothing there (the usual error-analysis cut).
+constexpr double kNearMiss = 0.1;
+
 }  // namespace
 
 double iou(const BoxF& a, const BoxF& b) {
@@ -83,9 +86,18 @@ std::vector<ClassMetrics> evaluate_detections(const std::vector<ImageDetections>
                     ++tp;
                 } else {
                     ++fp;
+                    ++m.duplicates;
                 }
             } else {
                 ++fp;
+                if (found && best >= kNearMiss) {
+                    ++m.mislocated;
+                } else {
+                    const bool other = std::any_of(img.truth.begin(), img.truth.end(), [&](const GroundTruth& t) {
+                        return t.cls != c && iou(box, t.box) >= kNearMiss;
+                    });
+                    ++(other ? m.confused : m.background);
+                }
             }
             recall.push_back(m.truths > 0 ? static_cast<double>(tp) / static_cast<double>(m.truths) : 0.0);
             precision.push_back(static_cast<double>(tp) / static_cast<double>(tp + fp));

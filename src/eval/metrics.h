@@ -36,11 +36,15 @@ struct ClassMetrics {
     double precision = 0;     // hits / predictions (0 when there are none)
     double recall = 0;        // hits / truths (0 when there are none)
     double ap = 0;            // all-point AP; NaN when the class has no truth (left out of the mean)
+    // The false positives (predictions - hits) by cause, in the order tested: a second detection of a truth already
+    // hit; a detection of a truth of this class at IoU in [0.1, threshold) (poorly placed); one overlapping a truth
+    // of another class at IoU >= 0.1 (confused); none of these (background).
+    int64_t duplicates = 0, mislocated = 0, confused = 0, background = 0;
 };
 
 // VOC matching per class: predictions by descending score (ties keep their order); each takes the truth of its class
 // in its frame with the highest IoU; at IoU >= iou_threshold it is a hit if that truth is free, a duplicate (false
-// positive) if taken, ignored if the truth is difficult; below it, a false positive.
+// positive) if taken, ignored if the truth is difficult; below it, a false positive (filed by cause, ClassMetrics).
 std::vector<ClassMetrics> evaluate_detections(const std::vector<ImageDetections>& images, int num_classes,
                                               double iou_threshold = 0.5);
 // The area under the precision/recall curve with precision made monotone (VOC 2010+ all-point interpolation).

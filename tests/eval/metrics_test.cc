@@ -81,5 +81,23 @@ TEST(Metrics, average_precision_of_a_stepped_curve) {
     EXPECT_DOUBLE_EQ(average_precision({}, {}), 0.0);
 }
 
+// One truth of each class; false positives of class 0 made to be each cause once: a second box on the found truth,
+// one on it at IoU 0.25 (mislocated), one on the class-1 truth (confused), one far from everything (background).
+TEST(Metrics, false_positives_are_filed_by_cause) {
+    std::vector<ImageDetections> images(1);
+    images[0].truth = {{box(0, 0), 0}, {box(100, 0), 1}};
+    images[0].predictions = {{box(0, 0), 0, 0.9f},   {box(1, 0), 0, 0.8f},    {box(6, 0), 0, 0.7f},
+                             {box(100, 0), 0, 0.6f}, {box(400, 400), 0, 0.5f}};
+    const auto m = evaluate_detections(images, 2);
+    EXPECT_EQ(m[0].hits, 1);
+    EXPECT_EQ(m[0].predictions, 5);
+    EXPECT_EQ(m[0].duplicates, 1);
+    EXPECT_EQ(m[0].mislocated, 1);
+    EXPECT_EQ(m[0].confused, 1);
+    EXPECT_EQ(m[0].background, 1);
+    EXPECT_EQ(m[0].duplicates + m[0].mislocated + m[0].confused + m[0].background, m[0].predictions - m[0].hits);
+    EXPECT_EQ(m[1].predictions, 0);
+}
+
 }  // namespace
 }  // namespace fovea::eval
