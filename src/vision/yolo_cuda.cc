@@ -1,5 +1,5 @@
-// CudaYoloDecoder's host side: buffers, the one copy back, and the host finish (order, boxes, NMS). The kernels are
-// in yolo_cuda.cu, behind yolo_device.h.
+// CudaYoloDecoder's host side: buffers, launches, the one copy back, and the host fallback for items over the cap.
+// The kernels (candidates, sort, NMS) are in yolo_cuda.cu, behind yolo_device.h.
 #include "vision/yolo_cuda.h"
 
 #include <algorithm>
@@ -19,8 +19,50 @@ namespace fovea::vision {
 
 namespace {
 
+// The scan keeps one bit per candidate in shared memory: 32 KiB at this cap, under the 48 KiB every GPU gives.
+constexpr int kMaxCandidates = 1 << 18;
+constexpr int kMaxBatch = 65535;  // items are a grid dimension
+
 Status cuda_error(cudaError_t e, const std::string& what) {
     return e == cudaSuccess ? Status::ok() : internal_error("CudaYoloDecoder: " + what + ": " + cudaGetErrorString(e));
+}
+
+size_t align_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// The kernels' view of `result` (device_) and `scratch`; with a null scratch it only measures (*scratch_bytes).
+device::YoloWorkspace workspace(void* result, void* scratch, int max_batch, int cap, int max_out, size_t sort_bytes,
+                                size_t* scratch_bytes) {
+    device::YoloWorkspace ws;
+    ws.cap = cap;
+    ws.words = (cap + 63) / 64;
+    ws.max_out = max_out;
+    ws.sort_temp_bytes = sort_bytes;
+    if (result != nullptr) {
+        auto* r = static_cast<std::byte*>(result);
+        const size_t counts = device::yolo_counts_bytes(max_batch);
+        ws.counts = reinterpret_cast<int32_t*>(r);
+        ws.kept_counts = reinterpret_cast<int32_t*>(r + counts);
+        ws.kept = reinterpret_cast<device::YoloCandidate*>(r + 2 * counts);
+    }
+    size_t at = 0;
+    auto take = [&](size_t bytes) -> void* {
+        void* p = scratch != nullptr ? static_cast<std::byte*>(scratch) + at : nullptr;
+        at += align_up(bytes);
+        return p;
+    };
+    const size_t slots = static_cast<size_t>(max_batch) * static_cast<size_t>(cap);
+    const size_t items = static_cast<size_t>(max_batch);
+    ws.candidates = static_cast<device::YoloCandidate*>(take(slots * sizeof(device::YoloCandidate)));
+    ws.keys = static_cast<uint64_t*>(take(slots * sizeof(uint64_t)));
+    ws.sorted_keys = static_cast<uint64_t*>(take(slots * sizeof(uint64_t)));
+    ws.slots = static_cast<int32_t*>(take(slots * sizeof(int32_t)));
+    ws.sorted_slots = static_cast<int32_t*>(take(slots * sizeof(int32_t)));
+    ws.segment_begin = static_cast<int32_t*>(take(items * sizeof(int32_t)));
+    ws.segment_end = static_cast<int32_t*>(take(items * sizeof(int32_t)));
+    ws.mask = static_cast<uint64_t*>(take(slots * static_cast<size_t>(ws.words) * sizeof(uint64_t)));
+    ws.sort_temp = take(sort_bytes);
+    *scratch_bytes = at;
+    return ws;
 }
 
 }  // namespace
@@ -29,6 +71,10 @@ Result<std::unique_ptr<CudaYoloDecoder>> CudaYoloDecoder::create(YoloHead head, 
                                                                  int max_batch, int max_candidates) {
     if (max_batch <= 0 || max_candidates <= 0)
         return invalid_argument("CudaYoloDecoder: max_batch and max_candidates must be positive");
+    if (max_batch > kMaxBatch || max_candidates > kMaxCandidates ||
+        static_cast<int64_t>(max_batch) * max_candidates > INT32_MAX)
+        return invalid_argument("CudaYoloDecoder: max_batch " + std::to_string(max_batch) + " x max_candidates " +
+                                std::to_string(max_candidates) + " is too large");
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
         cudaGetLastError();
@@ -39,9 +85,15 @@ Result<std::unique_ptr<CudaYoloDecoder>> CudaYoloDecoder::create(YoloHead head, 
     d->options_ = options;
     d->max_batch_ = max_batch;
     d->max_candidates_ = max_candidates;
-    d->bytes_ = device::yolo_counts_bytes(max_batch) +
-                static_cast<size_t>(max_batch) * static_cast<size_t>(max_candidates) * sizeof(device::YoloCandidate);
+    d->max_out_ = options.max_detections > 0 ? std::min(options.max_detections, max_candidates) : max_candidates;
+    if (const char* e = device::yolo_sort_temp_bytes(max_batch, max_candidates, &d->sort_temp_bytes_))
+        return internal_error(std::string("CudaYoloDecoder: sizing the sort: ") + e);
+    d->bytes_ = device::yolo_result_bytes(max_batch, d->max_out_);
+    size_t scratch_bytes = 0;
+    workspace(nullptr, nullptr, max_batch, max_candidates, d->max_out_, d->sort_temp_bytes_, &scratch_bytes);
     FOVEA_TRY(cuda_error(cudaMalloc(&d->device_, d->bytes_), "cudaMalloc"));
+    FOVEA_TRY(cuda_error(cudaMalloc(&d->scratch_, scratch_bytes),
+                         "cudaMalloc of the NMS workspace (" + std::to_string(scratch_bytes) + " bytes)"));
     FOVEA_TRY(cuda_error(cudaMallocHost(&d->pinned_, d->bytes_), "cudaMallocHost"));
     return d;
 }
@@ -49,6 +101,7 @@ Result<std::unique_ptr<CudaYoloDecoder>> CudaYoloDecoder::create(YoloHead head, 
 CudaYoloDecoder::~CudaYoloDecoder() {
     if (thresholds_) cudaFree(thresholds_);
     if (device_) cudaFree(device_);
+    if (scratch_) cudaFree(scratch_);
     if (pinned_) cudaFreeHost(pinned_);
 }
 
@@ -85,24 +138,28 @@ Result<std::vector<std::vector<Detection>>> CudaYoloDecoder::decode(const void* 
     for (float c : options_.class_thresholds) floor = std::min(floor, c);
 
     auto stream = static_cast<cudaStream_t>(cuda_stream);
-    auto* counts = static_cast<int32_t*>(device_);
-    auto* candidates = reinterpret_cast<device::YoloCandidate*>(static_cast<std::byte*>(device_) +
-                                                                device::yolo_counts_bytes(max_batch_));
-    FOVEA_TRY(cuda_error(cudaMemsetAsync(counts, 0, sizeof(int32_t) * static_cast<size_t>(count), stream), "memset"));
+    size_t scratch_bytes = 0;
+    const device::YoloWorkspace ws =
+        workspace(device_, scratch_, max_batch_, max_candidates_, max_out_, sort_temp_bytes_, &scratch_bytes);
+    FOVEA_TRY(
+        cuda_error(cudaMemsetAsync(ws.counts, 0, sizeof(int32_t) * static_cast<size_t>(count), stream), "memset"));
     if (const char* e = device::launch_yolo_candidates(v5, static_cast<const float*>(head), boxes, channels, count,
-                                                       thresholds_, floor, counts, candidates, max_candidates_, stream))
-        return internal_error(std::string("CudaYoloDecoder: launching the kernel: ") + e);
-    // One copy: the counts and every item's candidate slots (a few hundred KB at most), whatever the counts are.
-    const size_t used = device::yolo_counts_bytes(max_batch_) + static_cast<size_t>(count) *
-                                                                     static_cast<size_t>(max_candidates_) *
-                                                                     sizeof(device::YoloCandidate);
+                                                       thresholds_, floor, ws, stream))
+        return internal_error(std::string("CudaYoloDecoder: launching the candidate kernel: ") + e);
+    if (const char* e =
+            device::launch_yolo_nms(boxes, count, options_.iou_threshold, options_.class_agnostic, ws, stream))
+        return internal_error(std::string("CudaYoloDecoder: launching NMS: ") + e);
+    // One copy: both count arrays and every item's kept slots (max_out each), whatever the counts are.
+    const size_t counts_bytes = device::yolo_counts_bytes(max_batch_);
+    const size_t used = 2 * counts_bytes + static_cast<size_t>(count) * static_cast<size_t>(max_out_) *
+                                               sizeof(device::YoloCandidate);
     FOVEA_TRY(cuda_error(cudaMemcpyAsync(pinned_, device_, used, cudaMemcpyDeviceToHost, stream), "copy to host"));
     FOVEA_TRY(cuda_error(cudaStreamSynchronize(stream), "decoding"));
 
-    const auto* host_counts = static_cast<const int32_t*>(pinned_);
-    const auto* host_candidates = reinterpret_cast<const device::YoloCandidate*>(
-        static_cast<const std::byte*>(pinned_) + device::yolo_counts_bytes(max_batch_));
-    std::vector<device::YoloCandidate> sorted;
+    const auto* host = static_cast<const std::byte*>(pinned_);
+    const auto* host_counts = reinterpret_cast<const int32_t*>(host);
+    const auto* host_kept_counts = reinterpret_cast<const int32_t*>(host + counts_bytes);
+    const auto* host_kept = reinterpret_cast<const device::YoloCandidate*>(host + 2 * counts_bytes);
     for (int i = 0; i < count; ++i) {
         const int n = host_counts[i];
         last_counts_[static_cast<size_t>(i)] = n;
@@ -116,17 +173,12 @@ Result<std::vector<std::vector<Detection>>> CudaYoloDecoder::decode(const void* 
                                              : decode_yolov8(item.data(), a, b, options_);
             continue;
         }
-        // Atomics append in any order; the CPU decoders append in box order, which NMS's stable sort keeps on ties.
-        const device::YoloCandidate* first = host_candidates + static_cast<int64_t>(i) * max_candidates_;
-        sorted.assign(first, first + n);
-        std::sort(sorted.begin(), sorted.end(),
-                  [](const device::YoloCandidate& x, const device::YoloCandidate& y) { return x.index < y.index; });
-        std::vector<Detection> dets;
-        dets.reserve(sorted.size());
-        for (const device::YoloCandidate& c : sorted)
-            dets.push_back({box_from_center(c.cx, c.cy, c.w, c.h), c.score, c.class_id});
-        out[static_cast<size_t>(i)] =
-            nms(std::move(dets), options_.iou_threshold, options_.class_agnostic, options_.max_detections);
+        const int kept = std::clamp(host_kept_counts[i], 0, max_out_);
+        const device::YoloCandidate* first = host_kept + static_cast<int64_t>(i) * max_out_;
+        std::vector<Detection>& dets = out[static_cast<size_t>(i)];
+        dets.reserve(static_cast<size_t>(kept));
+        for (const device::YoloCandidate* c = first; c != first + kept; ++c)
+            dets.push_back({{c->x1, c->y1, c->x2, c->y2}, c->score, c->class_id});
     }
     return out;
 }

@@ -160,6 +160,42 @@ TEST(Nms, MatchesABruteForceReferenceOnRandomBoxes) {
     }
 }
 
+// What the GPU NMS is held to as well: dense clusters (most pairs overlap), exact duplicates, zero-area boxes,
+// scores on a grid of five values (ties everywhere), four classes, and thresholds at the edges (0: any overlap
+// suppresses; 1: nothing does, since IoU > 1 never holds).
+TEST(Nms, MatchesABruteForceReferenceOnClusteredTiedBoxes) {
+    std::mt19937 rng(77);
+    std::uniform_int_distribution<int> cluster(0, 5), jitter(0, 3), side(0, 2), level(1, 5), cls(0, 3), pct(0, 99);
+    for (int n : {64, 65, 500}) {
+        std::vector<Detection> dets;
+        for (int i = 0; i < n; ++i) {
+            const int k = cluster(rng);
+            const float x = 40.0f * static_cast<float>(k % 3) + 2.0f * static_cast<float>(jitter(rng));
+            const float y = 40.0f * static_cast<float>(k / 3) + 2.0f * static_cast<float>(jitter(rng));
+            const float w = pct(rng) < 3 ? 0.0f : 30.0f + 4.0f * static_cast<float>(side(rng));
+            dets.push_back({{x, y, x + w, y + 30.0f}, 0.2f * static_cast<float>(level(rng)), cls(rng)});
+            if (pct(rng) < 5) dets.push_back(dets.back());  // an exact duplicate, later in the list
+        }
+        for (bool agnostic : {false, true}) {
+            for (int cap : {0, 3, 1000}) {
+                for (float thr : {0.0f, 0.45f, 0.7f, 1.0f}) {
+                    const std::vector<Detection> got = nms(dets, thr, agnostic, cap);
+                    const std::vector<Detection> want = brute_force_nms(dets, thr, agnostic, cap);
+                    ASSERT_EQ(got.size(), want.size())
+                        << "n " << n << " agnostic " << agnostic << " cap " << cap << " thr " << thr;
+                    for (size_t i = 0; i < got.size(); ++i) {
+                        ASSERT_EQ(got[i].score, want[i].score) << i;
+                        ASSERT_EQ(got[i].class_id, want[i].class_id) << i;
+                        ASSERT_EQ(got[i].box.x1, want[i].box.x1) << i;
+                        ASSERT_EQ(got[i].box.y1, want[i].box.y1) << i;
+                        ASSERT_EQ(got[i].box.x2, want[i].box.x2) << i;
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(MapToFrame, UndoesTheLetterboxAndClipsToTheFrame) {
     const Rect roi{0, 0, 1920, 1080};
     PreprocessSpec spec;  // 640x640 letterbox: scale 3, 140 rows of padding
