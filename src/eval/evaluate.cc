@@ -64,6 +64,10 @@ nlohmann::json detection_json(const std::vector<ClassMetrics>& metrics, const st
                                    {"mislocated", m.mislocated},
                                    {"confused", m.confused},
                                    {"background", m.background}}}};
+        nlohmann::json with = nlohmann::json::object();
+        for (size_t o = 0; o < m.confused_with.size(); ++o)
+            if (m.confused_with[o] > 0) with[classes[o]] = m.confused_with[o];
+        per_class[classes[c]]["false_positives"]["confused_with"] = with;
     }
     return {{"classes", per_class}, {"map", number_or_null(mean_ap(metrics))}};
 }
@@ -340,6 +344,21 @@ Result<nlohmann::json> run_eval(const EvalOptions& o) {
     return report;
 }
 
+namespace {
+
+// " (scratch)": the class most confusions of a class fall on, when it holds most of them.
+std::string confused_with(const nlohmann::json& with) {
+    int64_t total = 0, most = 0;
+    std::string name;
+    for (const auto& [other, n] : with.items()) {
+        total += n.get<int64_t>();
+        if (n.get<int64_t>() > most) most = n.get<int64_t>(), name = other;
+    }
+    return total > 0 && 2 * most > total ? " (" + name + ")" : "";
+}
+
+}  // namespace
+
 std::string to_markdown(const nlohmann::json& r) {
     auto num = [](const nlohmann::json& v, int digits = 3) -> std::string {
         if (v.is_null()) return "n/a";
@@ -363,12 +382,13 @@ std::string to_markdown(const nlohmann::json& r) {
               std::to_string(c["predictions"].get<int64_t>()) + " | " + std::to_string(c["hits"].get<int64_t>()) +
               " | " + num(c["precision"]) + " | " + num(c["recall"]) + " | " + num(c["ap"]) + " | " +
               std::to_string(f["duplicate"].get<int64_t>()) + " / " + std::to_string(f["mislocated"].get<int64_t>()) +
-              " / " + std::to_string(f["confused"].get<int64_t>()) + " / " +
+              " / " + std::to_string(f["confused"].get<int64_t>()) + confused_with(f["confused_with"]) + " / " +
               std::to_string(f["background"].get<int64_t>()) + " |\n";
     }
     md += "| **mAP@0.5** | | | | | | **" + num(r["detection"]["map"]) + "** | |\n\n";
     md += "(False positives by cause: a second box on a truth already found; a box on a truth of its class at IoU "
-          "0.1-" + num(r["iou_threshold"], 2) + "; on a truth of another class; on nothing.)\n\n";
+          "0.1-" + num(r["iou_threshold"], 2) + "; on a truth of another class (the class it overlaps most, when "
+          "most of them share one); on nothing.)\n\n";
     md += "| lighting | frames | mAP@0.5 | recall (all classes) |\n|---|---:|---:|---:|\n";
     for (const auto& [name, l] : r["detection"]["by_lighting"].items())
         md += "| " + name + " | " + std::to_string(l["frames"].get<int64_t>()) + " | " + num(l["map"]) + " | " +

@@ -52,6 +52,7 @@ std::vector<ClassMetrics> evaluate_detections(const std::vector<ImageDetections>
     std::vector<ClassMetrics> out(static_cast<size_t>(std::max(0, num_classes)));
     for (int c = 0; c < num_classes; ++c) {
         ClassMetrics& m = out[static_cast<size_t>(c)];
+        m.confused_with.assign(out.size(), 0);
         struct Ranked {
             size_t image, pred;
             float score;
@@ -93,10 +94,17 @@ std::vector<ClassMetrics> evaluate_detections(const std::vector<ImageDetections>
                 if (found && best >= kNearMiss) {
                     ++m.mislocated;
                 } else {
-                    const bool other = std::any_of(img.truth.begin(), img.truth.end(), [&](const GroundTruth& t) {
-                        return t.cls != c && iou(box, t.box) >= kNearMiss;
-                    });
-                    ++(other ? m.confused : m.background);
+                    double most = 0;
+                    int other = -1;
+                    for (const GroundTruth& t : img.truth)
+                        if (const double v = iou(box, t.box); t.cls != c && v >= kNearMiss && v > most)
+                            most = v, other = t.cls;
+                    if (other < 0) {
+                        ++m.background;
+                    } else {
+                        ++m.confused;
+                        if (other < num_classes) ++m.confused_with[static_cast<size_t>(other)];
+                    }
                 }
             }
             recall.push_back(m.truths > 0 ? static_cast<double>(tp) / static_cast<double>(m.truths) : 0.0);

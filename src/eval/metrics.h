@@ -40,6 +40,7 @@ struct ClassMetrics {
     // hit; a detection of a truth of this class at IoU in [0.1, threshold) (poorly placed); one overlapping a truth
     // of another class at IoU >= 0.1 (confused); none of these (background).
     int64_t duplicates = 0, mislocated = 0, confused = 0, background = 0;
+    std::vector<int64_t> confused_with;  // per class: the confused ones, by the other class they overlap most
 };
 
 // VOC matching per class: predictions by descending score (ties keep their order); each takes the truth of its class

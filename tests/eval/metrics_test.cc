@@ -95,6 +95,7 @@ TEST(Metrics, false_positives_are_filed_by_cause) {
     EXPECT_EQ(m[0].mislocated, 1);
     EXPECT_EQ(m[0].confused, 1);
     EXPECT_EQ(m[0].background, 1);
+    EXPECT_EQ(m[0].confused_with, (std::vector<int64_t>{0, 1}));
     EXPECT_EQ(m[0].duplicates + m[0].mislocated + m[0].confused + m[0].background, m[0].predictions - m[0].hits);
     EXPECT_EQ(m[1].predictions, 0);
 }
