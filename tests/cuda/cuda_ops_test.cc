@@ -222,6 +222,80 @@ INSTANTIATE_TEST_SUITE_P(Epilogues, CudaFusedConv,
                              return name + (std::get<1>(p.param) ? "_residual_" : "_") + std::get<2>(p.param);
                          });
 
+PRECISION_TEST(CudaConvTranspose, matches_ref_with_strides_pads_groups_dilations_and_output_padding) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;  // PP-OCR det's upsampling head: kernel 2, stride 2, no pads (cuDNN writes y directly)
+        ir::Value* x = g.input({2, 6, 9, 11}).last();
+        ir::Value* w = g.random_constant({6, 5, 2, 2}).last();
+        ir::Value* b = g.random_constant({5}).last();
+        g.node("ConvTranspose", {x, w, b}).attrs = {{"strides", Ints{2, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // symmetric pads with output_padding: the scatter placed in a larger, zero-extended y
+        ir::Value* x = g.input({2, 4, 7, 6}).last();
+        ir::Value* w = g.random_constant({4, 3, 3, 3}).last();
+        ir::Value* b = g.random_constant({3}).last();
+        g.node("ConvTranspose", {x, w, b}).attrs = {
+            {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}, {"output_padding", Ints{1, 0}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // groups and dilations, symmetric pads
+        ir::Value* x = g.input({1, 4, 5, 7}).last();
+        ir::Value* w = g.random_constant({4, 3, 3, 3}).last();
+        g.node("ConvTranspose", {x, w}).attrs = {
+            {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}, {"dilations", Ints{2, 2}}, {"group", int64_t{2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // depthwise, asymmetric pads, non-square kernel and strides
+        ir::Value* x = g.input({2, 3, 6, 5}).last();
+        ir::Value* w = g.random_constant({3, 1, 3, 2}).last();
+        ir::Value* b = g.random_constant({3}).last();
+        g.node("ConvTranspose", {x, w, b}).attrs = {
+            {"strides", Ints{3, 2}}, {"pads", Ints{0, 1, 2, 0}}, {"group", int64_t{3}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // output_shape beyond the natural size: negative end pads, zeros plus bias at the end
+        ir::Value* x = g.input({1, 3, 5, 5}).last();
+        ir::Value* w = g.random_constant({3, 2, 3, 3}).last();
+        ir::Value* b = g.random_constant({2}).last();
+        g.node("ConvTranspose", {x, w, b}).attrs = {{"strides", Ints{2, 2}}, {"output_shape", Ints{12, 13}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // SAME_LOWER: y = in * stride, the odd total crop taken more at the start
+        ir::Value* x = g.input({1, 3, 5, 6}).last();
+        ir::Value* w = g.random_constant({3, 2, 3, 3}).last();
+        g.node("ConvTranspose", {x, w}).attrs = {{"strides", Ints{2, 2}}, {"auto_pad", std::string("SAME_LOWER")}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // 1-D, asymmetric pads
+        ir::Value* x = g.input({2, 3, 10}).last();
+        ir::Value* w = g.random_constant({3, 4, 3}).last();
+        ir::Value* b = g.random_constant({4}).last();
+        g.node("ConvTranspose", {x, w, b}).attrs = {{"strides", Ints{2}}, {"pads", Ints{1, 0}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // after a Conv, whose output fp16 stores NHWC: ConvTranspose reads it converted to NCHW
+        ir::Value* x = g.input({1, 5, 12, 10}).last();
+        ir::Value* cw = g.random_constant({8, 5, 3, 3}).last();
+        ir::Node& conv = g.node("Conv", {x, cw});
+        conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* w = g.random_constant({8, 4, 2, 2}).last();
+        ir::Value* b = g.random_constant({4}).last();
+        ir::Node& up = g.node("ConvTranspose", {conv.outputs[0], w, b});
+        up.attrs = {{"strides", Ints{2, 2}}};
+        g.node("Sigmoid", {up.outputs[0]});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
 PRECISION_TEST(CudaGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bias) {
     SKIP_WITHOUT_CUDA();
     {
@@ -346,6 +420,66 @@ PRECISION_TEST(CudaSoftmax, matches_ref_on_last_and_inner_axes_and_opset_11_coer
         GraphCase g;
         ir::Value* x = g.input(c.shape, -4.0f, 4.0f).last();
         g.node(c.op, {x}, 1, c.opset).attrs = {{"axis", c.axis}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+PRECISION_TEST(CudaLayerNorm, matches_ref_over_last_and_earlier_axes_with_and_without_bias) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;  // last axis, odd width: a warp per row
+        ir::Value* x = g.input({3, 7, 13}, -2.0f, 3.0f).last();
+        ir::Value* scale = g.random_constant({13}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({13}).last();
+        g.node("LayerNormalization", {x, scale, bias}).attrs = {{"axis", int64_t{-1}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // an earlier axis: the trailing [5, 7, 9] normalized together, no bias
+        ir::Value* x = g.input({2, 5, 7, 9}).last();
+        ir::Value* scale = g.random_constant({5, 7, 9}, 0.5f, 1.5f).last();
+        g.node("LayerNormalization", {x, scale}).attrs = {{"axis", int64_t{1}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // scale and bias that broadcast to the normalized [7, 9]; epsilon given
+        ir::Value* x = g.input({2, 5, 7, 9}).last();
+        ir::Value* scale = g.random_constant({1, 9}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({9}).last();
+        g.node("LayerNormalization", {x, scale, bias}).attrs = {{"axis", int64_t{-2}}, {"epsilon", 1e-3f}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // rows longer than a warp handles (a block per row), far from zero: the variance must not cancel
+        ir::Value* x = g.input({3, 2051}, 5.0f, 7.0f).last();
+        ir::Value* scale = g.random_constant({2051}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({2051}).last();
+        g.node("LayerNormalization", {x, scale, bias});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // runtime scale and bias
+        ir::Value* x = g.input({4, 33}).last();
+        ir::Value* scale = g.input({33}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.input({33}).last();
+        g.node("LayerNormalization", {x, scale, bias});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // the Mean and InvStdDev outputs
+        ir::Value* x = g.input({6, 40}, -1.0f, 3.0f).last();
+        ir::Value* scale = g.random_constant({40}, 0.5f, 1.5f).last();
+        g.node("LayerNormalization", {x, scale}, 3);
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // after a Conv (NHWC under fp16), over the channels and pixels of each image
+        ir::Value* x = g.input({2, 5, 6, 7}).last();
+        ir::Value* cw = g.random_constant({6, 5, 1, 1}).last();
+        ir::Value* c = g.node("Conv", {x, cw}).outputs[0];
+        ir::Value* scale = g.random_constant({6, 6, 7}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({6, 6, 7}).last();
+        g.node("LayerNormalization", {c, scale, bias}).attrs = {{"axis", int64_t{1}}};
         g.expect_matches_ref(GetParam());
     }
 }

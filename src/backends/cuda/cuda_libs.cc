@@ -129,6 +129,23 @@ FOVEA_CUDNN(cudnnConvolutionForward,
              cudnnConvolutionFwdAlgo_t algo, void* workspace, size_t workspace_bytes, const void* beta,
              const cudnnTensorDescriptor_t yd, void* y),
             (handle, alpha, xd, x, wd, w, conv, algo, workspace, workspace_bytes, beta, yd, y))
+FOVEA_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize,
+            (cudnnHandle_t handle, const cudnnFilterDescriptor_t w, const cudnnTensorDescriptor_t dy,
+             const cudnnConvolutionDescriptor_t conv, const cudnnTensorDescriptor_t dx,
+             cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes),
+            (handle, w, dy, conv, dx, algo, bytes))
+FOVEA_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx,
+            (cudnnHandle_t handle, const cudnnFilterDescriptor_t wd, const void* w, const cudnnTensorDescriptor_t dyd,
+             const void* dy, const cudnnConvolutionDescriptor_t conv, const cudnnTensorDescriptor_t dxd, void* dx,
+             const int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf, void* workspace,
+             size_t workspace_bytes),
+            (handle, wd, w, dyd, dy, conv, dxd, dx, requested, returned, perf, workspace, workspace_bytes))
+FOVEA_CUDNN(cudnnConvolutionBackwardData,
+            (cudnnHandle_t handle, const void* alpha, const cudnnFilterDescriptor_t wd, const void* w,
+             const cudnnTensorDescriptor_t dyd, const void* dy, const cudnnConvolutionDescriptor_t conv,
+             cudnnConvolutionBwdDataAlgo_t algo, void* workspace, size_t workspace_bytes, const void* beta,
+             const cudnnTensorDescriptor_t dxd, void* dx),
+            (handle, alpha, wd, w, dyd, dy, conv, algo, workspace, workspace_bytes, beta, dxd, dx))
 FOVEA_CUDNN(cudnnCreateActivationDescriptor, (cudnnActivationDescriptor_t * d), (d))
 FOVEA_CUDNN(cudnnDestroyActivationDescriptor, (cudnnActivationDescriptor_t d), (d))
 FOVEA_CUDNN(cudnnSetActivationDescriptor,

@@ -126,6 +126,7 @@ struct Entry {
 
 constexpr Entry kBuilders[] = {
     {"Conv", build_conv},
+    {"ConvTranspose", build_conv_transpose},
     {"Gemm", build_gemm},
     {"MatMul", build_matmul},
     {"Add", build_binary},
@@ -156,6 +157,7 @@ constexpr Entry kBuilders[] = {
     {"Tanh", build_unary},
     {"Softmax", build_softmax},
     {"LogSoftmax", build_softmax},
+    {"LayerNormalization", build_layer_norm},
     {"MaxPool", build_pool},
     {"AveragePool", build_pool},
     {"GlobalAveragePool", build_reduce},

@@ -120,6 +120,8 @@ Result<Launch> build_transpose(const ir::Node& node, Builder& b);
 Result<Launch> build_pad(const ir::Node& node, Builder& b);
 Result<Launch> build_gather(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
+Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
+Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
 
 // Ops whose output is its input's bytes under another shape: the engine aliases them instead of copying.
 bool is_alias_op(const ir::Node& node);

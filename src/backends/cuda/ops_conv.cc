@@ -1,5 +1,7 @@
 // Convolutions through cuDNN's legacy API (algorithm chosen by measurement at build; ReLU epilogues fused by cuDNN,
-// the others by fovea's bias + activation kernel) and matrix products through cuBLAS.
+// the others by fovea's bias + activation kernel), transposed convolutions as cuDNN's backward-data convolution, and
+// matrix products through cuBLAS.
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -266,6 +268,200 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
                         node.describe() + ": cuDNN");
         if (epilogue_kernel)
             return launched(node, launch_bias_activation(t, f, y, bias, sum, count, channels, inner, e.stream));
+        return Status::ok();
+    });
+}
+
+namespace {
+
+// The cuDNN objects of one transposed convolution. ConvTranspose is the gradient of a convolution with respect to its
+// input: its input is that convolution's output (cuDNN's dy), its output the convolution's input (dx), and its
+// weights [C_in, M / group, k...] are the convolution's filters as they stand.
+struct DeconvState {
+    cudnnTensorDescriptor_t dy = nullptr, dx = nullptr;
+    cudnnFilterDescriptor_t w = nullptr;
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    cudnnConvolutionBwdDataAlgo_t algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    size_t workspace = 0;
+    DeconvState() = default;
+    DeconvState(const DeconvState&) = delete;
+    DeconvState& operator=(const DeconvState&) = delete;
+    ~DeconvState() {
+        if (dy) cudnnDestroyTensorDescriptor(dy);
+        if (dx) cudnnDestroyTensorDescriptor(dx);
+        if (w) cudnnDestroyFilterDescriptor(w);
+        if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    }
+};
+
+}  // namespace
+
+Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    const ir::Value* wv = node.input(1);
+    const ir::Value* bv = node.input(2);
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    Shape xs = shape_of(*xv), ws = shape_of(*wv), ys = shape_of(*yv);
+    if (xs.size() != 3 && xs.size() != 4) return node_unsupported(node, "only 1-D and 2-D transposed convolutions are");
+    if (shape_numel(ys) == 0) return Launch([](const Exec&) { return Status::ok(); });
+    if (shape_numel(xs) == 0) return node_unsupported(node, "an empty input is not");
+    FOVEA_ASSIGN(const ops::Window win,
+                 ops::resolve_window(node, ops::WindowKind::kConvTranspose, Shape(xs.begin() + 2, xs.end()),
+                                     Shape(ws.begin() + 2, ws.end())));
+    // y[o] is element o + pad_begin of the full scatter ("natural": s * (in - 1) + extent long; zero outside it).
+    // cuDNN's backward data computes that scatter cropped by the same `pads` at both ends. Where y's crop is
+    // asymmetric or negative (asymmetric pads, output_padding, output_shape, SAME auto_pad), cuDNN computes the
+    // largest symmetric crop inside y's window (`full` long), which lands in y shifted by pads - pad_begin, the rest
+    // of y zero.
+    const size_t spatial = xs.size() - 2;
+    std::vector<int64_t> pads(spatial), full(spatial), begin(spatial), strides = win.strides, dilations = win.dilations;
+    bool direct = true;
+    for (size_t d = 0; d < spatial; ++d) {
+        const int64_t natural = strides[d] * (xs[d + 2] - 1) + (win.kernel[d] - 1) * dilations[d] + 1;
+        const int64_t crop_end = natural - win.pad_begin[d] - ys[d + 2];  // pad_end less output_padding
+        // At least one element of the scatter survives, so that cuDNN has something to compute.
+        pads[d] = std::clamp<int64_t>(std::min(win.pad_begin[d], crop_end), 0, (natural - 1) / 2);
+        full[d] = natural - 2 * pads[d];
+        begin[d] = pads[d] - win.pad_begin[d];
+        direct = direct && begin[d] == 0 && full[d] == ys[d + 2];
+    }
+    if (xs.size() == 3) {  // 1-D as 2-D with a height of one
+        xs.insert(xs.begin() + 2, 1);
+        ws.insert(ws.begin() + 2, 1);
+        ys.insert(ys.begin() + 2, 1);
+        pads.insert(pads.begin(), 0);
+        full.insert(full.begin(), 1);
+        begin.insert(begin.begin(), 0);
+        strides.insert(strides.begin(), 1);
+        dilations.insert(dilations.begin(), 1);
+    }
+    const int64_t group = node.attr_int("group", 1);
+    auto as_int = [](int64_t v) { return static_cast<int>(v); };
+
+    auto s = std::make_shared<DeconvState>();
+    const std::string what = node.describe() + ": cuDNN";
+    const cudnnDataType_t dt = cudnn_type(t);
+    const Shape dx_shape = {ys[0], ys[1], full[0], full[1]};
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->dy), what);
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->dx), what);
+    FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
+    FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&s->conv), what);
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->dy, CUDNN_TENSOR_NCHW, dt, as_int(xs[0]), as_int(xs[1]),
+                                               as_int(xs[2]), as_int(xs[3])),
+                    what + " input descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->dx, CUDNN_TENSOR_NCHW, dt, as_int(dx_shape[0]), as_int(dx_shape[1]),
+                                               as_int(dx_shape[2]), as_int(dx_shape[3])),
+                    what + " output descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetFilter4dDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, as_int(ws[0]), as_int(ws[1]), as_int(ws[2]),
+                                               as_int(ws[3])),
+                    what + " filter descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->conv, as_int(pads[0]), as_int(pads[1]), as_int(strides[0]),
+                                                    as_int(strides[1]), as_int(dilations[0]), as_int(dilations[1]),
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                    what + " convolution descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(s->conv, as_int(group)), what + " group count");
+    // As in build_conv: fp32 keeps FMA math (no TF32), fp16 may use tensor cores, tf32 lets cuDNN choose.
+    const bool exact = b.precision == Precision::kFP32;
+    const cudnnMathType_t math = exact                             ? CUDNN_FMA_MATH
+                                 : b.precision == Precision::kFP16 ? CUDNN_TENSOR_OP_MATH
+                                                                   : CUDNN_DEFAULT_MATH;
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
+    // The convolution this is the gradient of maps dx back onto exactly the node's input.
+    int n = 0, c = 0, h = 0, w = 0;
+    FOVEA_CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(s->conv, s->dx, s->w, &n, &c, &h, &w), what);
+    if (n != xs[0] || c != xs[1] || h != xs[2] || w != xs[3])
+        return internal_error(node.describe() + ": the convolution cuDNN would transpose does not map " +
+                              shape_to_string(dx_shape) + " onto the input " + shape_to_string(xs));
+
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* wp, b.pointer(node, wv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    void* bias = nullptr;
+    if (bv) {
+        FOVEA_ASSIGN(bias, b.pointer(node, bv));
+    }
+    const int esize = element_size(b.stored(*yv));
+    void* dx = y;
+    PadParams place;
+    if (!direct) {
+        FOVEA_ASSIGN(dx, b.upload(nullptr, static_cast<size_t>(shape_numel(dx_shape)) * esize));
+        place.mode = PadMode::kConstant;  // value_bits 0: zero in both float types
+        place.rank = 4;
+        for (int d = 0; d < 4; ++d) {
+            place.size[d] = ys[static_cast<size_t>(d)];
+            place.in_size[d] = dx_shape[static_cast<size_t>(d)];
+            place.begin[d] = d < 2 ? 0 : begin[static_cast<size_t>(d - 2)];
+        }
+    }
+
+    std::string signature = node.name + "|" + node.op_type + "|x" + shape_to_string(xs) + "|w" + shape_to_string(ws) +
+                            "|dx" + shape_to_string(dx_shape) + "|p" + shape_to_string(pads) + "|s" +
+                            shape_to_string(strides) + "|d" + shape_to_string(dilations) + "|g" +
+                            std::to_string(group) + (t == Float::kF16 ? "|f16" : "|f32");
+    for (char& ch : signature)
+        if (ch == '\t' || ch == '\n') ch = ' ';
+    bool found = false;
+    if (b.cached) {
+        if (auto it = b.cached->convs.find(signature); it != b.cached->convs.end()) {
+            const ConvChoice& choice = it->second;
+            const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo);
+            size_t bytes = 0;
+            const bool math_ok =
+                exact ||
+                cudnnSetConvolutionMathType(s->conv, static_cast<cudnnMathType_t>(choice.math)) == CUDNN_STATUS_SUCCESS;
+            if (choice.algo >= 0 && choice.algo < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT && math_ok &&
+                cudnnGetConvolutionBackwardDataWorkspaceSize(b.exec.cudnn, s->w, s->dy, s->conv, s->dx, algo, &bytes) ==
+                    CUDNN_STATUS_SUCCESS &&
+                bytes <= b.scratch_bytes) {
+                s->algo = algo;
+                s->workspace = bytes;
+                found = true;
+            } else if (!exact) {
+                FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
+            }
+        }
+    }
+    if (!found) {
+        ++b.searched;
+        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        int returned = 0;
+        FOVEA_CUDNN_TRY(cudnnFindConvolutionBackwardDataAlgorithmEx(b.exec.cudnn, s->w, wp, s->dy, x, s->conv, s->dx,
+                                                                    dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                                    &returned, perf, b.scratch, b.scratch_bytes),
+                        what + " algorithm search");
+        // The fastest deterministic algorithm (ALGO_0 accumulates with atomics: run-to-run differences), else the
+        // fastest of any kind.
+        for (int pass = 0; pass < 2 && !found; ++pass) {
+            for (int i = 0; i < returned && !found; ++i) {
+                if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > b.scratch_bytes) continue;
+                if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+                s->algo = perf[i].algo;
+                s->workspace = perf[i].memory;
+                if (!exact)
+                    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, perf[i].mathType), what + " math type");
+                found = true;
+            }
+        }
+    }
+    if (!found) return node_unsupported(node, "cuDNN has no algorithm for this transposed convolution");
+    b.need_workspace(s->workspace);
+    {
+        cudnnMathType_t used = math;
+        cudnnGetConvolutionMathType(s->conv, &used);
+        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, false};
+    }
+
+    const int64_t count = shape_numel(ys), channels = ys[1], inner = ys[2] * ys[3];
+    return Launch([=, &node](const Exec& e) -> Status {
+        const float one = 1.f, zero = 0.f;
+        FOVEA_CUDNN_TRY(cudnnConvolutionBackwardData(e.cudnn, &one, s->w, wp, s->dy, x, s->conv, s->algo, e.workspace,
+                                                     e.workspace_bytes, &zero, s->dx, dx),
+                        node.describe() + ": cuDNN");
+        if (!direct) FOVEA_TRY(launched(node, launch_pad(esize, place, dx, y, e.stream)));
+        if (bias)
+            return launched(
+                node, launch_bias_activation(t, UnaryParams{}, y, bias, nullptr, count, channels, inner, e.stream));
         return Status::ok();
     });
 }

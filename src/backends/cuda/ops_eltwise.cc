@@ -1,4 +1,4 @@
-// Elementwise maps, broadcasting binary ops, softmax, pooling and reductions: fovea's own kernels.
+// Elementwise maps, broadcasting binary ops, softmax, LayerNormalization, pooling and reductions: fovea's own kernels.
 #include <algorithm>
 #include <limits>
 
@@ -206,6 +206,80 @@ Result<Launch> build_softmax(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
     return Launch([=, &node](const Exec& e) {
         return launched(node, launch_softmax(t, log, x, y, outer, count, inner, e.stream));
+    });
+}
+
+namespace {
+
+// A constant broadcast (right-aligned, numpy style) to `dims`, as floats in row-major order.
+std::vector<float> broadcast_constant(const Tensor& t, const Shape& dims) {
+    const Shape& ts = t.shape();
+    std::vector<int64_t> strides(dims.size(), 0);
+    int64_t stride = 1;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const int64_t dim = ts[ts.size() - 1 - i];
+        if (i < dims.size() && dim != 1) strides[dims.size() - 1 - i] = stride;
+        stride *= dim;
+    }
+    std::vector<float> out(static_cast<size_t>(shape_numel(dims)));
+    for (size_t i = 0; i < out.size(); ++i) {
+        auto rest = static_cast<int64_t>(i);
+        int64_t at = 0;
+        for (size_t d = dims.size(); d-- > 0;) {
+            at += rest % dims[d] * strides[d];
+            rest /= dims[d];
+        }
+        out[i] = static_cast<float>(t.element_as_double(at));
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<Launch> build_layer_norm(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    if (node.attr_int("stash_type", 1) != 1) return node_unsupported(node, "stash_type other than 1 (float) is not");
+    const Shape& xs = shape_of(*xv);
+    const auto rank = static_cast<int64_t>(xs.size());
+    int64_t axis = node.attr_int("axis", -1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return node_error(node, "axis out of range");
+    // The normalized dims are the trailing ones: x is [rows, size], each row contiguous.
+    const auto a = static_cast<size_t>(axis);
+    const Shape normalized(xs.begin() + axis, xs.end());
+    const int64_t size = product(xs, a, xs.size()), rows = product(xs, 0, a);
+    const float epsilon = node.attr_float("epsilon", 1e-5f);
+
+    // Scale and bias as `size` values in x's storage type: constants are broadcast here, once; runtime ones must
+    // hold the whole normalized shape already.
+    auto parameter = [&](size_t input) -> Result<void*> {
+        const ir::Value* v = node.input(input);
+        if (!v) return static_cast<void*>(nullptr);
+        if (v->constant) return b.upload_floats(broadcast_constant(*v->constant, normalized), t);
+        FOVEA_ASSIGN(const Float pt, b.float_type(node, *v));
+        if (pt != t || shape_numel(shape_of(*v)) != size)
+            return node_unsupported(node, "a runtime scale or bias that is broadcast or of another type than X is not");
+        return b.pointer(node, v);
+    };
+    if (!node.input(1)) return node_error(node, "Scale is required");
+    FOVEA_ASSIGN(void* scale, parameter(1));
+    FOVEA_ASSIGN(void* bias, parameter(2));
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    // The optional Mean and InvStdDev outputs (float32 in the IR) are written in the kernel's storage type.
+    void* stats[2] = {nullptr, nullptr};
+    for (size_t i = 1; i < 3; ++i) {
+        const ir::Value* v = i < node.outputs.size() ? node.outputs[i] : nullptr;
+        if (!v) continue;
+        FOVEA_ASSIGN(const Float st, b.float_type(node, *v));
+        if (st != t) return node_unsupported(node, "Mean or InvStdDev stored in another type than X is not");
+        FOVEA_ASSIGN(stats[i - 1], b.pointer(node, v));
+    }
+    void* mean = stats[0];
+    void* inv_std = stats[1];
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_layer_norm(t, x, scale, bias, y, mean, inv_std, rows, size, epsilon, e.stream));
     });
 }
 

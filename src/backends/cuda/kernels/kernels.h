@@ -71,6 +71,12 @@ cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n,
 cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t outer, int64_t axis, int64_t inner,
                            cudaStream_t stream);
 
+// LayerNormalization of x viewed as [rows, size] (it normalizes trailing dims, so each row is contiguous):
+// y = (x - mean) / sqrt(variance + epsilon) * scale + bias, in float. scale and bias hold `size` values each (bias may
+// be null); mean and inv_std, when not null, receive each row's mean and 1 / sqrt(variance + epsilon).
+cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const void* bias, void* y, void* mean,
+                              void* inv_std, int64_t rows, int64_t size, float epsilon, cudaStream_t stream);
+
 enum class Reduce { kSum, kMean, kMax, kMin };
 
 // y[o, i] = reduce over r of x[o, r, i], with x viewed as [outer, count, inner].

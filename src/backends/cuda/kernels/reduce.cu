@@ -1,4 +1,5 @@
-// Reductions over one axis of [outer, count, inner] views (softmax, Reduce*, global pooling) and 2-D pooling.
+// Reductions over one axis of [outer, count, inner] views (softmax, Reduce*, global pooling), LayerNormalization's
+// row statistics, and 2-D pooling.
 #include <cfloat>
 
 #include "backends/cuda/kernels/common.cuh"
@@ -91,6 +92,77 @@ __global__ void reduce_columns_kernel(Reduce op, const T* x, T* y, int64_t outer
     }
 }
 
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// One normalized row, split over `lanes` threads starting at `lane`; `sum` reduces a per-thread float over them. Two
+// passes over x (mean, then squared deviations), as the reference computes the variance: E[x^2] - mean^2 would cancel
+// badly for rows far from zero.
+template <typename T, typename Sum>
+__device__ void layer_norm_row(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
+                               int64_t row, int64_t size, float epsilon, int lane, int lanes, Sum sum) {
+    const T* in = x + row * size;
+    T* out = y + row * size;
+    float s = 0.f;
+    for (int64_t i = lane; i < size; i += lanes) s += load(in, i);
+    const float mean = sum(s) / static_cast<float>(size);
+    float v = 0.f;
+    for (int64_t i = lane; i < size; i += lanes) {
+        const float d = load(in, i) - mean;
+        v += d * d;
+    }
+    const float inv_std = 1.f / sqrtf(sum(v) / static_cast<float>(size) + epsilon);
+    for (int64_t i = lane; i < size; i += lanes) {
+        float r = (load(in, i) - mean) * inv_std * load(scale, i);
+        if (bias) r += load(bias, i);
+        store(out, i, r);
+    }
+    if (lane == 0) {
+        if (mean_out) store(mean_out, row, mean);
+        if (inv_std_out) store(inv_std_out, row, inv_std);
+    }
+}
+
+// Rows up to kLayerNormWarpMax long (transformer widths): a warp per row, no shared memory or block barriers. A warp
+// past the last row leaves as a whole, so the shuffles always see all 32 lanes.
+template <typename T>
+__global__ void layer_norm_warp_kernel(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
+                                       int64_t rows, int64_t size, float epsilon) {
+    const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, row, size, epsilon, static_cast<int>(threadIdx.x % 32), 32,
+                   [](float v) { return warp_sum(v); });
+}
+
+// Longer rows: a block per row.
+template <typename T>
+__global__ void layer_norm_block_kernel(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
+                                        int64_t size, float epsilon) {
+    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, blockIdx.x, size, epsilon, static_cast<int>(threadIdx.x),
+                   static_cast<int>(blockDim.x), [](float v) { return block_reduce(Reduce::kSum, v); });
+}
+
+constexpr int64_t kLayerNormWarpMax = 1024;
+
+template <typename T>
+cudaError_t layer_norm_typed(const T* x, const T* scale, const T* bias, T* y, T* mean, T* inv_std, int64_t rows,
+                             int64_t size, float epsilon, cudaStream_t stream) {
+    if (size <= kLayerNormWarpMax) {
+        constexpr int64_t kRowsPerBlock = kThreads / 32;
+        const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+        if (blocks >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
+        layer_norm_warp_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(x, scale, bias, y, mean,
+                                                                                          inv_std, rows, size, epsilon);
+    } else {
+        if (rows >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
+        layer_norm_block_kernel<T>
+            <<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, scale, bias, y, mean, inv_std, size, epsilon);
+    }
+    return cudaGetLastError();
+}
+
 // Max or average over the window of output pixel (oy, ox); `in` points at the plane's (or the channel's) first
 // element and `step` is the distance between horizontally adjacent pixels: 1 in NCHW, the channel count in NHWC.
 template <typename T>
@@ -181,6 +253,18 @@ cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t ou
     else
         reduce_typed(op, static_cast<const __half*>(x), static_cast<__half*>(y), outer, count, inner, stream);
     return cudaGetLastError();
+}
+
+cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const void* bias, void* y, void* mean,
+                              void* inv_std, int64_t rows, int64_t size, float epsilon, cudaStream_t stream) {
+    if (rows == 0 || size == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        return layer_norm_typed(static_cast<const float*>(x), static_cast<const float*>(scale),
+                                static_cast<const float*>(bias), static_cast<float*>(y), static_cast<float*>(mean),
+                                static_cast<float*>(inv_std), rows, size, epsilon, stream);
+    return layer_norm_typed(static_cast<const __half*>(x), static_cast<const __half*>(scale),
+                            static_cast<const __half*>(bias), static_cast<__half*>(y), static_cast<__half*>(mean),
+                            static_cast<__half*>(inv_std), rows, size, epsilon, stream);
 }
 
 cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream) {
