@@ -5,6 +5,8 @@
 #ifdef FOVEA_HAVE_CUDA
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_status.h"
 extern "C" {
 #include <libavutil/hwcontext.h>
 #include <libavutil/hwcontext_cuda.h>
@@ -19,12 +21,6 @@ namespace {
 
 // Idle buffers kept per pool beyond those in use: enough for the usual churn, little memory held after a burst.
 constexpr size_t kMaxIdleBuffers = 4;
-
-Status cuda_status(cudaError_t e, const std::string& what) {
-    if (e == cudaSuccess) return Status::ok();
-    cudaGetLastError();  // clear the sticky-free error state of the runtime for the next call
-    return internal_error(what + ": " + cudaGetErrorString(e));
-}
 
 // Makes `device` current on this thread for the guard's lifetime (threads start on device 0).
 class DeviceGuard {

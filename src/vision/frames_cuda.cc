@@ -5,6 +5,8 @@
 
 #ifdef FOVEA_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_status.h"
 #endif
 
 namespace fovea::vision {
@@ -14,7 +16,7 @@ namespace fovea::vision {
 namespace {
 
 Status cuda_error(cudaError_t e, const std::string& what) {
-    return e == cudaSuccess ? Status::ok() : internal_error("CudaFrameUploader: " + what + ": " + cudaGetErrorString(e));
+    return cuda_status(e, "CudaFrameUploader: " + what);
 }
 
 size_t frame_bytes(const media::Frame& f) {

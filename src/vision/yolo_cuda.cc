@@ -10,6 +10,7 @@
 #ifdef FOVEA_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include "core/cuda_status.h"
 #include "vision/yolo_device.h"
 #endif
 
@@ -24,7 +25,7 @@ constexpr int kMaxCandidates = 1 << 18;
 constexpr int kMaxBatch = 65535;  // items are a grid dimension
 
 Status cuda_error(cudaError_t e, const std::string& what) {
-    return e == cudaSuccess ? Status::ok() : internal_error("CudaYoloDecoder: " + what + ": " + cudaGetErrorString(e));
+    return cuda_status(e, "CudaYoloDecoder: " + what);
 }
 
 size_t align_up(size_t bytes) { return (bytes + 255) / 256 * 256; }

@@ -19,11 +19,6 @@
 
 namespace fovea::cuda {
 
-Status cuda_status(cudaError_t e, const std::string& what) {
-    if (e == cudaSuccess) return Status::ok();
-    return internal_error(what + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
-}
-
 Status cudnn_status(cudnnStatus_t s, const std::string& what) {
     if (s == CUDNN_STATUS_SUCCESS) return Status::ok();
     return internal_error(what + ": " + cudnnGetErrorString(s));

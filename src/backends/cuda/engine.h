@@ -15,6 +15,7 @@
 
 #include "backends/cuda/engine_cache.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "core/cuda_status.h"
 #include "fovea/status.h"
 #include "ir/graph.h"
 #include "runtime/backend.h"
@@ -45,11 +46,10 @@ bool layout_matters(const ir::Value& v);
 // Whether `node` (Conv or fovea.FusedConv) runs in NHWC when the engine prefers NHWC: 2-D with constant weights.
 bool conv_takes_nhwc(const ir::Node& node);
 
-Status cuda_status(cudaError_t e, const std::string& what);
 Status cudnn_status(cudnnStatus_t s, const std::string& what);
 Status cublas_status(cublasStatus_t s, const std::string& what);
 
-#define FOVEA_CUDA_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cuda_status((expr), (what)))
+#define FOVEA_CUDA_TRY(expr, what) FOVEA_TRY(::fovea::cuda_status((expr), (what)))
 #define FOVEA_CUDNN_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cudnn_status((expr), (what)))
 #define FOVEA_CUBLAS_TRY(expr, what) FOVEA_TRY(::fovea::cuda::cublas_status((expr), (what)))
 
