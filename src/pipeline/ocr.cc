@@ -8,6 +8,7 @@
 #include <list>
 #include <numeric>
 
+#include "core/cache_dir.h"
 #include "vision/ocr.h"
 #include "vision/preprocess.h"
 
@@ -26,14 +27,7 @@ Status check_file(const std::string& path, const char* what) {
 }  // namespace
 
 std::string ppocr_model_dir() {
-    fs::path cache;
-    if (const char* c = std::getenv("FOVEA_CACHE_DIR"); c && *c)
-        cache = c;
-    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
-        cache = fs::path(x) / "fovea";
-    else
-        cache = fs::path(std::getenv("HOME") ? std::getenv("HOME") : "/tmp") / ".cache" / "fovea";
-    return (cache / "models" / "ppocr").string();
+    return (cache_dir() / "models" / "ppocr").string();
 }
 
 // Both models take images of any size (and the recognizer any batch), and a session compiles its kernels for one

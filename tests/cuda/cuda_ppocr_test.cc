@@ -24,6 +24,7 @@
 #include "../zoo/zoo_util.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/ref/ref_backend.h"
+#include "core/cache_dir.h"
 #include "fovea/session.h"
 #include "ir/passes/passes.h"
 #include "onnx/importer.h"
@@ -37,14 +38,7 @@ namespace fs = std::filesystem;
 // Where scripts/fetch-models.sh puts them: $FOVEA_CACHE_DIR/models/ppocr, else $XDG_CACHE_HOME/fovea/models/ppocr,
 // else ~/.cache/fovea/models/ppocr.
 fs::path ppocr_dir() {
-    fs::path cache;
-    if (const char* c = std::getenv("FOVEA_CACHE_DIR"); c && *c)
-        cache = c;
-    else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
-        cache = fs::path(x) / "fovea";
-    else
-        cache = fs::path(std::getenv("HOME") ? std::getenv("HOME") : "/tmp") / ".cache" / "fovea";
-    return cache / "models" / "ppocr";
+    return cache_dir() / "models" / "ppocr";
 }
 
 // Each model's input: det a page, rec and cls one line of text (PaddleOCR's 48-pixel height).

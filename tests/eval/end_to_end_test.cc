@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/cache_dir.h"
 #include "eval/evaluate.h"
 #include "synth/scene.h"
 
@@ -26,12 +27,6 @@ constexpr double kFloorMap = 0.8;
 constexpr double kFloorAlarmRecall = 0.75;
 constexpr double kFloorAlarmPrecision = 0.6;
 constexpr double kFloorSerial = 0.9;
-
-fs::path cache_dir() {
-    if (const char* c = std::getenv("FOVEA_CACHE_DIR")) return c;
-    if (const char* x = std::getenv("XDG_CACHE_HOME")) return fs::path(x) / "fovea";
-    return fs::path(std::getenv("HOME") ? std::getenv("HOME") : "/tmp") / ".cache" / "fovea";
-}
 
 // Seed 77 is not among the training seeds (tools/train/train.sh uses 1000 and 2000).
 fs::path make_clip() {

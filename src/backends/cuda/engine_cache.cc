@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/cache_dir.h"
+
 namespace fovea::cuda {
 
 namespace {
@@ -73,10 +75,7 @@ std::string engine_key(const EngineKeyParts& k) {
 }
 
 std::filesystem::path engine_cache_dir() {
-    if (const char* d = std::getenv("FOVEA_CACHE_DIR"); d && *d) return std::filesystem::path(d) / "engines";
-    if (const char* d = std::getenv("XDG_CACHE_HOME"); d && *d) return std::filesystem::path(d) / "fovea" / "engines";
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "fovea" / "engines";
+    return cache_dir() / "engines";
 }
 
 std::filesystem::path engine_cache_file(const std::filesystem::path& dir, const std::string& key) {
