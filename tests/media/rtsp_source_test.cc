@@ -88,16 +88,24 @@ TEST(RtspSource, tcp_reads_frames_of_the_clip_with_increasing_pts) { expect_fram
 
 TEST(RtspSource, udp_reads_frames_of_the_clip_with_increasing_pts) { expect_frames_of_the_clip("udp"); }
 
+// A source on `url`, opened, with its first 10 frames read: a stream that runs, before the server misbehaves.
+void open_and_read_10(const std::string& url, const std::string& transport, int timeout_ms,
+                      std::unique_ptr<Source>& out) {
+    auto made = make_source(rtsp_spec(url, transport, timeout_ms));
+    ASSERT_TRUE(made.is_ok()) << made.status().to_string();
+    out = std::move(*made);
+    const Status opened = out->open();
+    ASSERT_TRUE(opened.is_ok()) << opened.to_string();
+    ASSERT_EQ(testing::read_all(*out, 10).count, 10);
+}
+
 // The server dies mid-stream: what was buffered may still come out, then an error naming the URL, within the timeout.
 void expect_error_when_the_server_dies(const std::string& transport) {
     START_RTSP_SERVER(server, "live");
     constexpr int kTimeoutMs = 3000;
-    auto made = make_source(rtsp_spec(server.url(), transport, kTimeoutMs));
-    ASSERT_TRUE(made.is_ok()) << made.status().to_string();
-    Source& source = **made;
-    const Status opened = source.open();
-    ASSERT_TRUE(opened.is_ok()) << opened.to_string();
-    ASSERT_EQ(testing::read_all(source, 10).count, 10);
+    std::unique_ptr<Source> opened;
+    ASSERT_NO_FATAL_FAILURE(open_and_read_10(server.url(), transport, kTimeoutMs, opened));
+    Source& source = *opened;
 
     server.kill_now();
     const auto start = std::chrono::steady_clock::now();
@@ -126,12 +134,9 @@ TEST(RtspSource, udp_source_reports_an_error_soon_after_the_server_dies) { expec
 void expect_timeout_when_the_server_stalls(const std::string& transport) {
     START_RTSP_SERVER(server, "live");
     constexpr int kTimeoutMs = 2000;
-    auto made = make_source(rtsp_spec(server.url(), transport, kTimeoutMs));
-    ASSERT_TRUE(made.is_ok()) << made.status().to_string();
-    Source& source = **made;
-    const Status opened = source.open();
-    ASSERT_TRUE(opened.is_ok()) << opened.to_string();
-    ASSERT_EQ(testing::read_all(source, 10).count, 10);
+    std::unique_ptr<Source> opened;
+    ASSERT_NO_FATAL_FAILURE(open_and_read_10(server.url(), transport, kTimeoutMs, opened));
+    Source& source = *opened;
 
     server.freeze();
     const auto frozen = std::chrono::steady_clock::now();
