@@ -654,6 +654,46 @@ TEST(CpuLayout, a_channel_shuffle_kept_channels_last_matches_ref) {
     EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
 }
 
+// A squeeze-excitation block on a batch: each image's channels scaled by its own [N, C, 1, 1] gate. The gate's bytes
+// read the same in either layout, so the scaled images stay channels-last between the convolutions.
+std::string batched_se_model() {
+    test::ModelBuilder m;
+    m.input("x", {"2", "8", "6", "7"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
+        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
+        m.weight(out + "_b", {cout});
+        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
+                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+    };
+    conv("x", "c1", 8, 16, 3);
+    m.node("GlobalAveragePool", {"c1"}, {"pooled"});
+    conv("pooled", "squeezed", 16, 4, 1);
+    m.node("Relu", {"squeezed"}, {"act"});
+    conv("act", "excited", 4, 16, 1);
+    m.node("Sigmoid", {"excited"}, {"gate"});
+    m.node("Mul", {"c1", "gate"}, {"scaled"});
+    m.node("Mul", {"gate", "scaled"}, {"scaled2"});  // the gate first: the operands swap
+    conv("scaled2", "y", 16, 8, 3);
+    m.output("y");
+    return m.bytes();
+}
+
+TEST(CpuLayout, keeps_a_batched_squeeze_excitation_channels_last_and_matches_ref) {
+    const std::string model = batched_se_model();
+    auto graph = test::import_model(model);
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    for (const char* name : {"c1", "scaled", "scaled2"})
+        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 6, 7}, -1.0f, 1.0f, 13)}};
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    auto actual = test::run_session(model, "cpu", inputs);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+}
+
 TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {
     const int before = omp_get_max_threads();
     NodeCase("Conv").input({1, 8, 16, 16}).random_constant({8, 8, 3, 3}).expect_matches_ref(1e-4, 1);

@@ -196,8 +196,17 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
         // image, also NHWC, or one value per channel, whose bytes read the same in either layout).
         dst = ctx.layout_desc(*node.outputs[0], kF32);
         const ir::Value& other = *node.inputs[plan.src1];
-        src1 = ctx.nhwc(other) ? ctx.layout_desc(other, kF32)
-                               : plain_desc(Shape(plan.src1_dims.begin(), plan.src1_dims.end()), kF32);
+        const dims& s1 = plan.src1_dims;
+        if (ctx.nhwc(other)) {
+            src1 = ctx.layout_desc(other, kF32);
+        } else if (rank == 4 && s1[0] > 1 && s1[0] == out[0]) {
+            // One value per image (and channel): NHWC bytes as [N, H*W, C] against [N, 1, C], a broadcast oneDNN's
+            // jit binary kernel takes, where the 4-D form [N, C, 1, 1] against acdb data would not be.
+            dst = dnnl::memory::desc({out[0], out[2] * out[3], out[1]}, kF32, dnnl::memory::format_tag::abc);
+            src1 = dnnl::memory::desc({s1[0], 1, s1[1]}, kF32, dnnl::memory::format_tag::abc);
+        } else {
+            src1 = plain_desc(Shape(s1.begin(), s1.end()), kF32);
+        }
     } else {
         const auto [dst_dims, src1_dims] = canonical_broadcast(out, plan.src1_dims);
         dst = plain_desc(Shape(dst_dims.begin(), dst_dims.end()), kF32);

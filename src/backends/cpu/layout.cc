@@ -60,13 +60,14 @@ Role channel_move_role(const ir::Node& node, CompileFn compile) {
     return {};
 }
 
-// True when constant-or-not `v` is one value, or one per channel of a single image of shape `image`: its bytes then
-// read the same next to NCHW and NHWC data.
+// True when constant-or-not `v` is one value, or one per channel (of each image of the batch, or shared by all)
+// next to images of shape `image`: its bytes then read the same next to NCHW and NHWC data. (A batch's
+// squeeze-excitation scales are [N, C, 1, 1].)
 bool layout_free(const ir::Value* v, const Shape& image) {
     if (!v || v->dtype != DType::kFloat32 || !v->shape_known() || v->shape->size() > 4) return false;
     Shape s(4 - v->shape->size(), 1);
     s.insert(s.end(), v->shape->begin(), v->shape->end());
-    return s[0] == 1 && s[2] == 1 && s[3] == 1 && (s[1] == 1 || s[1] == image[1]);
+    return (s[0] == 1 || s[0] == image[0]) && s[2] == 1 && s[3] == 1 && (s[1] == 1 || s[1] == image[1]);
 }
 
 Role role_of(const ir::Node& node) {
