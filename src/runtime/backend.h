@@ -22,6 +22,9 @@ public:
     // shape from inference), except outputs whose shape is data-dependent: those are undefined and the kernel
     // assigns them. A kernel must not keep pointers to tensors between runs: the session may move buffers.
     virtual Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) = 0;
+    // An input whose buffer output 0 may take over when this node is that input's last reader (the memory planner
+    // then gives both one buffer); -1: none. The kernel must be correct with the two tensors sharing bytes.
+    virtual int in_place_input() const { return -1; }
 };
 
 // A whole bound graph compiled for a device that keeps every intermediate to itself: no host tensor exists between

@@ -10,7 +10,6 @@ namespace {
 constexpr size_t kAlign = 64;
 
 struct Buffer {
-    const ir::Value* value;
     size_t bytes;
     size_t first, last;  // node indices: producer and last consumer
 };
@@ -34,25 +33,44 @@ MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, con
                 if (v) last_use[root(v)] = i;
 
     std::vector<Buffer> buffers;
+    std::map<const ir::Value*, size_t> buffer_of;  // planned value -> its buffer (in-place outputs share one)
     for (size_t i = 0; i < nodes.size(); ++i) {
         if (!run[i]) continue;
         for (const ir::Value* v : nodes[i]->outputs) {
             if (!v || v->constant || graph_outputs.count(v) || !v->shape_known() || options.aliases.count(v)) continue;
             const size_t element = v->dtype == DType::kFloat32 && options.float32_bytes ? options.float32_bytes
                                                                                           : dtype_size(v->dtype);
-            const size_t bytes = static_cast<size_t>(shape_numel(*v->shape)) * element;
+            const size_t bytes = (static_cast<size_t>(shape_numel(*v->shape)) * element + kAlign - 1) / kAlign * kAlign;
             const auto it = last_use.find(v);
-            buffers.push_back({v, (bytes + kAlign - 1) / kAlign * kAlign, i, it == last_use.end() ? i : it->second});
+            const size_t last = it == last_use.end() ? i : it->second;
+            if (const auto source = options.in_place.find(v); source != options.in_place.end()) {
+                const ir::Value* in = source->second;
+                const auto owner = buffer_of.find(in);
+                const auto& ins = nodes[i]->inputs;
+                if (owner != buffer_of.end() && buffers[owner->second].bytes == bytes && last_use[in] == i &&
+                    std::count(ins.begin(), ins.end(), in) == 1) {
+                    buffers[owner->second].last = std::max(buffers[owner->second].last, last);
+                    buffer_of[v] = owner->second;
+                    continue;
+                }
+            }
+            buffer_of[v] = buffers.size();
+            buffers.push_back({bytes, i, last});
         }
     }
     // Greedy by size, largest first: each buffer takes the lowest offset that no lifetime-overlapping placed
     // buffer occupies. Simple and within a few percent of optimal on CNNs.
-    std::sort(buffers.begin(), buffers.end(), [](const Buffer& a, const Buffer& b) {
+    std::vector<size_t> order(buffers.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+        const Buffer &a = buffers[x], &b = buffers[y];
         return a.bytes != b.bytes ? a.bytes > b.bytes : a.first < b.first;
     });
     MemoryPlan plan;
+    std::vector<size_t> offset_of(buffers.size());
     std::vector<std::pair<const Buffer*, size_t>> placed;
-    for (const Buffer& b : buffers) {
+    for (size_t index : order) {
+        const Buffer& b = buffers[index];
         std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of overlapping buffers
         for (const auto& [p, offset] : placed)
             if (p->first <= b.last && b.first <= p->last) busy.emplace_back(offset, offset + p->bytes);
@@ -63,9 +81,12 @@ MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, con
             offset = std::max(offset, end);
         }
         placed.emplace_back(&b, offset);
-        plan.offsets[b.value] = offset;
+        offset_of[index] = offset;
         plan.arena_bytes = std::max(plan.arena_bytes, offset + b.bytes);
-        plan.unplanned_bytes += b.bytes;
+    }
+    for (const auto& [v, index] : buffer_of) {
+        plan.offsets[v] = offset_of[index];
+        plan.unplanned_bytes += buffers[index].bytes;
     }
     for (const auto& [alias, source] : options.aliases)
         if (auto it = plan.offsets.find(root(source)); it != plan.offsets.end()) plan.offsets[alias] = it->second;

@@ -21,11 +21,16 @@ struct PlanOptions {
     std::map<const ir::Value*, const ir::Value*> aliases;
     // Bytes per float32 element (2 where a device stores float32 values as float16); 0: 4.
     size_t float32_bytes = 0;
+    // Output -> input of the same node that it may overwrite (the kernel works in place). Where that input is
+    // planned, of the same size, read by no later node and by no other input of the node, the output takes its
+    // buffer over.
+    std::map<const ir::Value*, const ir::Value*> in_place;
 };
 
 // Plans every value that a `run` node produces, whose shape is known and that is not a graph output, over the
 // node order of `graph`. `run[i]` is false for nodes that do not execute (folded). A value lives from its producer
-// to its last consumer; values whose lifetimes overlap never share bytes. Offsets are 64-byte aligned.
+// to its last consumer; values whose lifetimes overlap never share bytes, except an in-place output and the input it
+// takes over. Offsets are 64-byte aligned.
 MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, const PlanOptions& options = {});
 
 }  // namespace fovea::runtime

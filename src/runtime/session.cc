@@ -157,15 +157,9 @@ Status Session::compile() {
         compiled_ = true;
         return Status::ok();
     }
-    const runtime::MemoryPlan plan = runtime::plan_memory(*graph_, runs);
-    arena_bytes_ = plan.arena_bytes;
-    unplanned_bytes_ = plan.unplanned_bytes;
-    auto* arena = static_cast<std::byte*>(::operator new(std::max<size_t>(plan.arena_bytes, 64), std::align_val_t(64)));
-    arena_ = std::shared_ptr<std::byte>(arena, [](std::byte* p) { ::operator delete(p, std::align_val_t(64)); });
-
     FOVEA_TRY(backend_->prepare(*graph_));
-    std::map<int, size_t> last_step;
-    std::map<int, std::pair<size_t, size_t>> unplanned_producer;  // slot -> (step, output) for per-run buffers
+    // Kernels first: the memory plan lets outputs take over the inputs their kernels can overwrite.
+    runtime::PlanOptions plan_options;
     for (size_t i = 0; i < nodes.size(); ++i) {
         if (!runs[i]) continue;
         const ir::Node& node = *nodes[i];
@@ -177,22 +171,38 @@ Status Session::compile() {
             FOVEA_ASSIGN(kernel, ref_backend_->compile(node));
             step.backend = "ref";
         }
+        const int in_place = kernel->in_place_input();
+        if (in_place >= 0 && static_cast<size_t>(in_place) < node.inputs.size() && node.inputs[in_place] &&
+            !node.outputs.empty() && node.outputs[0])
+            plan_options.in_place[node.outputs[0]] = node.inputs[in_place];
         step.kernel = kernel.get();
         kernels_.push_back(std::move(kernel));
+        steps_.push_back(std::move(step));
+    }
+    const runtime::MemoryPlan plan = runtime::plan_memory(*graph_, runs, plan_options);
+    arena_bytes_ = plan.arena_bytes;
+    unplanned_bytes_ = plan.unplanned_bytes;
+    auto* arena = static_cast<std::byte*>(::operator new(std::max<size_t>(plan.arena_bytes, 64), std::align_val_t(64)));
+    arena_ = std::shared_ptr<std::byte>(arena, [](std::byte* p) { ::operator delete(p, std::align_val_t(64)); });
+
+    std::map<int, size_t> last_step;
+    std::map<int, std::pair<size_t, size_t>> unplanned_producer;  // slot -> (step, output) for per-run buffers
+    for (size_t index = 0; index < steps_.size(); ++index) {
+        Step& step = steps_[index];
+        const ir::Node& node = *step.node;
         for (const ir::Value* v : node.inputs) {
             step.inputs.push_back(slot(v));
-            if (v && !v->constant) last_step[step.inputs.back()] = steps_.size();
+            if (v && !v->constant) last_step[step.inputs.back()] = index;
         }
         for (const ir::Value* v : node.outputs) {
             step.outputs.push_back(slot(v));
             auto planned = v ? plan.offsets.find(v) : plan.offsets.end();
             if (v && planned == plan.offsets.end())
-                unplanned_producer[step.outputs.back()] = {steps_.size(), step.outputs.size() - 1};
+                unplanned_producer[step.outputs.back()] = {index, step.outputs.size() - 1};
             step.planned.push_back(planned != plan.offsets.end());
             step.buffers.push_back(
                 planned != plan.offsets.end() ? Tensor::view(arena_, planned->second, v->dtype, *v->shape) : Tensor());
         }
-        steps_.push_back(std::move(step));
     }
     std::set<int> keep;
     for (const ir::Value* v : graph_->outputs) keep.insert(slot(v));

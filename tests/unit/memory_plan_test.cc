@@ -61,5 +61,29 @@ TEST(MemoryPlan, NodesThatDoNotRunGetNoBuffers) {
     EXPECT_EQ(plan.offsets.size(), 2u);
 }
 
+// Every node may work in place on its first input: a chain then needs one buffer, which the values pass along.
+TEST(MemoryPlan, InPlaceOutputsTakeOverTheInputTheyOverwrite) {
+    auto c = chain(8, false);
+    PlanOptions options;
+    for (size_t i = 1; i < 7; ++i) options.in_place[c->values[i]] = c->values[i - 1];
+    const MemoryPlan plan = plan_memory(c->graph, std::vector<bool>(8, true), options);
+    EXPECT_EQ(plan.arena_bytes, 1024u);
+    for (size_t i = 1; i < 7; ++i) EXPECT_EQ(plan.offsets.at(c->values[i]), plan.offsets.at(c->values[0])) << i;
+    EXPECT_EQ(plan.unplanned_bytes, 7 * 1024u);
+}
+
+// An input read again later must survive the node: its output gets bytes of its own.
+TEST(MemoryPlan, AnInputStillReadLaterIsNotOverwritten) {
+    auto c = chain(6, true);  // v0 is read again by the last node
+    PlanOptions options;
+    options.in_place[c->values[1]] = c->values[0];  // v0 -> v1 in place would lose v0
+    options.in_place[c->values[2]] = c->values[1];  // v1 dies at n2: fine
+    const MemoryPlan plan = plan_memory(c->graph, std::vector<bool>(6, true), options);
+    EXPECT_FALSE(overlap(plan.offsets.at(c->values[0]), plan.offsets.at(c->values[1]), 1024));
+    EXPECT_EQ(plan.offsets.at(c->values[2]), plan.offsets.at(c->values[1]));
+    for (size_t i = 1; i < 5; ++i)
+        EXPECT_FALSE(overlap(plan.offsets.at(c->values[0]), plan.offsets.at(c->values[i]), 1024)) << i;
+}
+
 }  // namespace
 }  // namespace fovea::runtime

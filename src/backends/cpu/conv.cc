@@ -133,8 +133,15 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     if (b) args[DNNL_ARG_BIAS] = kernel->input(2, bias_plain);
     const bool dst_is_plain = dst_desc == dst_plain;
     const dnnl::memory dst = dst_is_plain ? kernel->output(0, dst_plain) : kernel->temporary(dst_desc);
-    // The sum post-op adds what the destination holds: the residual is copied there first.
-    if (sum) kernel->add_reorder(kernel->input(3, ctx.layout_desc(*sum, kF32)), dst);
+    // The sum post-op adds what the destination holds: the residual is copied there first, unless the output has
+    // taken over the residual's buffer (the residual's last reader is this node), which makes the copy a no-op.
+    if (sum) {
+        const dnnl::memory residual = kernel->input(3, ctx.layout_desc(*sum, kF32));
+        kernel->add_reorder(residual, dst);
+        // Safe where the residual goes to a temporary, or is a plain copy into the output (then skipped); not where
+        // a layout conversion would read and write the same bytes.
+        if (!dst_is_plain || residual.get_desc() == dst.get_desc()) kernel->allow_in_place(3);
+    }
     args[DNNL_ARG_DST] = dst;
     kernel->add(primitive, std::move(args));
     if (!dst_is_plain) kernel->add_reorder(dst, kernel->output(0, dst_plain));

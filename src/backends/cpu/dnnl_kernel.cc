@@ -142,6 +142,7 @@ void DnnlKernel::add(const dnnl::primitive& primitive, std::unordered_map<int, d
 void DnnlKernel::add_reorder(const dnnl::memory& src, const dnnl::memory& dst) {
     const dnnl::reorder::primitive_desc pd(ctx_.engine(), src.get_desc(), ctx_.engine(), dst.get_desc(), user_attr());
     add(dnnl::reorder(pd), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+    steps_.back().copy = src.get_desc() == dst.get_desc();
 }
 
 dnnl::memory DnnlKernel::input_as(size_t index, const dnnl::memory::desc& plain, const dnnl::memory::desc& desc) {
@@ -175,6 +176,7 @@ Status DnnlKernel::run(std::span<const Tensor* const> inputs, std::span<Tensor> 
     }
     const ThreadScope threads(ctx_.threads());
     for (const Step& s : steps_) {
+        if (s.copy && s.args.at(DNNL_ARG_FROM).get_data_handle() == s.args.at(DNNL_ARG_TO).get_data_handle()) continue;
         const dnnl_status_t status = dnnl_primitive_execute(s.primitive.get(), ctx_.stream().get(),
                                                             static_cast<int>(s.c_args.size()), s.c_args.data());
         if (status != dnnl_success)

@@ -109,8 +109,12 @@ class DnnlKernel final : public runtime::NodeKernel {
     dnnl::memory owned(const dnnl::memory::desc& desc);
     // Appends a primitive. Its primitive descriptor must have been created with a user scratchpad (see user_attr).
     void add(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args);
-    // Appends a reorder (a copy between layouts) from `src` to `dst`.
+    // Appends a reorder (a copy between layouts) from `src` to `dst`. A plain copy (same layout) is skipped in a run
+    // where the two share their bytes (an in-place output).
     void add_reorder(const dnnl::memory& src, const dnnl::memory& dst);
+    // Output 0 may share the buffer of input `index` (see runtime::NodeKernel::in_place_input).
+    void allow_in_place(int index) { in_place_ = index; }
+    int in_place_input() const override { return in_place_; }
     // Node input `index`, whose plain layout is `plain`, in layout `desc`: the input itself when the layouts agree,
     // else a temporary that a reorder step (added now) fills.
     dnnl::memory input_as(size_t index, const dnnl::memory::desc& plain, const dnnl::memory::desc& desc);
@@ -136,6 +140,7 @@ class DnnlKernel final : public runtime::NodeKernel {
         // The same arguments for oneDNN's C API: executing through it allocates nothing (the C++ wrapper builds a
         // vector per call).
         std::vector<dnnl_exec_arg_t> c_args;
+        bool copy = false;  // a reorder between equal layouts: nothing to do when source and destination coincide
     };
 
     Context& ctx_;
@@ -147,6 +152,7 @@ class DnnlKernel final : public runtime::NodeKernel {
     size_t temporary_bytes_ = 0;  // temporaries take the workspace from 0; scratchpads follow
     size_t scratchpad_bytes_ = 0;
     std::byte* bound_workspace_ = nullptr;  // where temporaries and scratchpads point now
+    int in_place_ = -1;
 };
 
 // Attributes that make a primitive take its scratchpad from the caller (DnnlKernel's workspace) rather than

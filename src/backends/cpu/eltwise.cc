@@ -155,6 +155,7 @@ Compiled compile_unary(const ir::Node& node, Context& ctx) {
         kernel->add(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
         src = dst;  // later operations of the chain work in place
     }
+    kernel->allow_in_place(0);
     return DnnlKernel::finish(std::move(kernel));
 }
 
@@ -218,6 +219,7 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
     kernel->add(dnnl::binary(pd), {{DNNL_ARG_SRC_0, kernel->input(plan.src0, dst)},
                                    {DNNL_ARG_SRC_1, kernel->input(plan.src1, src1)},
                                    {DNNL_ARG_DST, kernel->output(0, dst)}});
+    kernel->allow_in_place(static_cast<int>(plan.src0));  // oneDNN's binary may write over its first source
     return DnnlKernel::finish(std::move(kernel));
 }
 
