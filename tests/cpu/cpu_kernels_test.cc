@@ -694,6 +694,44 @@ TEST(CpuLayout, keeps_a_batched_squeeze_excitation_channels_last_and_matches_ref
     EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
 }
 
+// ConvNeXt's block: a convolution's image permuted to [N, H, W, C] for per-pixel matrix products, then back and
+// added to the block's input. Channels-last images and the permuted tensors hold the same bytes: no reorders.
+std::string permuted_block_model() {
+    test::ModelBuilder m;
+    m.input("x", {"2", "8", "5", "6"});
+    auto conv = [&](const std::string& in, const std::string& out) {
+        m.weight(out + "_w", {8, 8, 3, 3}, -0.3f, 0.3f);
+        m.weight(out + "_b", {8});
+        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+    };
+    conv("x", "c1");
+    test::set_attr(m.node("Transpose", {"c1"}, {"t1"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
+    m.weight("w", {8, 8}, -0.5f, 0.5f);
+    m.node("MatMul", {"t1", "w"}, {"mm"});
+    test::set_attr(m.node("Transpose", {"mm"}, {"t2"}), "perm", std::vector<int64_t>{0, 3, 1, 2});
+    m.node("Add", {"t2", "c1"}, {"r"});
+    conv("r", "y");
+    m.output("y");
+    return m.bytes();
+}
+
+TEST(CpuLayout, permutes_between_channels_last_images_and_nhwc_tensors_move_no_bytes_and_match_ref) {
+    const std::string model = permuted_block_model();
+    auto graph = test::import_model(model);
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    for (const char* name : {"c1", "t2", "r"})
+        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+    EXPECT_FALSE(nhwc.count(graph->find_value("t1")));  // the matrix product reads it plain
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 5, 6}, -1.0f, 1.0f, 17)}};
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    auto actual = test::run_session(model, "cpu", inputs);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+}
+
 TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {
     const int before = omp_get_max_threads();
     NodeCase("Conv").input({1, 8, 16, 16}).random_constant({8, 8, 3, 3}).expect_matches_ref(1e-4, 1);

@@ -133,8 +133,12 @@ Compiled compile_transpose(const ir::Node& node, Context& ctx) {
     dims strides;
     for (int64_t p : perm) strides.push_back(in_strides[static_cast<size_t>(p)]);
     const dnnl::memory::desc src(dims(out.begin(), out.end()), *dtype, strides);
+    const dnnl::memory::desc dst = layout_view(out, *dtype, ctx.nhwc(*node.outputs[0]));
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    kernel->add_reorder(kernel->input(0, src), kernel->output(0, layout_view(out, *dtype, nhwc)));
+    kernel->add_reorder(kernel->input(0, src), kernel->output(0, dst));
+    // A permutation that keeps the bytes in order (an NHWC image to plain [N, H, W, C], and back) is a plain copy,
+    // skipped where the output takes over the input's buffer.
+    if (src == dst) kernel->allow_in_place(0);
     return DnnlKernel::finish(std::move(kernel));
 }
 

@@ -56,6 +56,10 @@ Role channel_move_role(const ir::Node& node, CompileFn compile) {
         const Result<std::vector<int64_t>> perm = ops::transpose_perm(node, 5);
         if (perm.is_ok() && perm.value()[0] == 0 && perm.value()[3] == 3 && perm.value()[4] == 4)
             return {{0}, true, true};
+    } else if (compile == compile_transpose && is_image(x) && is_image(y)) {
+        // A 4-D transpose reads and writes either layout, each its own: ConvNeXt's NCHW <-> NHWC permutes around
+        // its LayerNorms then move no bytes between a channels-last image and a plain [N, H, W, C] tensor.
+        return {{0}, true, false};
     }
     return {};
 }
