@@ -530,6 +530,15 @@ TEST(CpuPrecision, bf16_convolutions_and_matrix_products_stay_close_to_fp32) {
 
 // ---- the NHWC layout plan (layout.h), on whole graphs ----
 
+// The model's first output on the cpu backend against the reference backend.
+void expect_cpu_matches_ref(const std::string& model, const std::map<std::string, Tensor>& inputs) {
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    auto actual = test::run_session(model, "cpu", inputs);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+}
+
 // A C2f-style block (YOLOv8): a conv's channels split in two by Slices whose ends come from the conv's own Shape,
 // one half convolved and added back, everything concatenated and mixed by a 1x1 conv; then a Split into uneven
 // parts and a strided Slice over rows, both concatenated, then padded (and padded by nothing). Every image between
@@ -647,11 +656,7 @@ TEST(CpuLayout, keeps_a_channel_shuffle_channels_last) {
 TEST(CpuLayout, a_channel_shuffle_kept_channels_last_matches_ref) {
     const std::string model = shuffle_model();
     const std::map<std::string, Tensor> inputs = {{"x", random_tensor({1, 8, 6, 7}, -1.0f, 1.0f, 9)}};
-    auto expected = test::run_session(model, "ref", inputs);
-    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
-    auto actual = test::run_session(model, "cpu", inputs);
-    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
-    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+    expect_cpu_matches_ref(model, inputs);
 }
 
 // A squeeze-excitation block on a batch: each image's channels scaled by its own [N, C, 1, 1] gate. The gate's bytes
@@ -687,11 +692,7 @@ TEST(CpuLayout, keeps_a_batched_squeeze_excitation_channels_last_and_matches_ref
     for (const char* name : {"c1", "scaled", "scaled2"})
         EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
     const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 6, 7}, -1.0f, 1.0f, 13)}};
-    auto expected = test::run_session(model, "ref", inputs);
-    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
-    auto actual = test::run_session(model, "cpu", inputs);
-    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
-    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+    expect_cpu_matches_ref(model, inputs);
 }
 
 // ConvNeXt's block: a convolution's image permuted to [N, H, W, C] for per-pixel matrix products, then back and
@@ -725,11 +726,7 @@ TEST(CpuLayout, permutes_between_channels_last_images_and_nhwc_tensors_move_no_b
         EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
     EXPECT_FALSE(nhwc.count(graph->find_value("t1")));  // the matrix product reads it plain
     const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 5, 6}, -1.0f, 1.0f, 17)}};
-    auto expected = test::run_session(model, "ref", inputs);
-    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
-    auto actual = test::run_session(model, "cpu", inputs);
-    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
-    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
+    expect_cpu_matches_ref(model, inputs);
 }
 
 TEST(CpuBackend, honours_a_thread_count_and_restores_the_callers) {
