@@ -121,6 +121,22 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     // NHWC with KRSC filters: the layout cuDNN's tensor-core kernels read without transposing.
     const bool nhwc = b.nhwc && conv_takes_nhwc(node);
     const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    // Tensor cores take NHWC channels in multiples of 8 halves (4 floats as TF32): fewer (an image's 3) leave cuDNN
+    // slow fallback kernels. Such an input is copied into a zero-padded buffer and the filters padded to match.
+    const int64_t channels_in = xs[1], filter_channels = ws[1];  // filter_channels: per group
+    const int64_t channel_align = t == Float::kF16 ? 8 : 4;
+    if (nhwc && group == 1 && b.precision != Precision::kFP32 && channels_in % channel_align != 0) {
+        xs[1] = (channels_in + channel_align - 1) / channel_align * channel_align;
+        ws[1] = xs[1];
+    }
+    const bool padded = xs[1] != channels_in;
+    // Likewise output channels (a YOLO head's 255): the convolution writes a padded buffer, copied out.
+    const int64_t channels_out = ys[1], out_count = shape_numel(ys);
+    if (nhwc && group == 1 && b.precision != Precision::kFP32 && channels_out % channel_align != 0) {
+        ys[1] = (channels_out + channel_align - 1) / channel_align * channel_align;
+        ws[0] = ys[1];
+    }
+    const bool padded_out = ys[1] != channels_out;
     FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->x), what);
     FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->y), what);
     FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
@@ -151,23 +167,38 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         return internal_error(node.describe() + ": cuDNN's output shape differs from the inferred one");
 
     const Layout lay = nhwc ? Layout::kNHWC : Layout::kNCHW;
-    FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, lay));
+    // A padded input is gathered from NCHW (how images arrive) straight into its padded NHWC rows.
+    const bool gather_nchw = padded && b.layout(*xv) != Layout::kNHWC;
+    FOVEA_ASSIGN(void* const x_stored, b.pointer_as(node, xv, gather_nchw ? Layout::kNCHW : lay));
+    void* x = x_stored;
+    const int esize = t == Float::kF16 ? 2 : 4;
+    if (padded) {
+        const size_t bytes = static_cast<size_t>(shape_numel(xs)) * esize;
+        FOVEA_ASSIGN(x, b.upload(nullptr, bytes));
+        // The padding channels stay zero: runs write only the first channels_in of each pixel.
+        FOVEA_CUDA_TRY(cudaMemset(x, 0, bytes), what + " padded input");
+    }
     void* wp = nullptr;
     if (nhwc) {
-        // KCRS -> KRSC, once, on the host.
+        // KCRS -> KRSC (C padded with zero filters), once, on the host.
         const float* f = wv->constant->data<float>();
         const int64_t K = ws[0], C = ws[1], R = ws[2], S = ws[3];
-        std::vector<float> krsc(static_cast<size_t>(K * C * R * S));
-        for (int64_t k = 0; k < K; ++k)
-            for (int64_t c = 0; c < C; ++c)
+        std::vector<float> krsc(static_cast<size_t>(K * C * R * S), 0.f);
+        for (int64_t k = 0; k < channels_out; ++k)
+            for (int64_t c = 0; c < filter_channels; ++c)
                 for (int64_t r = 0; r < R; ++r)
                     for (int64_t q = 0; q < S; ++q)
-                        krsc[static_cast<size_t>(((k * R + r) * S + q) * C + c)] = f[((k * C + c) * R + r) * S + q];
+                        krsc[static_cast<size_t>(((k * R + r) * S + q) * C + c)] =
+                            f[((k * filter_channels + c) * R + r) * S + q];
         FOVEA_ASSIGN(wp, b.upload_floats(krsc, t));
     } else {
         FOVEA_ASSIGN(wp, b.pointer(node, wv));
     }
-    FOVEA_ASSIGN(void* y, b.output_as(node, yv, lay));
+    FOVEA_ASSIGN(void* const y_out, b.output_as(node, yv, lay));
+    void* y = y_out;
+    if (padded_out) {
+        FOVEA_ASSIGN(y, b.upload(nullptr, static_cast<size_t>(shape_numel(ys)) * esize));
+    }
     void* bias = nullptr;
     void* sum = nullptr;
     if (bv) {
@@ -227,10 +258,10 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     if (!found) return node_unsupported(node, "cuDNN has no algorithm for this convolution");
     b.need_workspace(s->workspace);
 
-    const int64_t channels = ys[1];
+    const int64_t channels = channels_out;
     FOVEA_ASSIGN(UnaryParams f, epilogue_unary(node, epilogue));
     // cuDNN's fused call takes ReLU (identity only with one algorithm); the bias it needs may be zeros.
-    if (f.op == Unary::kRelu) {
+    if (f.op == Unary::kRelu && !padded_out) {
         FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->bias), what);
         FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->bias, format, dt, 1, as_int(channels), 1, 1), what);
         FOVEA_CUDNN_TRY(cudnnCreateActivationDescriptor(&s->act), what);
@@ -252,10 +283,18 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         cudnnGetConvolutionMathType(s->conv, &used);
         b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused};
     }
-    const int64_t count = shape_numel(ys), inner = nhwc ? 1 : ys[2] * ys[3];
+    const int64_t count = out_count, inner = nhwc ? 1 : ys[2] * ys[3];
     const bool epilogue_kernel = !s->fused && (bias || sum || f.op != Unary::kIdentity);
+    const int64_t pixels = xs[0] * xs[2] * xs[3], channels_padded = xs[1];
+    const int64_t out_pixels = ys[0] * ys[2] * ys[3], out_padded = ys[1];
     return Launch([=, &node](const Exec& e) -> Status {
         const float one = 1.f, zero = 0.f, alpha2 = sum ? 1.f : 0.f;
+        if (gather_nchw)
+            FOVEA_TRY(launched(node, launch_nchw_to_nhwc(esize, x_stored, x, xs[0], channels_in, xs[2] * xs[3],
+                                                         channels_padded, e.stream)));
+        else if (padded)
+            FOVEA_TRY(launched(node, launch_copy_rows(esize, x_stored, channels_in, x, channels_padded, pixels,
+                                                      channels_in, e.stream)));
         if (s->fused) {
             FOVEA_CUDNN_TRY(cudnnConvolutionBiasActivationForward(e.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo,
                                                                   e.workspace, e.workspace_bytes, &alpha2, s->y,
@@ -266,8 +305,11 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         FOVEA_CUDNN_TRY(cudnnConvolutionForward(e.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo, e.workspace,
                                                 e.workspace_bytes, &zero, s->y, y),
                         node.describe() + ": cuDNN");
+        if (padded_out)
+            FOVEA_TRY(launched(node, launch_copy_rows(esize, y, out_padded, y_out, channels_out, out_pixels,
+                                                      channels_out, e.stream)));
         if (epilogue_kernel)
-            return launched(node, launch_bias_activation(t, f, y, bias, sum, count, channels, inner, e.stream));
+            return launched(node, launch_bias_activation(t, f, y_out, bias, sum, count, channels, inner, e.stream));
         return Status::ok();
     });
 }

@@ -301,6 +301,7 @@ Result<Launch> build_resize(const ir::Node& node, Builder& b) {
                 tap.w0 = static_cast<float>(w0);
                 tap.w1 = static_cast<float>(w1);
             }
+            if (tap.w1 != 0.f || tap.w0 != 1.f) p.blend |= 1u << d;
             taps.push_back(tap);
         }
     }
@@ -311,7 +312,9 @@ Result<Launch> build_resize(const ir::Node& node, Builder& b) {
         constexpr size_t kOrder[4] = {0, 2, 3, 1};
         const int64_t nhwc_stride[4] = {xs[1] * xs[2] * xs[3], 1, xs[3] * xs[1], xs[1]};
         ResizeParams q = p;
+        q.blend = 0;
         for (size_t d = 0; d < 4; ++d) {
+            if ((p.blend >> kOrder[d]) & 1) q.blend |= 1u << d;
             q.size[d] = p.size[kOrder[d]];
             q.in_stride[d] = nhwc_stride[kOrder[d]];
             q.tap_offset[d] = p.tap_offset[kOrder[d]];

@@ -1,21 +1,56 @@
 // Data movement (any element type, moved as same-sized integers) and resampling.
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/fast_div.h"
+
+#include <type_traits>
 
 namespace fovea::cuda {
 
 namespace {
 
+// Rows of `cols` elements; E is as wide as the rows' alignment allows (see widest()).
 template <typename E>
-__global__ void copy_rows_kernel(const E* src, int64_t src_pitch, E* dst, int64_t dst_pitch, int64_t rows,
-                                 int64_t cols) {
+__global__ void copy_rows_kernel(const E* src, uint32_t src_pitch, E* dst, uint32_t dst_pitch, FastDiv cols,
+                                 uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        const uint32_t r = cols.div(i), c = i - r * cols.d;
+        dst[r * dst_pitch + c] = src[r * src_pitch + c];
+    }
+}
+
+template <typename E>
+__global__ void copy_rows_wide_kernel(const E* src, int64_t src_pitch, E* dst, int64_t dst_pitch, int64_t rows,
+                                      int64_t cols) {
     FOVEA_GRID_LOOP(i, rows * cols) {
         const int64_t r = i / cols, c = i % cols;
         dst[r * dst_pitch + c] = src[r * src_pitch + c];
     }
 }
 
+// A gather over at most kMaxDims dims with 32-bit indices; dims unrolled so that the parameters stay in registers.
+struct StridedDims {
+    int rank = 0;
+    FastDiv size[kMaxDims];
+    uint32_t src_stride[kMaxDims] = {};
+};
+
 template <typename E>
-__global__ void strided_copy_kernel(GatherDims p, const E* src, E* dst, int64_t n) {
+__global__ void strided_copy_kernel(StridedDims p, const E* src, E* dst, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        uint32_t rest = i, at = 0;
+#pragma unroll
+        for (int d = kMaxDims - 1; d >= 0; --d) {
+            if (d >= p.rank) continue;
+            const uint32_t q = p.size[d].div(rest);
+            at += (rest - q * p.size[d].d) * p.src_stride[d];
+            rest = q;
+        }
+        dst[i] = src[at];
+    }
+}
+
+template <typename E>
+__global__ void strided_copy_wide_kernel(GatherDims p, const E* src, E* dst, int64_t n) {
     FOVEA_GRID_LOOP(i, n) {
         int64_t rest = i, at = 0;
         for (int d = p.rank - 1; d >= 0; --d) {
@@ -23,6 +58,49 @@ __global__ void strided_copy_kernel(GatherDims p, const E* src, E* dst, int64_t 
             rest /= p.size[d];
         }
         dst[i] = src[at];
+    }
+}
+
+template <typename E>
+__global__ void nchw_to_nhwc_kernel(const E* src, E* dst, FastDiv hw, uint32_t channels, uint32_t pitch,
+                                    uint32_t pixels) {
+    for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < pixels; p += blockDim.x * gridDim.x) {
+        const uint32_t n = hw.div(p), i = p - n * hw.d;
+        const E* s = src + n * channels * hw.d + i;
+        E* d = dst + p * pitch;
+        for (uint32_t c = 0; c < channels; ++c) d[c] = s[c * hw.d];
+    }
+}
+
+template <typename E>
+__global__ void nchw_to_nhwc_wide_kernel(const E* src, E* dst, int64_t hw, int64_t channels, int64_t pitch,
+                                         int64_t pixels) {
+    FOVEA_GRID_LOOP(p, pixels) {
+        const int64_t n = p / hw, i = p % hw;
+        for (int64_t c = 0; c < channels; ++c) dst[p * pitch + c] = src[(n * channels + c) * hw + i];
+    }
+}
+
+// dst[b][x][y] = src[b][y][x] for x < rows, y < cols: a batch of 2-D transposes (NCHW <-> NHWC and the like) through
+// a shared-memory tile, so that both the reads and the writes are coalesced.
+constexpr int kTile = 32, kTileRows = 8;
+
+template <typename E>
+__global__ void transpose_kernel(const E* src, E* dst, uint32_t rows, uint32_t cols) {
+    __shared__ E tile[kTile][kTile + 1];
+    const size_t plane = static_cast<size_t>(blockIdx.z) * rows * cols;
+    src += plane;
+    dst += plane;
+    // Read a tile of src ([cols][rows]) along its rows, write it to dst ([rows][cols]) along its rows.
+    const uint32_t x0 = blockIdx.x * kTile, y0 = blockIdx.y * kTile;
+    for (uint32_t j = threadIdx.y; j < kTile; j += kTileRows) {
+        const uint32_t y = y0 + j, x = x0 + threadIdx.x;
+        if (y < cols && x < rows) tile[j][threadIdx.x] = src[static_cast<size_t>(y) * rows + x];
+    }
+    __syncthreads();
+    for (uint32_t j = threadIdx.y; j < kTile; j += kTileRows) {
+        const uint32_t x = x0 + j, y = y0 + threadIdx.x;
+        if (x < rows && y < cols) dst[static_cast<size_t>(x) * cols + y] = tile[threadIdx.x][j];
     }
 }
 
@@ -72,8 +150,61 @@ __global__ void gather_kernel(const E* src, const int64_t* indices, int64_t coun
     }
 }
 
+// Taps per dim resolved with unrolled dims (registers, not local memory); only the dims in `blend` (those whose taps
+// mix two inputs or scale one) take part in the corner sum, so nearest resizes are a single load per output.
+struct ResizeDims {
+    int rank = 0;
+    uint32_t blend = 0;
+    FastDiv size[kMaxDims];
+    uint32_t in_stride[kMaxDims] = {};
+    uint32_t tap_offset[kMaxDims] = {};
+};
+
 template <typename T>
-__global__ void resize_kernel(ResizeParams p, const ResizeTap* taps, const T* x, T* y, int64_t n) {
+__global__ void resize_kernel(ResizeDims p, const ResizeTap* taps, const T* x, T* y, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        uint32_t rest = i, base = 0;
+        int32_t step[kMaxDims];
+        float w0[kMaxDims], w1[kMaxDims];
+#pragma unroll
+        for (int d = kMaxDims - 1; d >= 0; --d) {
+            step[d] = 0;
+            w0[d] = 1.f;
+            w1[d] = 0.f;
+            if (d >= p.rank) continue;
+            const uint32_t q = p.size[d].div(rest);
+            const ResizeTap tap = taps[p.tap_offset[d] + rest - q * p.size[d].d];
+            rest = q;
+            base += tap.i0 * p.in_stride[d];
+            step[d] = (tap.i1 - tap.i0) * static_cast<int32_t>(p.in_stride[d]);
+            w0[d] = tap.w0;
+            w1[d] = tap.w1;
+        }
+        if (p.blend == 0) {
+            y[i] = x[base];
+            continue;
+        }
+        // Every subset of the blended dims is one corner: take the second tap along the dims in the subset.
+        float acc = 0.f;
+        for (uint32_t corner = p.blend;; corner = (corner - 1) & p.blend) {
+            float w = 1.f;
+            int32_t at = static_cast<int32_t>(base);
+#pragma unroll
+            for (int d = 0; d < kMaxDims; ++d) {
+                if (!((p.blend >> d) & 1)) continue;
+                const bool second = (corner >> d) & 1;
+                w *= second ? w1[d] : w0[d];
+                at += second ? step[d] : 0;
+            }
+            if (w != 0.f) acc += w * load(x, at);
+            if (corner == 0) break;
+        }
+        store(y, i, acc);
+    }
+}
+
+template <typename T>
+__global__ void resize_wide_kernel(ResizeParams p, const ResizeTap* taps, const T* x, T* y, int64_t n) {
     FOVEA_GRID_LOOP(i, n) {
         const ResizeTap* tap[kMaxDims];
         int64_t rest = i;
@@ -81,7 +212,6 @@ __global__ void resize_kernel(ResizeParams p, const ResizeTap* taps, const T* x,
             tap[d] = taps + p.tap_offset[d] + rest % p.size[d];
             rest /= p.size[d];
         }
-        // Sum over the 2^rank corners; corners with a zero weight (unresized axes, nearest) are skipped.
         float acc = 0.f;
         for (int corner = 0; corner < (1 << p.rank); ++corner) {
             float w = 1.f;
@@ -113,6 +243,9 @@ cudaError_t by_size(int element_size, F&& f) {
         case 8:
             f(static_cast<uint64_t*>(nullptr));
             break;
+        case 16:
+            f(static_cast<uint4*>(nullptr));
+            break;
         default:
             return cudaErrorInvalidValue;
     }
@@ -125,6 +258,18 @@ int64_t numel(int rank, const int64_t* size) {
     return n;
 }
 
+// The widest element (up to 16 bytes) whose size divides `bytes` of every count and both addresses: data moved as
+// that type takes a fraction of the instructions and memory transactions of 2-byte elements.
+int widest(int element_size, const int64_t* counts, int n_counts, const void* a, const void* b) {
+    int width = 16;
+    for (; width > element_size; width /= 2) {
+        bool ok = reinterpret_cast<uintptr_t>(a) % width == 0 && reinterpret_cast<uintptr_t>(b) % width == 0;
+        for (int i = 0; i < n_counts; ++i) ok = ok && (counts[i] * element_size) % width == 0;
+        if (ok) break;
+    }
+    return width;
+}
+
 struct CopyRows {
     const void* src;
     int64_t src_pitch;
@@ -133,21 +278,84 @@ struct CopyRows {
     cudaStream_t stream;
     template <typename E>
     void operator()(E*) const {
-        copy_rows_kernel<E><<<blocks_for(rows * cols), kThreads, 0, stream>>>(
-            static_cast<const E*>(src), src_pitch, static_cast<E*>(dst), dst_pitch, rows, cols);
+        const int64_t n = rows * cols;
+        if (fits_fast_div(n) && fits_fast_div(rows * src_pitch) && fits_fast_div(rows * dst_pitch))
+            copy_rows_kernel<E><<<blocks_for(n), kThreads, 0, stream>>>(
+                static_cast<const E*>(src), static_cast<uint32_t>(src_pitch), static_cast<E*>(dst),
+                static_cast<uint32_t>(dst_pitch), FastDiv(static_cast<uint32_t>(cols)), static_cast<uint32_t>(n));
+        else
+            copy_rows_wide_kernel<E><<<blocks_for(n), kThreads, 0, stream>>>(
+                static_cast<const E*>(src), src_pitch, static_cast<E*>(dst), dst_pitch, rows, cols);
     }
 };
 
+// Dims merged where the source is contiguous across them, size-1 dims dropped: fewer divisions per element, and
+// the batched-transpose and widening cases become visible.
+GatherDims coalesced(const GatherDims& p) {
+    GatherDims q;
+    for (int d = 0; d < p.rank; ++d) {
+        if (p.size[d] == 1) continue;
+        if (q.rank > 0 && q.src_stride[q.rank - 1] == p.src_stride[d] * p.size[d]) {
+            q.size[q.rank - 1] *= p.size[d];
+            q.src_stride[q.rank - 1] = p.src_stride[d];
+            continue;
+        }
+        q.size[q.rank] = p.size[d];
+        q.src_stride[q.rank] = p.src_stride[d];
+        ++q.rank;
+    }
+    if (q.rank == 0) {  // a single element
+        q.rank = 1;
+        q.size[0] = 1;
+        q.src_stride[0] = 1;
+    }
+    return q;
+}
+
 struct StridedCopy {
-    const GatherDims& p;
+    const GatherDims& p;  // coalesced, in elements of E
     const void* src;
     void* dst;
     int64_t n;
     cudaStream_t stream;
     template <typename E>
     void operator()(E*) const {
-        strided_copy_kernel<E><<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const E*>(src),
-                                                                       static_cast<E*>(dst), n);
+        const auto* s = static_cast<const E*>(src);
+        auto* d = static_cast<E*>(dst);
+        // 32-bit offsets: strides not negative (reversed slices take the general kernel) and the reach below 2^31.
+        int64_t reach = 1;
+        bool forward = true;
+        for (int k = 0; k < p.rank; ++k) {
+            reach += (p.size[k] - 1) * p.src_stride[k];
+            forward = forward && p.src_stride[k] >= 0;
+        }
+        const bool narrow = forward && fits_fast_div(n) && fits_fast_div(reach);
+        // [B][X][Y] from [B][Y][X]: a batch of 2-D transposes.
+        // Tiles pay off where both sides are long; NCHW images of 3 channels go element by element.
+        const bool transpose = narrow && p.rank >= 2 && p.size[p.rank - 1] >= 16 && p.size[p.rank - 2] >= 16 && p.rank <= 3 && p.src_stride[p.rank - 2] == 1 &&
+                               p.src_stride[p.rank - 1] == p.size[p.rank - 2] &&
+                               (p.rank == 2 || p.src_stride[0] == p.size[1] * p.size[2]) &&
+                               (p.rank == 2 || p.size[0] < 65536) && sizeof(E) <= 8;
+        if (transpose) {
+            const auto rows = static_cast<uint32_t>(p.size[p.rank - 2]), cols = static_cast<uint32_t>(p.size[p.rank - 1]);
+            const dim3 grid((rows + kTile - 1) / kTile, (cols + kTile - 1) / kTile,
+                            p.rank == 3 ? static_cast<unsigned>(p.size[0]) : 1u);
+            if (grid.y < 65536) {
+                transpose_kernel<E><<<grid, dim3(kTile, kTileRows), 0, stream>>>(s, d, rows, cols);
+                return;
+            }
+        }
+        if (narrow) {
+            StridedDims q;
+            q.rank = p.rank;
+            for (int k = 0; k < p.rank; ++k) {
+                q.size[k] = FastDiv(static_cast<uint32_t>(p.size[k]));
+                q.src_stride[k] = static_cast<uint32_t>(p.src_stride[k]);
+            }
+            strided_copy_kernel<E><<<blocks_for(n), kThreads, 0, stream>>>(q, s, d, static_cast<uint32_t>(n));
+        } else {
+            strided_copy_wide_kernel<E><<<blocks_for(n), kThreads, 0, stream>>>(p, s, d, n);
+        }
     }
 };
 
@@ -182,14 +390,45 @@ struct Gather {
 cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
                              int64_t rows, int64_t cols, cudaStream_t stream) {
     if (rows * cols == 0) return cudaSuccess;
-    return by_size(element_size, CopyRows{src, src_pitch, dst, dst_pitch, rows, cols, stream});
+    const int64_t counts[] = {src_pitch, dst_pitch, cols};
+    const int width = widest(element_size, counts, 3, src, dst);
+    const int64_t k = width / element_size;
+    return by_size(width, CopyRows{src, src_pitch / k, dst, dst_pitch / k, rows, cols / k, stream});
+}
+
+cudaError_t launch_nchw_to_nhwc(int element_size, const void* src, void* dst, int64_t n, int64_t channels, int64_t hw,
+                                int64_t dst_pitch, cudaStream_t stream) {
+    const int64_t pixels = n * hw;
+    if (pixels * channels == 0) return cudaSuccess;
+    return by_size(element_size, [&](auto* type) {
+        using E = std::remove_pointer_t<decltype(type)>;
+        if (fits_fast_div(pixels * dst_pitch) && fits_fast_div(pixels * channels))
+            nchw_to_nhwc_kernel<E><<<blocks_for(pixels), kThreads, 0, stream>>>(
+                static_cast<const E*>(src), static_cast<E*>(dst), FastDiv(static_cast<uint32_t>(hw)),
+                static_cast<uint32_t>(channels), static_cast<uint32_t>(dst_pitch), static_cast<uint32_t>(pixels));
+        else
+            nchw_to_nhwc_wide_kernel<E><<<blocks_for(pixels), kThreads, 0, stream>>>(
+                static_cast<const E*>(src), static_cast<E*>(dst), hw, channels, dst_pitch, pixels);
+    });
 }
 
 cudaError_t launch_strided_copy(int element_size, const GatherDims& p, const void* src, void* dst,
                                 cudaStream_t stream) {
     const int64_t n = numel(p.rank, p.size);
     if (n == 0) return cudaSuccess;
-    return by_size(element_size, StridedCopy{p, src, dst, n, stream});
+    GatherDims q = coalesced(p);
+    // A contiguous innermost run moves as wider elements.
+    int width = element_size;
+    if (q.src_stride[q.rank - 1] == 1) {
+        int64_t counts[kMaxDims];
+        counts[0] = q.size[q.rank - 1];
+        for (int d = 0; d < q.rank - 1; ++d) counts[d + 1] = q.src_stride[d];
+        width = widest(element_size, counts, q.rank, src, dst);
+        const int64_t k = width / element_size;
+        q.size[q.rank - 1] /= k;
+        for (int d = 0; d < q.rank - 1; ++d) q.src_stride[d] /= k;
+    }
+    return by_size(width, StridedCopy{q, src, dst, n / (width / element_size), stream});
 }
 
 cudaError_t launch_pad(int element_size, const PadParams& p, const void* src, void* dst, cudaStream_t stream) {
@@ -208,12 +447,32 @@ cudaError_t launch_resize(Float t, const ResizeParams& p, const ResizeTap* taps,
                           cudaStream_t stream) {
     const int64_t n = numel(p.rank, p.size);
     if (n == 0) return cudaSuccess;
+    int64_t reach = 1;
+    for (int d = 0; d < p.rank; ++d) reach += p.size[d] * p.in_stride[d];  // a bound on the input's extent
+    if (fits_fast_div(n) && fits_fast_div(reach)) {
+        ResizeDims q;
+        q.rank = p.rank;
+        q.blend = p.blend;
+        for (int d = 0; d < p.rank; ++d) {
+            q.size[d] = FastDiv(static_cast<uint32_t>(p.size[d]));
+            q.in_stride[d] = static_cast<uint32_t>(p.in_stride[d]);
+            q.tap_offset[d] = static_cast<uint32_t>(p.tap_offset[d]);
+        }
+        const auto count = static_cast<uint32_t>(n);
+        if (t == Float::kF32)
+            resize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(q, taps, static_cast<const float*>(x),
+                                                                  static_cast<float*>(y), count);
+        else
+            resize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(q, taps, static_cast<const __half*>(x),
+                                                                  static_cast<__half*>(y), count);
+        return cudaGetLastError();
+    }
     if (t == Float::kF32)
-        resize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, taps, static_cast<const float*>(x),
-                                                              static_cast<float*>(y), n);
+        resize_wide_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, taps, static_cast<const float*>(x),
+                                                                   static_cast<float*>(y), n);
     else
-        resize_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, taps, static_cast<const __half*>(x),
-                                                              static_cast<__half*>(y), n);
+        resize_wide_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, taps, static_cast<const __half*>(x),
+                                                                   static_cast<__half*>(y), n);
     return cudaGetLastError();
 }
 

@@ -1,5 +1,6 @@
 // Elementwise kernels: unary maps, the bias + activation (+ residual) epilogue, broadcasting binary ops, casts.
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/fast_div.h"
 
 namespace fovea::cuda {
 
@@ -18,6 +19,34 @@ __global__ void bias_activation_kernel(UnaryParams f, T* y, const T* bias, const
         if (bias) v += load(bias, (i / inner) % channels);
         if (sum) v += load(sum, i);
         store(y, i, apply_unary(f, v));
+    }
+}
+
+// Sixteen bytes per thread: the epilogue of a convolution reads and writes its whole output, so it runs at memory
+// speed only with wide accesses. Each vector's elements share a channel (inner % V == 0) or run over consecutive
+// channels (inner == 1, channels % V == 0).
+template <typename T>
+__global__ void bias_activation_vec_kernel(UnaryParams f, T* y, const T* bias, const T* sum, uint32_t vectors,
+                                           FastDiv inner, FastDiv channels) {
+    constexpr int V = 16 / sizeof(T);
+    for (uint32_t v = blockIdx.x * blockDim.x + threadIdx.x; v < vectors; v += blockDim.x * gridDim.x) {
+        union Vec {
+            uint4 raw;
+            T e[V];
+        };
+        Vec out, in, add;
+        in.raw = reinterpret_cast<const uint4*>(y)[v];
+        if (sum) add.raw = reinterpret_cast<const uint4*>(sum)[v];
+        const uint32_t c0 = channels.mod(inner.div(v * V));
+        const uint32_t c_step = inner.d == 1 ? 1 : 0;
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+            float x = load(in.e, k);
+            if (bias) x += load(bias, c0 + k * c_step);
+            if (sum) x += load(add.e, k);
+            store(out.e, k, apply_unary(f, x));
+        }
+        reinterpret_cast<uint4*>(y)[v] = out.raw;
     }
 }
 
@@ -115,7 +144,14 @@ cudaError_t binary_typed(const BinaryParams& p, const T* a, const T* b, T* y, cu
 template <typename T>
 void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int64_t n, int64_t channels,
                            int64_t inner, cudaStream_t stream) {
-    if (n < (int64_t(1) << 31))
+    constexpr int64_t V = 16 / sizeof(T);
+    const bool aligned = reinterpret_cast<uintptr_t>(y) % 16 == 0 && reinterpret_cast<uintptr_t>(sum) % 16 == 0;
+    const bool shared = inner % V == 0 || (inner == 1 && channels % V == 0);
+    if (aligned && shared && n % V == 0 && fits_fast_div(n)) {
+        bias_activation_vec_kernel<T><<<blocks_for(n / V), kThreads, 0, stream>>>(
+            f, y, bias, sum, static_cast<uint32_t>(n / V), FastDiv(static_cast<uint32_t>(inner)),
+            FastDiv(static_cast<uint32_t>(channels)));
+    } else if (n < (int64_t(1) << 31))
         bias_activation_kernel<T, uint32_t><<<blocks_for(n), kThreads, 0, stream>>>(
             f, y, bias, sum, static_cast<uint32_t>(n), static_cast<uint32_t>(channels), static_cast<uint32_t>(inner));
     else

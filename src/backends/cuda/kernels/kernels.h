@@ -95,10 +95,15 @@ struct Pool2dParams {
 };
 cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream);
 
-// Data movement, for any element size (2, 4 or 8 bytes; 1 byte too).
+// Data movement, for any element size (1, 2, 4 or 8 bytes; moved in wider units where alignment allows).
 // dst[r * dst_pitch + c] = src[r * src_pitch + c] for r < rows, c < cols (Concat and Split pieces).
 cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
                              int64_t rows, int64_t cols, cudaStream_t stream);
+
+// NCHW images [n, channels, hw] into NHWC rows `dst_pitch` wide (channels <= dst_pitch; the rest of each row is left
+// as it is): a convolution's input channels padded for tensor cores, in one pass.
+cudaError_t launch_nchw_to_nhwc(int element_size, const void* src, void* dst, int64_t n, int64_t channels, int64_t hw,
+                                int64_t dst_pitch, cudaStream_t stream);
 
 // dst (contiguous, dims `size`) [index] = src[sum index[d] * src_stride[d]] (Transpose, Slice with any step).
 struct GatherDims {
@@ -132,6 +137,7 @@ struct ResizeTap {
 };
 struct ResizeParams {
     int rank = 0;
+    uint32_t blend = 0;  // bit d: some tap of dim d mixes two inputs or weighs one (not a plain pick)
     int64_t size[kMaxDims] = {};
     int64_t in_stride[kMaxDims] = {};
     int64_t tap_offset[kMaxDims] = {};

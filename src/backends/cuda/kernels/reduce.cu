@@ -3,6 +3,7 @@
 #include <cfloat>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/fast_div.h"
 
 namespace fovea::cuda {
 
@@ -165,26 +166,30 @@ cudaError_t layer_norm_typed(const T* x, const T* scale, const T* bias, T* y, T*
 
 // Max or average over the window of output pixel (oy, ox); `in` points at the plane's (or the channel's) first
 // element and `step` is the distance between horizontally adjacent pixels: 1 in NCHW, the channel count in NHWC.
-template <typename T>
-__device__ float pool_window(const Pool2dParams& p, const T* in, int64_t oy, int64_t ox, int64_t step) {
-    const int64_t y0 = oy * p.s_h - p.pad_top, x0 = ox * p.s_w - p.pad_left;
+// I is the index type: 32-bit where the tensor allows it.
+template <typename I, typename T>
+__device__ float pool_window(const Pool2dParams& p, const T* in, I oy, I ox, I step) {
+    const I y0 = oy * static_cast<I>(p.s_h) - static_cast<I>(p.pad_top);
+    const I x0 = ox * static_cast<I>(p.s_w) - static_cast<I>(p.pad_left);
+    const I in_h = static_cast<I>(p.in_h), in_w = static_cast<I>(p.in_w);
     float acc = p.max ? -FLT_MAX : 0.f;
-    int64_t taken = 0, padded = 0;
-    for (int64_t ky = 0; ky < p.k_h; ++ky) {
-        const int64_t iy = y0 + ky * p.d_h;
-        for (int64_t kx = 0; kx < p.k_w; ++kx) {
-            const int64_t ix = x0 + kx * p.d_w;
+    I taken = 0, padded = 0;
+    for (I ky = 0; ky < static_cast<I>(p.k_h); ++ky) {
+        const I iy = y0 + ky * static_cast<I>(p.d_h);
+        for (I kx = 0; kx < static_cast<I>(p.k_w); ++kx) {
+            const I ix = x0 + kx * static_cast<I>(p.d_w);
             // Positions in the declared padding count for count_include_pad; those past it (ceil_mode) never do.
-            if (iy >= -p.pad_top && iy < p.in_h + p.pad_bottom && ix >= -p.pad_left && ix < p.in_w + p.pad_right)
+            if (iy >= -static_cast<I>(p.pad_top) && iy < in_h + static_cast<I>(p.pad_bottom) &&
+                ix >= -static_cast<I>(p.pad_left) && ix < in_w + static_cast<I>(p.pad_right))
                 ++padded;
-            if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
-            const float v = load(in, (iy * p.in_w + ix) * step);
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) continue;
+            const float v = load(in, (iy * in_w + ix) * step);
             acc = p.max ? fmaxf(acc, v) : acc + v;
             ++taken;
         }
     }
     if (p.max) return acc;
-    const int64_t div = p.count_include_pad ? padded : taken;
+    const I div = p.count_include_pad ? padded : taken;
     return div > 0 ? acc / static_cast<float>(div) : 0.f;
 }
 
@@ -192,7 +197,7 @@ template <typename T>
 __global__ void pool2d_kernel(Pool2dParams p, const T* x, T* y) {
     FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w) {
         const int64_t ox = o % p.out_w, oy = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-        store(y, o, pool_window(p, x + plane * p.in_h * p.in_w, oy, ox, 1));
+        store(y, o, pool_window<int64_t>(p, x + plane * p.in_h * p.in_w, oy, ox, int64_t{1}));
     }
 }
 
@@ -202,17 +207,94 @@ __global__ void pool2d_nhwc_kernel(Pool2dParams p, const T* x, T* y) {
     FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w * p.channels) {
         const int64_t c = o % p.channels, rest = o / p.channels;
         const int64_t ox = rest % p.out_w, oy = (rest / p.out_w) % p.out_h, n = rest / (p.out_w * p.out_h);
-        store(y, o, pool_window(p, x + n * p.in_h * p.in_w * p.channels + c, oy, ox, p.channels));
+        store(y, o, pool_window<int64_t>(p, x + n * p.in_h * p.in_w * p.channels + c, oy, ox, p.channels));
+    }
+}
+
+// The same with 32-bit indices and divisions by multiplication (`per`: channels (NHWC) or 1, out_w, out_h).
+template <typename T>
+__global__ void pool2d_fast_kernel(Pool2dParams p, FastDiv per, FastDiv out_w, FastDiv out_h, const T* x, T* y,
+                                   int32_t n) {
+    const int32_t plane = static_cast<int32_t>(p.in_h * p.in_w * (p.channels_last ? p.channels : 1));
+    for (int32_t o = blockIdx.x * blockDim.x + threadIdx.x; o < n; o += blockDim.x * gridDim.x) {
+        const uint32_t pixel = per.div(o), c = o - pixel * per.d;
+        const uint32_t row = out_w.div(pixel), ox = pixel - row * out_w.d;
+        const uint32_t image = out_h.div(row), oy = row - image * out_h.d;
+        const T* in = x + static_cast<int32_t>(image) * plane + static_cast<int32_t>(c);
+        store(y, o, pool_window<int32_t>(p, in, static_cast<int32_t>(oy), static_cast<int32_t>(ox),
+                                         static_cast<int32_t>(per.d)));
+    }
+}
+
+// NHWC with channels in multiples of a 16-byte vector: each thread pools one vector of channels, so a window's loads
+// are 16 bytes wide.
+template <typename T>
+__global__ void pool2d_nhwc_vec_kernel(Pool2dParams p, FastDiv vectors_per_pixel, FastDiv out_w, FastDiv out_h,
+                                       const T* x, T* y, uint32_t n) {
+    constexpr int V = 16 / sizeof(T);
+    union Vec {
+        uint4 raw;
+        T e[V];
+    };
+    const int32_t in_h = static_cast<int32_t>(p.in_h), in_w = static_cast<int32_t>(p.in_w);
+    const int32_t channels = static_cast<int32_t>(p.channels);
+    for (uint32_t v = blockIdx.x * blockDim.x + threadIdx.x; v < n; v += blockDim.x * gridDim.x) {
+        const uint32_t pixel = vectors_per_pixel.div(v), cv = v - pixel * vectors_per_pixel.d;
+        const uint32_t row = out_w.div(pixel), ox = pixel - row * out_w.d;
+        const uint32_t image = out_h.div(row), oy = row - image * out_h.d;
+        const T* in = x + static_cast<int32_t>(image) * in_h * in_w * channels + static_cast<int32_t>(cv) * V;
+        const int32_t y0 = static_cast<int32_t>(oy * p.s_h - p.pad_top), x0 = static_cast<int32_t>(ox * p.s_w - p.pad_left);
+        float acc[V];
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] = p.max ? -FLT_MAX : 0.f;
+        int32_t taken = 0, padded = 0;
+        for (int32_t ky = 0; ky < p.k_h; ++ky) {
+            const int32_t iy = y0 + ky * static_cast<int32_t>(p.d_h);
+            for (int32_t kx = 0; kx < p.k_w; ++kx) {
+                const int32_t ix = x0 + kx * static_cast<int32_t>(p.d_w);
+                if (iy >= -p.pad_top && iy < in_h + p.pad_bottom && ix >= -p.pad_left && ix < in_w + p.pad_right)
+                    ++padded;
+                if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) continue;
+                Vec in_v;
+                in_v.raw = *reinterpret_cast<const uint4*>(in + (iy * in_w + ix) * channels);
+#pragma unroll
+                for (int k = 0; k < V; ++k) {
+                    const float value = load(in_v.e, k);
+                    acc[k] = p.max ? fmaxf(acc[k], value) : acc[k] + value;
+                }
+                ++taken;
+            }
+        }
+        const int32_t div = p.count_include_pad ? padded : taken;
+        Vec out;
+#pragma unroll
+        for (int k = 0; k < V; ++k)
+            store(out.e, k, p.max ? acc[k] : (div > 0 ? acc[k] / static_cast<float>(div) : 0.f));
+        reinterpret_cast<uint4*>(y)[v] = out.raw;
     }
 }
 
 template <typename T>
 void pool2d_typed(const Pool2dParams& p, const T* x, T* y, cudaStream_t stream) {
     const int64_t n = p.planes * p.out_h * p.out_w * (p.channels_last ? p.channels : 1);
-    if (p.channels_last)
+    const int64_t in = p.planes * p.in_h * p.in_w * (p.channels_last ? p.channels : 1);
+    constexpr int64_t V = 16 / sizeof(T);
+    const bool vectors = p.channels_last && p.channels % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(y) % 16 == 0;
+    if (vectors && fits_fast_div(n) && fits_fast_div(in)) {
+        pool2d_nhwc_vec_kernel<<<blocks_for(n / V), kThreads, 0, stream>>>(
+            p, FastDiv(static_cast<uint32_t>(p.channels / V)), FastDiv(static_cast<uint32_t>(p.out_w)),
+            FastDiv(static_cast<uint32_t>(p.out_h)), x, y, static_cast<uint32_t>(n / V));
+    } else if (fits_fast_div(n) && fits_fast_div(in + p.in_w * (p.pad_bottom + 1))) {
+        const FastDiv per(static_cast<uint32_t>(p.channels_last ? p.channels : 1));
+        pool2d_fast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, per, FastDiv(static_cast<uint32_t>(p.out_w)),
+                                                                    FastDiv(static_cast<uint32_t>(p.out_h)), x, y,
+                                                                    static_cast<int32_t>(n));
+    } else if (p.channels_last) {
         pool2d_nhwc_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
-    else
+    } else {
         pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
+    }
 }
 
 template <typename T>
