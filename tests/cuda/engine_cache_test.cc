@@ -36,6 +36,7 @@ EngineRecord sample_record() {
     r.key = engine_key(sample_parts());
     r.convs["conv1|Conv|x[1,3,224,224]|nhwc|f16"] = {1, 1, 4096, true};
     r.convs["layer1.0|FusedConv|x[1,64,56,56]|nhwc|f16|sum"] = {6, 2, 0, false};
+    r.convs["layer1.1|FusedConv|x[1,64,56,56]|nhwc|f16"] = {0, 0, 1 << 20, false, 3};  // a graph-API engine
     return r;
 }
 
@@ -121,7 +122,7 @@ TEST(EngineCacheFile, rejects_malformed_lines_even_with_a_valid_checksum) {
     r.convs["conv2"] = {1, 1, 0, false};
     std::string bytes = serialize_engine_record(r);
     // Re-serialize by hand with a broken line and a checksum that matches it.
-    const std::string payload = r.key + "\nconv2\tone\t1\t0\t0\n";
+    const std::string payload = r.key + "\nconv2\tone\t1\t0\t0\t-1\n";
     EngineRecord probe;
     probe.key = r.key;
     std::string good = serialize_engine_record(probe);

@@ -87,6 +87,24 @@ FOVEA_FORWARD(fovea::cuda::cudnn, size_t, 0, cudnnGetVersion, (void), ())
 FOVEA_FORWARD(fovea::cuda::cudnn, const char*, "cuDNN is not loaded", cudnnGetErrorString, (cudnnStatus_t status),
               (status))
 FOVEA_CUDNN(cudnnCreate, (cudnnHandle_t * handle), (handle))
+// The graph API (conv_graph.cc).
+FOVEA_CUDNN(cudnnBackendCreateDescriptor,
+            (cudnnBackendDescriptorType_t descriptorType, cudnnBackendDescriptor_t * descriptor),
+            (descriptorType, descriptor))
+FOVEA_CUDNN(cudnnBackendDestroyDescriptor, (cudnnBackendDescriptor_t descriptor), (descriptor))
+FOVEA_CUDNN(cudnnBackendFinalize, (cudnnBackendDescriptor_t descriptor), (descriptor))
+FOVEA_CUDNN(cudnnBackendSetAttribute,
+            (cudnnBackendDescriptor_t descriptor, cudnnBackendAttributeName_t attributeName,
+             cudnnBackendAttributeType_t attributeType, int64_t elementCount, const void* arrayOfElements),
+            (descriptor, attributeName, attributeType, elementCount, arrayOfElements))
+FOVEA_CUDNN(cudnnBackendGetAttribute,
+            (cudnnBackendDescriptor_t const descriptor, cudnnBackendAttributeName_t attributeName,
+             cudnnBackendAttributeType_t attributeType, int64_t requestedElementCount, int64_t* elementCount,
+             void* arrayOfElements),
+            (descriptor, attributeName, attributeType, requestedElementCount, elementCount, arrayOfElements))
+FOVEA_CUDNN(cudnnBackendExecute,
+            (cudnnHandle_t handle, cudnnBackendDescriptor_t executionPlan, cudnnBackendDescriptor_t variantPack),
+            (handle, executionPlan, variantPack))
 FOVEA_CUDNN(cudnnDestroy, (cudnnHandle_t handle), (handle))
 FOVEA_CUDNN(cudnnSetStream, (cudnnHandle_t handle, cudaStream_t stream), (handle, stream))
 FOVEA_CUDNN(cudnnCreateTensorDescriptor, (cudnnTensorDescriptor_t * d), (d))

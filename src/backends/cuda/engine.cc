@@ -339,6 +339,12 @@ class Engine final : public runtime::GraphEngine, public Builder {
         }
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "building the engine");
         scratch = nullptr;
+        if (StepProfiler::requested()) {
+            size_t graph_convs = 0;
+            for (const auto& [signature, choice] : chosen.convs) graph_convs += choice.graph >= 0;
+            std::fprintf(stderr, "fovea cuda profile: %zu of %zu convolutions run as cuDNN graph-API fused kernels\n",
+                         graph_convs, chosen.convs.size());
+        }
         cache_hit_ = cached != nullptr && searched == 0;
         if (!cache_file.empty() && (searched > 0 || cached == nullptr || previous.convs != chosen.convs)) {
             // A cache that cannot be written costs the next build its search, nothing else.

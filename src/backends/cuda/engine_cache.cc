@@ -86,7 +86,7 @@ std::string serialize_engine_record(const EngineRecord& record) {
     std::string payload = record.key + "\n";
     for (const auto& [signature, c] : record.convs)
         payload += signature + "\t" + std::to_string(c.algo) + "\t" + std::to_string(c.math) + "\t" +
-                   std::to_string(c.workspace) + "\t" + (c.fused ? "1" : "0") + "\n";
+                   std::to_string(c.workspace) + "\t" + (c.fused ? "1" : "0") + "\t" + std::to_string(c.graph) + "\n";
     std::string out(kMagic, sizeof kMagic);
     put<uint32_t>(out, kEngineCacheVersion);
     put<uint32_t>(out, 0);
@@ -118,10 +118,11 @@ Result<EngineRecord> parse_engine_record(std::string_view bytes, const std::stri
         const std::string line(payload.substr(begin, end - begin));
         begin = end + 1;
         std::istringstream fields(line);
-        std::string signature, algo, math, workspace, fused;
+        std::string signature, algo, math, workspace, fused, graph;
         if (!std::getline(fields, signature, '\t') || !std::getline(fields, algo, '\t') ||
             !std::getline(fields, math, '\t') || !std::getline(fields, workspace, '\t') ||
-            !std::getline(fields, fused) || signature.empty() || (fused != "0" && fused != "1"))
+            !std::getline(fields, fused, '\t') || !std::getline(fields, graph) || signature.empty() ||
+            (fused != "0" && fused != "1"))
             return invalid_argument("engine cache: malformed line '" + line + "'");
         ConvChoice c;
         char* rest = nullptr;
@@ -132,6 +133,9 @@ Result<EngineRecord> parse_engine_record(std::string_view bytes, const std::stri
         c.workspace = std::strtoull(workspace.c_str(), &rest, 10);
         if (workspace.empty() || *rest) return invalid_argument("engine cache: bad workspace in '" + line + "'");
         c.fused = fused == "1";
+        c.graph = static_cast<int>(std::strtol(graph.c_str(), &rest, 10));
+        if (graph.empty() || *rest || c.graph < -1)
+            return invalid_argument("engine cache: bad graph engine in '" + line + "'");
         record.convs[signature] = c;
     }
     return record;

@@ -1,5 +1,5 @@
-// The engine cache: what an engine build chose (per convolution: algorithm, math type, workspace, whether cuDNN's
-// fused call took it), saved under a key made of everything those choices depend on, so that the next session
+// The engine cache: what an engine build chose (per convolution: legacy algorithm, math type, workspace, whether
+// cuDNN's fused call took it, or which graph-API engine candidate won), saved under a key made of everything those choices depend on, so that the next session
 // creation skips cuDNN's algorithm search. Plain C++ (no CUDA headers): the file logic is tested without a GPU.
 //
 // File: "FOVEAENG" magic, format version (u32), reserved (u32), payload size (u64), payload checksum (u64), payload.
@@ -17,13 +17,14 @@
 
 namespace fovea::cuda {
 
-constexpr uint32_t kEngineCacheVersion = 1;
+constexpr uint32_t kEngineCacheVersion = 2;
 
 struct ConvChoice {
     int algo = 0;
     int math = 0;
     uint64_t workspace = 0;
     bool fused = false;
+    int graph = -1;  // >= 0: the convolution runs through the graph API, this candidate of its heuristics
     bool operator==(const ConvChoice&) const = default;
 };
 

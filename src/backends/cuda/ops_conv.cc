@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/engine.h"
 #include "ops/fused_conv.h"
 #include "ops/nn_geometry.h"
@@ -81,6 +82,33 @@ struct ConvState {
         if (act) cudnnDestroyActivationDescriptor(act);
     }
 };
+
+// Milliseconds per run of `launch` at build time on the build's scratch: the least of three batches of three runs,
+// after a warm-up run.
+Result<float> time_launch(const Launch& launch, Builder& b) {
+    Exec e = b.exec;
+    e.workspace = b.scratch;
+    e.workspace_bytes = b.scratch_bytes;
+    FOVEA_TRY(launch(e));
+    cudaEvent_t start = nullptr, end = nullptr;
+    FOVEA_CUDA_TRY(cudaEventCreate(&start), "creating an event");
+    FOVEA_CUDA_TRY(cudaEventCreate(&end), "creating an event");
+    float best = -1;
+    Status status = Status::ok();
+    for (int batch = 0; batch < 3 && status.is_ok(); ++batch) {
+        cudaEventRecord(start, e.stream);
+        for (int i = 0; i < 3 && status.is_ok(); ++i) status = launch(e);
+        cudaEventRecord(end, e.stream);
+        float ms = 0;
+        if (cudaEventSynchronize(end) == cudaSuccess && cudaEventElapsedTime(&ms, start, end) == cudaSuccess)
+            best = best < 0 ? ms / 3 : std::min(best, ms / 3);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(end);
+    FOVEA_TRY(status);
+    if (best < 0) return internal_error("timing a convolution failed");
+    return best;
+}
 
 }  // namespace
 
@@ -207,6 +235,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     if (sv) {
         FOVEA_ASSIGN(sum, b.pointer_as(node, sv, lay));
     }
+    void* const node_bias = bias;
 
     // What this convolution is to cuDNN: its cache entry applies only to exactly this.
     std::string signature = node.name + "|" + node.op_type + "|x" + shape_to_string(xs) + "|w" + shape_to_string(ws) +
@@ -217,6 +246,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
     for (char& ch : signature)
         if (ch == '\t' || ch == '\n') ch = ' ';
     bool found = false;
+    const ConvChoice* cached = nullptr;
     if (b.cached) {
         // A cached choice is used only if cuDNN still accepts it for these descriptors.
         if (auto it = b.cached->convs.find(signature); it != b.cached->convs.end()) {
@@ -232,6 +262,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
                 s->algo = algo;
                 s->workspace = bytes;
                 found = true;
+                cached = &c;
             } else if (!exact) {
                 FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
             }
@@ -278,23 +309,12 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         s->fused = trial == CUDNN_STATUS_SUCCESS;
         if (!s->fused && !bv) bias = nullptr;
     }
-    {
-        cudnnMathType_t used = math;
-        cudnnGetConvolutionMathType(s->conv, &used);
-        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused};
-    }
     const int64_t count = out_count, inner = nhwc ? 1 : ys[2] * ys[3];
     const bool epilogue_kernel = !s->fused && (bias || sum || f.op != Unary::kIdentity);
     const int64_t pixels = xs[0] * xs[2] * xs[3], channels_padded = xs[1];
     const int64_t out_pixels = ys[0] * ys[2] * ys[3], out_padded = ys[1];
-    return Launch([=, &node](const Exec& e) -> Status {
+    const Launch legacy = [=, &node](const Exec& e) -> Status {
         const float one = 1.f, zero = 0.f, alpha2 = sum ? 1.f : 0.f;
-        if (gather_nchw)
-            FOVEA_TRY(launched(node, launch_nchw_to_nhwc(esize, x_stored, x, xs[0], channels_in, xs[2] * xs[3],
-                                                         channels_padded, e.stream)));
-        else if (padded)
-            FOVEA_TRY(launched(node, launch_copy_rows(esize, x_stored, channels_in, x, channels_padded, pixels,
-                                                      channels_in, e.stream)));
         if (s->fused) {
             FOVEA_CUDNN_TRY(cudnnConvolutionBiasActivationForward(e.cudnn, &one, s->x, x, s->w, wp, s->conv, s->algo,
                                                                   e.workspace, e.workspace_bytes, &alpha2, s->y,
@@ -311,6 +331,51 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         if (epilogue_kernel)
             return launched(node, launch_bias_activation(t, f, y_out, bias, sum, count, channels, inner, e.stream));
         return Status::ok();
+    };
+
+    // The graph API's fused kernel where it measures faster than the above (or where the cache says it did).
+    std::shared_ptr<GraphConv> graph;
+    if (t == Float::kF16 && nhwc && group == 1 && !padded_out && graph_conv_supports(f.op) && !(sum && sum == y) &&
+        (!cached || cached->graph >= 0)) {
+        GraphConvSpec spec;
+        spec.n = xs[0], spec.c = xs[1], spec.h = xs[2], spec.w = xs[3];
+        spec.k = ws[0], spec.r = ws[2], spec.s = ws[3];
+        spec.p = ys[2], spec.q = ys[3];
+        spec.pads = {pads[0], pads[1]};
+        spec.strides = {strides[0], strides[1]};
+        spec.dilations = {dilations[0], dilations[1]};
+        spec.bias = node_bias != nullptr;
+        spec.sum = sum != nullptr;
+        spec.activation = f.op;
+        const GraphConvBuffers buffers{x, wp, node_bias, sum, y};
+        auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
+                                      cached ? cached->graph : -1);
+        if (built.is_ok()) {
+            bool faster = cached != nullptr;
+            if (!cached) {
+                FOVEA_ASSIGN(const float legacy_ms, time_launch(legacy, b));
+                faster = (*built)->measured_ms() < legacy_ms;
+            }
+            if (faster) graph = std::move(*built);
+        }
+    }
+    if (graph) b.need_workspace(graph->workspace());
+    {
+        cudnnMathType_t used = math;
+        cudnnGetConvolutionMathType(s->conv, &used);
+        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused,
+                                     graph ? graph->candidate() : -1};
+    }
+    return Launch([=, &node](const Exec& e) -> Status {
+        if (gather_nchw)
+            FOVEA_TRY(launched(node, launch_nchw_to_nhwc(esize, x_stored, x, xs[0], channels_in, xs[2] * xs[3],
+                                                         channels_padded, e.stream)));
+        else if (padded)
+            FOVEA_TRY(launched(node, launch_copy_rows(esize, x_stored, channels_in, x, channels_padded, pixels,
+                                                      channels_in, e.stream)));
+        if (!graph) return legacy(e);
+        const Status ran = graph->run(e.cudnn, e.workspace);
+        return ran.is_ok() ? ran : internal_error(node.describe() + ": " + ran.message());
     });
 }
 

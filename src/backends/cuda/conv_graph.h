@@ -1,0 +1,71 @@
+// A convolution with its bias, residual and activation fused into one cuDNN kernel, through cuDNN's graph API
+// (runtime-fusion engines): the legacy API fuses only ReLU, and reaches only its eight fixed algorithms, not the
+// newer engines the graph heuristics offer. NHWC fp16 in and out, float accumulation. The build measures the
+// heuristics' candidates on the real buffers and keeps the fastest; a caller compares it with the legacy path.
+#pragma once
+
+#include <cudnn.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backends/cuda/kernels/kernels.h"
+#include "fovea/status.h"
+
+namespace fovea::cuda {
+
+struct GraphConvSpec {
+    int64_t n = 0, c = 0, h = 0, w = 0;  // input, NHWC
+    int64_t k = 0, r = 0, s = 0;         // filters, KRSC
+    int64_t p = 0, q = 0;                // output height and width, NHWC
+    std::array<int64_t, 2> pads{}, strides{1, 1}, dilations{1, 1};
+    bool bias = false, sum = false;      // y = act(conv + bias[k] + sum)
+    Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kSigmoid or kSiLU
+};
+
+// Whether the graph path can express this epilogue. FOVEA_CUDA_GRAPH_CONV=0 turns the path off: its runtime-fusion
+// kernels are compiled at engine build (seconds per model, and again from the engine cache), which a quick start
+// may value above their speed.
+bool graph_conv_supports(Unary activation);
+
+struct GraphConvBuffers {
+    const void* x;
+    const void* w;
+    const void* bias;  // may be null when !spec.bias
+    const void* sum;   // may be null when !spec.sum
+    void* y;
+};
+
+class GraphConv {
+  public:
+    ~GraphConv();
+    GraphConv(const GraphConv&) = delete;
+    GraphConv& operator=(const GraphConv&) = delete;
+
+    // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace; or, with
+    // `only` >= 0, that candidate untimed (a cached choice). not_found when no candidate works.
+    static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
+                                                    const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
+                                                    int only = -1);
+
+    Status run(cudnnHandle_t handle, void* workspace);
+    int candidate() const { return candidate_; }
+    size_t workspace() const { return workspace_; }
+    float measured_ms() const { return measured_ms_; }
+
+  private:
+    GraphConv() = default;
+    cudnnBackendDescriptor_t plan_ = nullptr;
+    cudnnBackendDescriptor_t pack_ = nullptr;  // for pack_workspace_
+    void* pack_workspace_ = nullptr;
+    std::vector<int64_t> uids_;
+    std::vector<void*> pointers_;
+    std::vector<cudnnBackendDescriptor_t> owned_;  // what plan_ was made from
+    int candidate_ = -1;
+    size_t workspace_ = 0;
+    float measured_ms_ = 0;
+};
+
+}  // namespace fovea::cuda
