@@ -158,18 +158,55 @@ bool graph_conv_supports(Unary activation) {
                        activation == Unary::kSigmoid || activation == Unary::kSiLU);
 }
 
-GraphConv::~GraphConv() {
-    if (pack_) cudnnBackendDestroyDescriptor(pack_);
-    for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) cudnnBackendDestroyDescriptor(*it);
+struct GraphPlan {
+    cudnnBackendDescriptor_t plan = nullptr;
+    std::vector<cudnnBackendDescriptor_t> owned;  // what the plan was made from
+    int candidate = -1;
+    size_t workspace = 0;
+    float measured_ms = 0;
+    GraphPlan() = default;
+    GraphPlan(const GraphPlan&) = delete;
+    GraphPlan& operator=(const GraphPlan&) = delete;
+    ~GraphPlan() {
+        if (plan) cudnnBackendDestroyDescriptor(plan);
+        for (auto it = owned.rbegin(); it != owned.rend(); ++it) cudnnBackendDestroyDescriptor(*it);
+    }
+};
+
+namespace {
+
+enum : int64_t { kX = 1, kW, kBias, kSum, kY, kVirtual };
+
+// The variant pack's tensors, in one order for ids and pointers.
+std::vector<int64_t> buffer_uids(const GraphConvSpec& spec) {
+    std::vector<int64_t> uids = {kX, kW, kY};
+    if (spec.bias) uids.push_back(kBias);
+    if (spec.sum) uids.push_back(kSum);
+    return uids;
 }
 
-Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream,
-                                                    const GraphConvSpec& spec, const GraphConvBuffers& buffers,
-                                                    void* scratch, size_t scratch_bytes, int only) {
+std::vector<void*> buffer_pointers(const GraphConvSpec& spec, const GraphConvBuffers& b) {
+    std::vector<void*> pointers = {const_cast<void*>(b.x), const_cast<void*>(b.w), b.y};
+    if (spec.bias) pointers.push_back(const_cast<void*>(b.bias));
+    if (spec.sum) pointers.push_back(const_cast<void*>(b.sum));
+    return pointers;
+}
+
+std::string spec_key(const GraphConvSpec& s, int only) {
+    std::string key;
+    for (int64_t v : {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.p, s.q, s.pads[0], s.pads[1], s.strides[0], s.strides[1],
+                      s.dilations[0], s.dilations[1], int64_t{s.bias}, int64_t{s.sum},
+                      static_cast<int64_t>(s.activation), int64_t{only}})
+        key += std::to_string(v) + ",";
+    return key;
+}
+
+Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
+                                                   const GraphConvBuffers& buffers, void* scratch,
+                                                   size_t scratch_bytes, int only) {
     if (!graph_conv_supports(spec.activation)) return unsupported("cuDNN graph: activation");
     std::vector<Desc> keep;  // every descriptor the plan was made from, alive as long as it
     keep.reserve(32);        // pointers into it are held while it grows
-    enum : int64_t { kX = 1, kW, kBias, kSum, kY, kVirtual };
     const Dims x_dims{spec.n, spec.c, spec.h, spec.w}, w_dims{spec.k, spec.c, spec.r, spec.s};
     const Dims y_dims{spec.n, spec.k, spec.p, spec.q}, b_dims{1, spec.k, 1, 1};
 
@@ -184,8 +221,8 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
     FOVEA_ASSIGN(Desc x, tensor(kX, CUDNN_DATA_HALF, x_dims, false));
     FOVEA_ASSIGN(Desc w, tensor(kW, CUDNN_DATA_HALF, w_dims, false));
     FOVEA_ASSIGN(Desc y, tensor(kY, CUDNN_DATA_HALF, y_dims, false));
-    std::vector<int64_t> uids = {kX, kW, kY};
-    std::vector<void*> pointers = {const_cast<void*>(buffers.x), const_cast<void*>(buffers.w), buffers.y};
+    const std::vector<int64_t> uids = buffer_uids(spec);
+    const std::vector<void*> pointers = buffer_pointers(spec, buffers);
     int64_t next_virtual = kVirtual;
     auto stage = [&](bool last) -> Result<Desc> {
         if (last) return tensor(kY, CUDNN_DATA_HALF, y_dims, false);
@@ -224,8 +261,6 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
             FOVEA_ASSIGN(Desc t, tensor(operand, CUDNN_DATA_HALF, operand == kBias ? b_dims : y_dims, false));
             keep.push_back(std::move(t));
             second = &keep.back();
-            uids.push_back(operand);
-            pointers.push_back(const_cast<void*>(operand == kBias ? buffers.bias : buffers.sum));
         }
         FOVEA_ASSIGN(Desc out, stage(i + 1 == steps.size()));
         FOVEA_ASSIGN(Desc op, pointwise(mode, current, second, out, keep));
@@ -265,7 +300,7 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
                                                raw.data()) != CUDNN_STATUS_SUCCESS)
         return unsupported("cuDNN graph: reading heuristics results");
 
-    std::unique_ptr<GraphConv> best;
+    std::shared_ptr<GraphPlan> best;
     std::vector<Desc> best_keep;
     for (int64_t i = only >= 0 ? only : 0; i < returned; ++i) {
         if (reduced_precision(configs[i])) continue;
@@ -285,15 +320,13 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
             auto timed = time_plan(handle, stream, plan, *pack);
             if (!timed.is_ok()) continue;
             ms = *timed;
-            if (best && ms >= best->measured_ms_) continue;
+            if (best && ms >= best->measured_ms) continue;
         }
-        auto chosen = std::unique_ptr<GraphConv>(new GraphConv());
-        chosen->candidate_ = static_cast<int>(i);
-        chosen->workspace_ = static_cast<size_t>(bytes);
-        chosen->measured_ms_ = ms;
-        chosen->uids_ = uids;
-        chosen->pointers_ = pointers;
-        chosen->plan_ = plan.release();
+        auto chosen = std::make_shared<GraphPlan>();
+        chosen->candidate = static_cast<int>(i);
+        chosen->workspace = static_cast<size_t>(bytes);
+        chosen->measured_ms = ms;
+        chosen->plan = plan.release();
         best = std::move(chosen);
         best_keep.clear();
         best_keep.push_back(Desc(std::move(configs[i])));
@@ -302,11 +335,39 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
     if (!best) return not_found("cuDNN graph: no engine runs this convolution");
     // The plan is self-contained once finalized; what it was made from is kept alive with it anyway, so that no
     // cuDNN version's internal references can dangle.
-    for (Desc& d : keep) best->owned_.push_back(d.release());
-    for (Desc& d : best_keep) best->owned_.push_back(d.release());
-    best->owned_.push_back(graph.release());
-    best->owned_.push_back(heuristics.release());
-    return best;
+    for (Desc& d : keep) best->owned.push_back(d.release());
+    for (Desc& d : best_keep) best->owned.push_back(d.release());
+    best->owned.push_back(graph.release());
+    best->owned.push_back(heuristics.release());
+    return std::shared_ptr<const GraphPlan>(std::move(best));
+}
+
+}  // namespace
+
+GraphConv::~GraphConv() {
+    if (pack_) cudnnBackendDestroyDescriptor(pack_);
+}
+
+int GraphConv::candidate() const { return plan_->candidate; }
+size_t GraphConv::workspace() const { return plan_->workspace; }
+float GraphConv::measured_ms() const { return plan_->measured_ms; }
+
+Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream,
+                                                    const GraphConvSpec& spec, const GraphConvBuffers& buffers,
+                                                    void* scratch, size_t scratch_bytes, int only, GraphPlans& plans) {
+    const std::string key = spec_key(spec, only);
+    auto it = plans.find(key);
+    if (it == plans.end()) {
+        auto made = make_plan(handle, stream, spec, buffers, scratch, scratch_bytes, only);
+        it = plans.emplace(key, made.is_ok() ? *made : nullptr).first;
+        if (!made.is_ok()) return made.status();
+    }
+    if (!it->second) return not_found("cuDNN graph: no engine runs this convolution");
+    auto conv = std::unique_ptr<GraphConv>(new GraphConv());
+    conv->plan_ = it->second;
+    conv->uids_ = buffer_uids(spec);
+    conv->pointers_ = buffer_pointers(spec, buffers);
+    return conv;
 }
 
 Status GraphConv::run(cudnnHandle_t handle, void* workspace) {
@@ -316,7 +377,7 @@ Status GraphConv::run(cudnnHandle_t handle, void* workspace) {
         pack_ = pack.release();
         pack_workspace_ = workspace;
     }
-    const cudnnStatus_t s = cudnnBackendExecute(handle, plan_, pack_);
+    const cudnnStatus_t s = cudnnBackendExecute(handle, plan_->plan, pack_);
     if (s != CUDNN_STATUS_SUCCESS) return internal_error(std::string("cuDNN graph: execution: ") + cudnnGetErrorString(s));
     return Status::ok();
 }

@@ -8,7 +8,9 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backends/cuda/kernels/kernels.h"
@@ -38,6 +40,14 @@ struct GraphConvBuffers {
     void* y;
 };
 
+// A finalized execution plan (its kernel compiled) with what it was made from; shared by every convolution of its
+// spec, each executing it on its own buffers.
+struct GraphPlan;
+
+// The plans of one engine build, by spec (null: no engine runs it). Compiling is what a build spends its time on, and
+// a network repeats shapes: ResNet-50's 53 convolutions have about 20 distinct ones.
+using GraphPlans = std::map<std::string, std::shared_ptr<const GraphPlan>>;
+
 class GraphConv {
   public:
     ~GraphConv();
@@ -45,27 +55,24 @@ class GraphConv {
     GraphConv& operator=(const GraphConv&) = delete;
 
     // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace; or, with
-    // `only` >= 0, that candidate untimed (a cached choice). not_found when no candidate works.
+    // `only` >= 0, that candidate untimed (a cached choice). A plan already in `plans` for this spec is reused, a new
+    // one (or a failure) recorded there. not_found when no candidate works.
     static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
                                                     const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
-                                                    int only = -1);
+                                                    int only, GraphPlans& plans);
 
     Status run(cudnnHandle_t handle, void* workspace);
-    int candidate() const { return candidate_; }
-    size_t workspace() const { return workspace_; }
-    float measured_ms() const { return measured_ms_; }
+    int candidate() const;
+    size_t workspace() const;
+    float measured_ms() const;
 
   private:
     GraphConv() = default;
-    cudnnBackendDescriptor_t plan_ = nullptr;
+    std::shared_ptr<const GraphPlan> plan_;
+    std::vector<int64_t> uids_;
+    std::vector<void*> pointers_;              // one per id in uids_
     cudnnBackendDescriptor_t pack_ = nullptr;  // for pack_workspace_
     void* pack_workspace_ = nullptr;
-    std::vector<int64_t> uids_;
-    std::vector<void*> pointers_;
-    std::vector<cudnnBackendDescriptor_t> owned_;  // what plan_ was made from
-    int candidate_ = -1;
-    size_t workspace_ = 0;
-    float measured_ms_ = 0;
 };
 
 }  // namespace fovea::cuda

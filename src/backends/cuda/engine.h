@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/engine_cache.h"
 #include "backends/cuda/kernels/kernels.h"
 #include "core/cuda_status.h"
@@ -97,6 +98,8 @@ class Builder {
     const EngineRecord* cached = nullptr;
     EngineRecord chosen;
     int searched = 0;
+    // Graph-API convolution plans compiled so far in this build, shared by convolutions of one spec.
+    GraphPlans graph_plans;
     // The launches of this node need `bytes` of the shared workspace.
     void need_workspace(size_t bytes) { workspace_bytes = std::max(workspace_bytes, bytes); }
     size_t workspace_bytes = 0;

@@ -349,7 +349,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         spec.activation = f.op;
         const GraphConvBuffers buffers{x, wp, node_bias, sum, y};
         auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
-                                      cached ? cached->graph : -1);
+                                      cached ? cached->graph : -1, b.graph_plans);
         if (built.is_ok()) {
             bool faster = cached != nullptr;
             if (!cached) {
