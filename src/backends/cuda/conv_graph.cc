@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "backends/cuda/profile.h"
+
 namespace fovea::cuda {
 
 namespace {
@@ -123,28 +125,6 @@ Result<Desc> variant_pack(const std::vector<int64_t>& uids, const std::vector<vo
         .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, workspace);
     FOVEA_TRY(pack.finalize("variant pack"));
     return pack;
-}
-
-// Milliseconds per run of `plan`, the least of three timed batches of three after a warm-up run.
-Result<float> time_plan(cudnnHandle_t handle, cudaStream_t stream, const Desc& plan, const Desc& pack) {
-    if (cudnnBackendExecute(handle, plan.get(), pack.get()) != CUDNN_STATUS_SUCCESS)
-        return unsupported("cuDNN graph: execution failed");
-    cudaEvent_t start = nullptr, end = nullptr;
-    cudaEventCreate(&start);
-    cudaEventCreate(&end);
-    float best = -1;
-    for (int batch = 0; batch < 3; ++batch) {
-        cudaEventRecord(start, stream);
-        for (int i = 0; i < 3; ++i) cudnnBackendExecute(handle, plan.get(), pack.get());
-        cudaEventRecord(end, stream);
-        float ms = 0;
-        if (cudaEventSynchronize(end) == cudaSuccess && cudaEventElapsedTime(&ms, start, end) == cudaSuccess)
-            best = best < 0 ? ms / 3 : std::min(best, ms / 3);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(end);
-    if (best < 0) return unsupported("cuDNN graph: timing failed");
-    return best;
 }
 
 }  // namespace
@@ -317,7 +297,11 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         if (only < 0) {
             auto pack = variant_pack(uids, pointers, scratch);
             if (!pack.is_ok()) continue;
-            auto timed = time_plan(handle, stream, plan, *pack);
+            const cudnnBackendDescriptor_t p = plan.get(), v = pack->get();
+            auto timed = measure_ms(stream, [&]() -> Status {
+                if (cudnnBackendExecute(handle, p, v) == CUDNN_STATUS_SUCCESS) return Status::ok();
+                return unsupported("cuDNN graph: execution failed");
+            });
             if (!timed.is_ok()) continue;
             ms = *timed;
             if (best && ms >= best->measured_ms) continue;

@@ -7,6 +7,7 @@
 
 #include "backends/cuda/conv_graph.h"
 #include "backends/cuda/engine.h"
+#include "backends/cuda/profile.h"
 #include "ops/fused_conv.h"
 #include "ops/nn_geometry.h"
 
@@ -82,33 +83,6 @@ struct ConvState {
         if (act) cudnnDestroyActivationDescriptor(act);
     }
 };
-
-// Milliseconds per run of `launch` at build time on the build's scratch: the least of three batches of three runs,
-// after a warm-up run.
-Result<float> time_launch(const Launch& launch, Builder& b) {
-    Exec e = b.exec;
-    e.workspace = b.scratch;
-    e.workspace_bytes = b.scratch_bytes;
-    FOVEA_TRY(launch(e));
-    cudaEvent_t start = nullptr, end = nullptr;
-    FOVEA_CUDA_TRY(cudaEventCreate(&start), "creating an event");
-    FOVEA_CUDA_TRY(cudaEventCreate(&end), "creating an event");
-    float best = -1;
-    Status status = Status::ok();
-    for (int batch = 0; batch < 3 && status.is_ok(); ++batch) {
-        cudaEventRecord(start, e.stream);
-        for (int i = 0; i < 3 && status.is_ok(); ++i) status = launch(e);
-        cudaEventRecord(end, e.stream);
-        float ms = 0;
-        if (cudaEventSynchronize(end) == cudaSuccess && cudaEventElapsedTime(&ms, start, end) == cudaSuccess)
-            best = best < 0 ? ms / 3 : std::min(best, ms / 3);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(end);
-    FOVEA_TRY(status);
-    if (best < 0) return internal_error("timing a convolution failed");
-    return best;
-}
 
 }  // namespace
 
@@ -353,7 +327,10 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         if (built.is_ok()) {
             bool faster = cached != nullptr;
             if (!cached) {
-                FOVEA_ASSIGN(const float legacy_ms, time_launch(legacy, b));
+                Exec e = b.exec;  // the build's scratch as workspace
+                e.workspace = b.scratch;
+                e.workspace_bytes = b.scratch_bytes;
+                FOVEA_ASSIGN(const float legacy_ms, measure_ms(e.stream, [&] { return legacy(e); }));
                 faster = (*built)->measured_ms() < legacy_ms;
             }
             if (faster) graph = std::move(*built);

@@ -8,6 +8,30 @@
 
 namespace fovea::cuda {
 
+Result<float> measure_ms(cudaStream_t stream, const std::function<Status()>& run) {
+    FOVEA_TRY(run());
+    cudaEvent_t start = nullptr, end = nullptr;
+    if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&end) != cudaSuccess) {
+        if (start) cudaEventDestroy(start);
+        return internal_error("measuring: creating an event failed");
+    }
+    float best = -1;
+    Status status = Status::ok();
+    for (int batch = 0; batch < 3 && status.is_ok(); ++batch) {
+        cudaEventRecord(start, stream);
+        for (int i = 0; i < 3 && status.is_ok(); ++i) status = run();
+        cudaEventRecord(end, stream);
+        float ms = 0;
+        if (cudaEventSynchronize(end) == cudaSuccess && cudaEventElapsedTime(&ms, start, end) == cudaSuccess)
+            best = best < 0 ? ms / 3 : std::min(best, ms / 3);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(end);
+    FOVEA_TRY(status);
+    if (best < 0) return internal_error("measuring: the device failed");
+    return best;
+}
+
 bool StepProfiler::requested() {
     const char* env = std::getenv("FOVEA_CUDA_PROFILE");
     return env && *env && std::string(env) != "0";

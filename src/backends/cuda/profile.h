@@ -6,12 +6,17 @@
 
 #include <cuda_runtime_api.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "fovea/status.h"
 
 namespace fovea::cuda {
+
+// Milliseconds per call of `run`, which enqueues work on `stream`: the least of three batches of three calls, after
+// a warm-up call. For choosing between implementations at engine build.
+Result<float> measure_ms(cudaStream_t stream, const std::function<Status()>& run);
 
 class StepProfiler {
   public:
