@@ -8,7 +8,8 @@ For each model and batch: PyTorch FP16 channels_last eager and replayed as a CUD
 optionally torch.compile (--compile; "no" when it takes longer than --compile-timeout seconds per model), and fovea
 FP16 and TF32 through fovea_cuda_bench on an ONNX file exported here from the same torch module (identical weights).
 PyTorch times are CUDA events around N iterations on GPU-resident inputs; fovea's are CUDA events around each run's
-work (its input and output copies included). Also measures the FP16 ceiling (an 8192^3 cuBLAS GEMM through torch)
+work (its input and output copies included), and in the last columns the wall time of a device run with inputs and
+outputs in GPU memory (as PyTorch is timed). Also measures the FP16 ceiling (an 8192^3 cuBLAS GEMM through torch)
 and reports achieved TFLOP/s (2 x multiply-adds of convolutions and linear layers) as a fraction of it. Full logs
 and JSON go to --out (default $OUT or /tmp/fovea/peers); a markdown table with ratios is printed last.
 """
@@ -206,6 +207,8 @@ def run_fovea(bench, onnx, precision, batches, log):
                 "wall_ms": float(cells[5]),
                 "gpu_ms": float(cells[7]),
                 "graph": cells[10] == "yes",
+                # inputs and outputs left in GPU memory, as PyTorch's are timed (older binaries lack the column)
+                "device_ms": float(cells[13]) if len(cells) > 13 and cells[13] not in ("", "-") else None,
             }
     return results
 
@@ -271,9 +274,10 @@ def main():
                          "torch_ms": {k: v.get(batch) for k, v in peer.items()},
                          "fovea": {k: v.get(batch) for k, v in fovea.items()}})
         log.flush()
+        # After every model: a run cut short keeps what it measured.
+        (out / "cuda_peers.json").write_text(json.dumps(
+            {"device": device, "torch": torch.__version__, "fp16_ceiling_tflops": ceiling, "rows": rows}, indent=1))
         print(f"{name}: done at {time.time() - started:.0f} s", file=sys.stderr, flush=True)
-    (out / "cuda_peers.json").write_text(json.dumps(
-        {"device": device, "torch": torch.__version__, "fp16_ceiling_tflops": ceiling, "rows": rows}, indent=1))
 
     def ips(batch, ms):
         return f"{batch * 1000.0 / ms:,.0f}" if ms else "-"
@@ -286,12 +290,14 @@ def main():
     print("images/s (ms per batch for batch 1); ratios: fovea fp16 over PyTorch CUDA graph and eager; "
           "TFLOP/s and % of the ceiling for fovea fp16\n")
     print("| model | batch | torch eager | torch graph | torch.compile | fovea fp16 | fovea tf32 | fp16/graph | "
-          "fp16/eager | fovea fp16 TFLOP/s | % ceiling | build cold/cached ms | fovea graph |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "fp16/eager | fovea fp16 TFLOP/s | % ceiling | build cold/cached ms | fovea graph | "
+          "fovea fp16 device I/O | device I/O / graph |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         b, t, f = r["batch"], r["torch_ms"], r["fovea"]
         f16 = (f.get("fp16") or {}).get("gpu_ms")
         f32 = (f.get("tf32") or {}).get("gpu_ms")
+        f16_device = (f.get("fp16") or {}).get("device_ms")
 
         def cell(ms):
             if not ms:
@@ -308,7 +314,8 @@ def main():
         print(f"| {r['model']} | {b} | {cell(t['eager'])} | {cell(t['graph'])} | {comp} | {cell(f16)} | "
               f"{cell(f32)} | {ratio(f16, t['graph'])} | {ratio(f16, t['eager'])} | "
               f"{f'{tflops:.1f}' if tflops else '-'} | {f'{100 * tflops / ceiling:.1f}%' if tflops else '-'} | "
-              f"{build} | {'yes' if fp16_info.get('graph') else '-'} |")
+              f"{build} | {'yes' if fp16_info.get('graph') else '-'} | {cell(f16_device)} | "
+              f"{ratio(f16_device, t['graph'])} |")
     print(f"\n(total {time.time() - started:.0f} s; logs and JSON in {out})")
 
 
