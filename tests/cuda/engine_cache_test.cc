@@ -133,6 +133,19 @@ TEST(EngineCacheFile, rejects_malformed_lines_even_with_a_valid_checksum) {
     auto parsed = parse_engine_record(header + payload, r.key);
     ASSERT_FALSE(parsed.is_ok());
     EXPECT_NE(parsed.status().message().find("bad algorithm"), std::string::npos) << parsed.status().to_string();
+
+    // A graph-API engine index below -1 or not a number is as bad (a missing one makes the line malformed).
+    for (const std::string graph : {"-2", "x", ""}) {
+        const std::string bad = r.key + "\nconv2\t1\t1\t0\t0\t" + graph + "\n";
+        std::string head = good.substr(0, 16);
+        const uint64_t bad_size = bad.size(), bad_sum = hash_bytes(bad.data(), bad.size());
+        head.append(reinterpret_cast<const char*>(&bad_size), 8);
+        head.append(reinterpret_cast<const char*>(&bad_sum), 8);
+        auto rejected = parse_engine_record(head + bad, r.key);
+        ASSERT_FALSE(rejected.is_ok()) << "graph '" << graph << "'";
+        EXPECT_NE(rejected.status().message().find(graph.empty() ? "malformed" : "bad graph engine"), std::string::npos)
+            << rejected.status().to_string();
+    }
 }
 
 TEST(EngineCacheFile, saves_atomically_and_loads_or_says_not_found) {
