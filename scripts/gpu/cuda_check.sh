@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine, after run.sh has unpacked the bundle (see docs/gpu.md for the bundle command):
-#   bash scripts/gpu/run.sh bash scripts/gpu/cuda_check.sh [all|tests|bench]
+#   bash scripts/gpu/run.sh bash scripts/gpu/cuda_check.sh [all|tests|bench|profile]
 # "tests" and "bench" each fit the device tool's 10-minute limit per command; "all" (the default) may not.
 # Rebuilds the zoo cache from the packed models (ONNX Runtime references computed here), runs the cuda backend's
 # tests (tests/cuda: per-op vs the reference backend, five zoo CNNs in fp32/tf32/fp16), the zoo suite on cuda, and
@@ -20,6 +20,10 @@ run_tests=0
 run_bench=0
 [[ $stage == all || $stage == tests ]] && run_tests=1
 [[ $stage == all || $stage == bench ]] && run_bench=1
+# "profile": where the GPU time goes (FOVEA_CUDA_PROFILE=1: per-op table, slowest launches) for ResNet-50 b128 and
+# the YOLOv5s-style detector b16 in fp16; not part of "all".
+run_profile=0
+[[ $stage == profile ]] && run_profile=1
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$logs/gpu.txt" 2>&1
 row "GPU" "$(head -1 "$logs/gpu.txt")"
@@ -81,6 +85,18 @@ fi
 
 # Session creation + first run per (model, batch, precision): the engine build, cuDNN algorithm search included.
 grep -E 'engine build' "$logs/fovea_cuda.log" >"$logs/engine_build.txt"
+fi
+
+if ((run_profile)); then
+    for case in resnet50:128 yolov5s_style:16; do
+        name=${case%%:*} batch=${case##*:}
+        FOVEA_CUDA_PROFILE=1 timeout 150 fovea_cuda_bench "$FOVEA_ZOO_DIR/$name/model.onnx" fp16 "$batch" 20 \
+            >"$logs/profile_${name}_b$batch.txt" 2>&1
+        row "profile $name b$batch fp16" "rc $?"
+        echo "## $name batch $batch fp16"
+        grep -A40 'fovea cuda profile' "$logs/profile_${name}_b$batch.txt" | head -45
+        echo
+    done
 fi
 
 model="$FOVEA_ZOO_DIR/resnet50/model.onnx"
