@@ -185,6 +185,25 @@ PRECISION_TEST(CudaConv, matches_ref_with_odd_shapes_strides_groups_and_dilation
         g.expect_matches_ref(GetParam());
     }
     {
+        // Channel counts that are no tensor-core multiple between convolutions (tf32, fp16): the first writes its 7
+        // channels through a padded buffer, the second reads them (NHWC) into padded rows and writes 3, which the
+        // third reads padded again.
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 12, 10}).last();
+        ir::Value* w1 = g.random_constant({7, 3, 3, 3}).last();
+        ir::Value* b1 = g.random_constant({7}).last();
+        ir::Node& first = g.node("Conv", {x, w1, b1});
+        first.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* w2 = g.random_constant({3, 7, 1, 1}).last();
+        ir::Value* c = g.node("Conv", {first.outputs[0], w2}).outputs[0];
+        ir::Value* w3 = g.random_constant({9, 3, 3, 3}).last();
+        ir::Node& third = g.node("Conv", {c, w3});
+        third.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* r = third.outputs[0];
+        g.node("Relu", {r});
+        g.expect_matches_ref(GetParam());
+    }
+    {
         GraphCase g;  // 1-D
         ir::Value* x = g.input({3, 4, 29}).last();
         ir::Value* w = g.random_constant({5, 4, 5}).last();
