@@ -21,10 +21,10 @@ namespace {
 using Ints = std::vector<int64_t>;
 using Floats = std::vector<float>;
 
-#define SKIP_WITHOUT_CUDA()                                                                   \
-    do {                                                                                      \
-        if (Status usable = cuda::cuda_usable(); !usable.is_ok())                             \
-            GTEST_SKIP() << "no CUDA device: " << usable.message();                           \
+#define SKIP_WITHOUT_CUDA()                                         \
+    do {                                                            \
+        if (Status usable = cuda::cuda_usable(); !usable.is_ok())   \
+            GTEST_SKIP() << "no CUDA device: " << usable.message(); \
     } while (0)
 
 Tensor random_tensor(const Shape& shape, float lo, float hi, uint32_t seed) {
@@ -137,8 +137,8 @@ class GraphCase {
             for (size_t i = 0; i < expected.size(); ++i) {
                 ASSERT_EQ((*outputs)[i].shape(), expected[i].shape());
                 const double err = relative_l2((*outputs)[i], expected[i]);
-                EXPECT_LT(err, tol) << "output " << i << " " << shape_to_string(expected[i].shape()) << ", run "
-                                    << run << " (" << precision << ")";
+                EXPECT_LT(err, tol) << "output " << i << " " << shape_to_string(expected[i].shape()) << ", run " << run
+                                    << " (" << precision << ")";
             }
         }
     }
@@ -160,9 +160,9 @@ std::string precision_name(const ::testing::TestParamInfo<std::string>& p) {
     return p.param;
 }
 
-#define PRECISION_TEST(Suite, name)                                                                    \
-    class Suite : public Precisions {};                                                                \
-    INSTANTIATE_TEST_SUITE_P(All, Suite, ::testing::Values("fp32", "tf32", "fp16"), precision_name);  \
+#define PRECISION_TEST(Suite, name)                                                                  \
+    class Suite : public Precisions {};                                                              \
+    INSTANTIATE_TEST_SUITE_P(All, Suite, ::testing::Values("fp32", "tf32", "fp16"), precision_name); \
     TEST_P(Suite, name)
 
 // ---- convolutions and matrix products ----
@@ -394,8 +394,8 @@ PRECISION_TEST(CudaPow, matches_ref_for_pow_with_scalar_and_tensor_exponents) {
 
 PRECISION_TEST(CudaUnary, matches_ref_for_each_op) {
     SKIP_WITHOUT_CUDA();
-    for (const char* op : {"Abs", "Ceil", "Elu", "Erf", "Exp", "Floor", "HardSigmoid", "HardSwish", "LeakyRelu",
-                           "Neg", "Relu", "Sigmoid", "Softplus", "Tanh"}) {
+    for (const char* op : {"Abs", "Ceil", "Elu", "Erf", "Exp", "Floor", "HardSigmoid", "HardSwish", "LeakyRelu", "Neg",
+                           "Relu", "Sigmoid", "Softplus", "Tanh"}) {
         GraphCase g;
         ir::Value* x = g.input({3, 7, 13}, -3.0f, 3.0f).last();
         g.node(op, {x});
@@ -510,7 +510,8 @@ PRECISION_TEST(CudaPool, matches_ref_with_pads_strides_ceil_mode_and_counting) {
     {
         GraphCase g;
         ir::Value* x = g.input({2, 3, 13, 11}).last();
-        g.node("MaxPool", {x}).attrs = {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}};
+        g.node("MaxPool", {x}).attrs = {
+            {"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}};
         g.expect_matches_ref(GetParam());
     }
     {
@@ -588,7 +589,9 @@ PRECISION_TEST(CudaSlice, matches_ref_for_slices_with_steps_and_negative_positio
     SKIP_WITHOUT_CUDA();
     GraphCase g;
     ir::Value* x = g.input({2, 13, 9, 8}).last();
-    auto ints = [&](Ints v) { return g.constant(Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v)).last(); };
+    auto ints = [&](Ints v) {
+        return g.constant(Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v)).last();
+    };
     ir::Value* starts = ints({1, -2, 0});
     ir::Value* ends = ints({12, 0, 8});
     ir::Value* axes = ints({1, 2, 3});
@@ -604,7 +607,8 @@ PRECISION_TEST(CudaPad, matches_ref_for_pads_in_each_mode) {
         ir::Value* x = g.input({2, 3, 6, 7}).last();
         ir::Value* pads = g.constant(Tensor::from_vector<int64_t>({8}, {0, 1, 2, 3, 0, 0, 1, 2})).last();
         ir::Value* value = g.constant(Tensor::scalar(0.25f)).last();
-        g.node("Pad", {x, pads, std::string(mode) == "constant" ? value : nullptr}).attrs = {{"mode", std::string(mode)}};
+        g.node("Pad", {x, pads, std::string(mode) == "constant" ? value : nullptr}).attrs = {
+            {"mode", std::string(mode)}};
         SCOPED_TRACE(mode);
         g.expect_matches_ref(GetParam());
     }
@@ -618,9 +622,10 @@ PRECISION_TEST(CudaResize, matches_ref_for_nearest_and_linear) {
         const char* nearest;
         bool sizes;
     };
-    for (const Case& c : {Case{"nearest", "asymmetric", "floor", false}, Case{"nearest", "half_pixel", "round_prefer_floor", true},
-                          Case{"linear", "half_pixel", "", false}, Case{"linear", "align_corners", "", true},
-                          Case{"linear", "pytorch_half_pixel", "", true}}) {
+    for (const Case& c :
+         {Case{"nearest", "asymmetric", "floor", false}, Case{"nearest", "half_pixel", "round_prefer_floor", true},
+          Case{"linear", "half_pixel", "", false}, Case{"linear", "align_corners", "", true},
+          Case{"linear", "pytorch_half_pixel", "", true}}) {
         GraphCase g;
         ir::Value* x = g.input({2, 3, 7, 9}).last();
         ir::Value* scales = c.sizes ? nullptr : g.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2})).last();

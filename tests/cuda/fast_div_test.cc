@@ -15,8 +15,8 @@ TEST(FastDiv, matches_division_for_dividends_below_2_to_the_31) {
     std::uniform_int_distribution<uint32_t> dividend(0, (1u << 31) - 1);
     std::vector<uint32_t> divisors;
     for (uint32_t d = 1; d <= 1100; ++d) divisors.push_back(d);
-    for (uint32_t d : {4095u, 4096u, 4097u, 6400u, 65535u, 65536u, 65537u, 409600u, (1u << 30) - 1, 1u << 30,
-                       (1u << 31) - 1})
+    for (uint32_t d :
+         {4095u, 4096u, 4097u, 6400u, 65535u, 65536u, 65537u, 409600u, (1u << 30) - 1, 1u << 30, (1u << 31) - 1})
         divisors.push_back(d);
     for (uint32_t d : divisors) {
         const FastDiv f(d);

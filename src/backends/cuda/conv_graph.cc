@@ -70,7 +70,9 @@ class Desc {
 using Dims = std::array<int64_t, 4>;
 
 // NCHW dims with NHWC strides (filters: KCRS dims, KRSC strides).
-Dims nhwc_strides(const Dims& d) { return {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]}; }
+Dims nhwc_strides(const Dims& d) {
+    return {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]};
+}
 
 Result<Desc> tensor(int64_t uid, cudnnDataType_t type, const Dims& dims, bool is_virtual) {
     Desc t(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
@@ -134,8 +136,8 @@ bool graph_conv_supports(Unary activation) {
         const char* env = std::getenv("FOVEA_CUDA_GRAPH_CONV");
         return !env || std::string(env) != "0";
     }();
-    return enabled && (activation == Unary::kIdentity || activation == Unary::kRelu ||
-                       activation == Unary::kSigmoid || activation == Unary::kSiLU);
+    return enabled && (activation == Unary::kIdentity || activation == Unary::kRelu || activation == Unary::kSigmoid ||
+                       activation == Unary::kSiLU);
 }
 
 struct GraphPlan {
@@ -174,16 +176,16 @@ std::vector<void*> buffer_pointers(const GraphConvSpec& spec, const GraphConvBuf
 
 std::string spec_key(const GraphConvSpec& s, int only) {
     std::string key;
-    for (int64_t v : {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.p, s.q, s.pads[0], s.pads[1], s.strides[0], s.strides[1],
-                      s.dilations[0], s.dilations[1], int64_t{s.bias}, int64_t{s.sum},
-                      static_cast<int64_t>(s.activation), int64_t{only}})
+    for (int64_t v :
+         {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.p, s.q, s.pads[0], s.pads[1], s.strides[0], s.strides[1], s.dilations[0],
+          s.dilations[1], int64_t{s.bias}, int64_t{s.sum}, static_cast<int64_t>(s.activation), int64_t{only}})
         key += std::to_string(v) + ",";
     return key;
 }
 
 Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
-                                                   const GraphConvBuffers& buffers, void* scratch,
-                                                   size_t scratch_bytes, int only) {
+                                                   const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
+                                                   int only) {
     if (!graph_conv_supports(spec.activation)) return unsupported("cuDNN graph: activation");
     std::vector<Desc> keep;  // every descriptor the plan was made from, alive as long as it
     keep.reserve(32);        // pointers into it are held while it grows
@@ -275,9 +277,9 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         raw.push_back(configs.back().get());
     }
     int64_t returned = 0;
-    if (wanted > 0 && cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                               CUDNN_TYPE_BACKEND_DESCRIPTOR, wanted, &returned,
-                                               raw.data()) != CUDNN_STATUS_SUCCESS)
+    if (wanted > 0 &&
+        cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, wanted,
+                                 &returned, raw.data()) != CUDNN_STATUS_SUCCESS)
         return unsupported("cuDNN graph: reading heuristics results");
 
     std::shared_ptr<GraphPlan> best;
@@ -332,9 +334,15 @@ GraphConv::~GraphConv() {
     if (pack_) cudnnBackendDestroyDescriptor(pack_);
 }
 
-int GraphConv::candidate() const { return plan_->candidate; }
-size_t GraphConv::workspace() const { return plan_->workspace; }
-float GraphConv::measured_ms() const { return plan_->measured_ms; }
+int GraphConv::candidate() const {
+    return plan_->candidate;
+}
+size_t GraphConv::workspace() const {
+    return plan_->workspace;
+}
+float GraphConv::measured_ms() const {
+    return plan_->measured_ms;
+}
 
 Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream,
                                                     const GraphConvSpec& spec, const GraphConvBuffers& buffers,
@@ -362,7 +370,8 @@ Status GraphConv::run(cudnnHandle_t handle, void* workspace) {
         pack_workspace_ = workspace;
     }
     const cudnnStatus_t s = cudnnBackendExecute(handle, plan_->plan, pack_);
-    if (s != CUDNN_STATUS_SUCCESS) return internal_error(std::string("cuDNN graph: execution: ") + cudnnGetErrorString(s));
+    if (s != CUDNN_STATUS_SUCCESS)
+        return internal_error(std::string("cuDNN graph: execution: ") + cudnnGetErrorString(s));
     return Status::ok();
 }
 

@@ -23,7 +23,7 @@ struct GraphConvSpec {
     int64_t k = 0, r = 0, s = 0;         // filters, KRSC
     int64_t p = 0, q = 0;                // output height and width, NHWC
     std::array<int64_t, 2> pads{}, strides{1, 1}, dilations{1, 1};
-    bool bias = false, sum = false;      // y = act(conv + bias[k] + sum)
+    bool bias = false, sum = false;       // y = act(conv + bias[k] + sum)
     Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kSigmoid or kSiLU
 };
 
@@ -57,9 +57,9 @@ class GraphConv {
     // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace; or, with
     // `only` >= 0, that candidate untimed (a cached choice). A plan already in `plans` for this spec is reused, a new
     // one (or a failure) recorded there. not_found when no candidate works.
-    static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
-                                                    const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
-                                                    int only, GraphPlans& plans);
+    static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream,
+                                                    const GraphConvSpec& spec, const GraphConvBuffers& buffers,
+                                                    void* scratch, size_t scratch_bytes, int only, GraphPlans& plans);
 
     Status run(cudnnHandle_t handle, void* workspace);
     int candidate() const;

@@ -43,8 +43,9 @@ Status open(Library& lib) {
         }
         begin = end + 1;
     }
-    return unsupported(std::string("cannot load ") + lib.soname + " (" + lib.what + ", which the cuda backend needs): " +
-                       first + "; install it or put its directory on LD_LIBRARY_PATH");
+    return unsupported(std::string("cannot load ") + lib.soname + " (" + lib.what +
+                       ", which the cuda backend needs): " + first +
+                       "; install it or put its directory on LD_LIBRARY_PATH");
 }
 
 Status& load_status() {
@@ -73,10 +74,10 @@ Status load_cuda_libraries() {
 
 // The forwarders: the exact C declarations of cudnn.h and cublas_api.h (the compiler rejects any other parameter
 // list for a C function of that name), each resolving its target on first call.
-#define FOVEA_FORWARD(lib, ret, fail, name, params, args)                                                  \
-    extern "C" ret name params {                                                                           \
-        static const auto fn = reinterpret_cast<ret(*) params>(fovea::cuda::symbol(lib, #name));           \
-        return fn ? fn args : fail;                                                                        \
+#define FOVEA_FORWARD(lib, ret, fail, name, params, args)                                        \
+    extern "C" ret name params {                                                                 \
+        static const auto fn = reinterpret_cast<ret(*) params>(fovea::cuda::symbol(lib, #name)); \
+        return fn ? fn args : fail;                                                              \
     }
 #define FOVEA_CUDNN(name, params, args) \
     FOVEA_FORWARD(fovea::cuda::cudnn, cudnnStatus_t, CUDNN_STATUS_NOT_INITIALIZED, name, params, args)
@@ -89,7 +90,7 @@ FOVEA_FORWARD(fovea::cuda::cudnn, const char*, "cuDNN is not loaded", cudnnGetEr
 FOVEA_CUDNN(cudnnCreate, (cudnnHandle_t * handle), (handle))
 // The graph API (conv_graph.cc).
 FOVEA_CUDNN(cudnnBackendCreateDescriptor,
-            (cudnnBackendDescriptorType_t descriptorType, cudnnBackendDescriptor_t * descriptor),
+            (cudnnBackendDescriptorType_t descriptorType, cudnnBackendDescriptor_t* descriptor),
             (descriptorType, descriptor))
 FOVEA_CUDNN(cudnnBackendDestroyDescriptor, (cudnnBackendDescriptor_t descriptor), (descriptor))
 FOVEA_CUDNN(cudnnBackendFinalize, (cudnnBackendDescriptor_t descriptor), (descriptor))
@@ -125,7 +126,7 @@ FOVEA_CUDNN(cudnnSetConvolution2dDescriptor,
             (d, pad_h, pad_w, u, v, dilation_h, dilation_w, mode, compute))
 FOVEA_CUDNN(cudnnSetConvolutionGroupCount, (cudnnConvolutionDescriptor_t d, int groups), (d, groups))
 FOVEA_CUDNN(cudnnSetConvolutionMathType, (cudnnConvolutionDescriptor_t d, cudnnMathType_t math), (d, math))
-FOVEA_CUDNN(cudnnGetConvolutionMathType, (cudnnConvolutionDescriptor_t d, cudnnMathType_t * math), (d, math))
+FOVEA_CUDNN(cudnnGetConvolutionMathType, (cudnnConvolutionDescriptor_t d, cudnnMathType_t* math), (d, math))
 FOVEA_CUDNN(cudnnGetConvolution2dForwardOutputDim,
             (const cudnnConvolutionDescriptor_t conv, const cudnnTensorDescriptor_t x, const cudnnFilterDescriptor_t w,
              int* n, int* c, int* h, int* wo),
@@ -175,8 +176,8 @@ FOVEA_CUDNN(cudnnConvolutionBiasActivationForward,
              cudnnConvolutionFwdAlgo_t algo, void* workspace, size_t workspace_bytes, const void* alpha2,
              const cudnnTensorDescriptor_t zd, const void* z, const cudnnTensorDescriptor_t bias_d, const void* bias,
              const cudnnActivationDescriptor_t act, const cudnnTensorDescriptor_t yd, void* y),
-            (handle, alpha1, xd, x, wd, w, conv, algo, workspace, workspace_bytes, alpha2, zd, z, bias_d, bias, act,
-             yd, y))
+            (handle, alpha1, xd, x, wd, w, conv, algo, workspace, workspace_bytes, alpha2, zd, z, bias_d, bias, act, yd,
+             y))
 
 FOVEA_CUBLAS(cublasCreate_v2, (cublasHandle_t * handle), (handle))
 FOVEA_CUBLAS(cublasDestroy_v2, (cublasHandle_t handle), (handle))

@@ -1,6 +1,7 @@
 // The engine cache: what an engine build chose (per convolution: legacy algorithm, math type, workspace, whether
-// cuDNN's fused call took it, or which graph-API engine candidate won), saved under a key made of everything those choices depend on, so that the next session
-// creation skips cuDNN's algorithm search. Plain C++ (no CUDA headers): the file logic is tested without a GPU.
+// cuDNN's fused call took it, or which graph-API engine candidate won), saved under a key made of everything those
+// choices depend on, so that the next session creation skips cuDNN's algorithm search. Plain C++ (no CUDA headers): the
+// file logic is tested without a GPU.
 //
 // File: "FOVEAENG" magic, format version (u32), reserved (u32), payload size (u64), payload checksum (u64), payload.
 // Payload: the key line, then one tab-separated line per convolution. A file whose header, size, checksum or key

@@ -300,8 +300,8 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
                                                 e.workspace_bytes, &zero, s->y, y),
                         node.describe() + ": cuDNN");
         if (padded_out)
-            FOVEA_TRY(launched(node, launch_copy_rows(esize, y, out_padded, y_out, channels_out, out_pixels,
-                                                      channels_out, e.stream)));
+            FOVEA_TRY(launched(
+                node, launch_copy_rows(esize, y, out_padded, y_out, channels_out, out_pixels, channels_out, e.stream)));
         if (epilogue_kernel)
             return launched(node, launch_bias_activation(t, f, y_out, bias, sum, count, channels, inner, e.stream));
         return Status::ok();

@@ -140,8 +140,8 @@ __global__ void pad_kernel(PadParams p, const E* src, E* dst, int64_t n) {
 }
 
 template <typename E>
-__global__ void gather_kernel(const E* src, const int64_t* indices, int64_t count, E* dst, int64_t outer,
-                              int64_t axis, int64_t inner) {
+__global__ void gather_kernel(const E* src, const int64_t* indices, int64_t count, E* dst, int64_t outer, int64_t axis,
+                              int64_t inner) {
     FOVEA_GRID_LOOP(i, outer * count * inner) {
         const int64_t in = i % inner, j = (i / inner) % count, o = i / (inner * count);
         int64_t k = indices[j];
@@ -330,16 +330,17 @@ struct StridedCopy {
             forward = forward && p.src_stride[k] >= 0;
         }
         const bool narrow = forward && fits_fast_div(n) && fits_fast_div(reach);
-        // [B][X][Y] from [B][Y][X]: a batch of 2-D transposes.
-        // Tiles pay off where both sides are long; NCHW images of 3 channels go element by element.
-        const bool transpose = narrow && p.rank >= 2 && p.size[p.rank - 1] >= 16 && p.size[p.rank - 2] >= 16 && p.rank <= 3 && p.src_stride[p.rank - 2] == 1 &&
-                               p.src_stride[p.rank - 1] == p.size[p.rank - 2] &&
-                               (p.rank == 2 || p.src_stride[0] == p.size[1] * p.size[2]) &&
-                               (p.rank == 2 || p.size[0] < 65536) && sizeof(E) <= 8;
+        // [B][X][Y] from [B][Y][X]: a batch of 2-D transposes. Tiles pay off where both sides are long; NCHW images
+        // of 3 channels go element by element.
+        const int r = p.rank;
+        const bool transpose = narrow && (r == 2 || r == 3) && p.size[r - 1] >= 16 && p.size[r - 2] >= 16 &&
+                               p.src_stride[r - 2] == 1 && p.src_stride[r - 1] == p.size[r - 2] &&
+                               (r == 2 || (p.src_stride[0] == p.size[1] * p.size[2] && p.size[0] < 65536)) &&
+                               sizeof(E) <= 8;
         if (transpose) {
-            const auto rows = static_cast<uint32_t>(p.size[p.rank - 2]), cols = static_cast<uint32_t>(p.size[p.rank - 1]);
+            const auto rows = static_cast<uint32_t>(p.size[r - 2]), cols = static_cast<uint32_t>(p.size[r - 1]);
             const dim3 grid((rows + kTile - 1) / kTile, (cols + kTile - 1) / kTile,
-                            p.rank == 3 ? static_cast<unsigned>(p.size[0]) : 1u);
+                            r == 3 ? static_cast<unsigned>(p.size[0]) : 1u);
             if (grid.y < 65536) {
                 transpose_kernel<E><<<grid, dim3(kTile, kTileRows), 0, stream>>>(s, d, rows, cols);
                 return;

@@ -142,8 +142,8 @@ cudaError_t binary_typed(const BinaryParams& p, const T* a, const T* b, T* y, cu
 }
 
 template <typename T>
-void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int64_t n, int64_t channels,
-                           int64_t inner, cudaStream_t stream) {
+void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int64_t n, int64_t channels, int64_t inner,
+                           cudaStream_t stream) {
     constexpr int64_t V = 16 / sizeof(T);
     const bool aligned = reinterpret_cast<uintptr_t>(y) % 16 == 0 && reinterpret_cast<uintptr_t>(sum) % 16 == 0;
     const bool shared = inner % V == 0 || (inner == 1 && channels % V == 0);
@@ -155,8 +155,7 @@ void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int
         bias_activation_kernel<T, uint32_t><<<blocks_for(n), kThreads, 0, stream>>>(
             f, y, bias, sum, static_cast<uint32_t>(n), static_cast<uint32_t>(channels), static_cast<uint32_t>(inner));
     else
-        bias_activation_kernel<T, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(f, y, bias, sum, n, channels,
-                                                                                   inner);
+        bias_activation_kernel<T, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(f, y, bias, sum, n, channels, inner);
 }
 
 }  // namespace
@@ -164,11 +163,11 @@ void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int
 cudaError_t launch_unary(Float t, UnaryParams f, const void* x, void* y, int64_t n, cudaStream_t stream) {
     if (n == 0) return cudaSuccess;
     if (t == Float::kF32)
-        unary_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const float*>(x),
-                                                                    static_cast<float*>(y), n);
+        unary_kernel<float>
+            <<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const float*>(x), static_cast<float*>(y), n);
     else
-        unary_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const __half*>(x),
-                                                                     static_cast<__half*>(y), n);
+        unary_kernel<__half>
+            <<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const __half*>(x), static_cast<__half*>(y), n);
     return cudaGetLastError();
 }
 

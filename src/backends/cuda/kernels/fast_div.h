@@ -32,10 +32,14 @@ struct FastDiv {
 #endif
         return (hi + n) >> s;
     }
-    FOVEA_HOST_DEVICE uint32_t mod(uint32_t n) const { return n - div(n) * d; }
+    FOVEA_HOST_DEVICE uint32_t mod(uint32_t n) const {
+        return n - div(n) * d;
+    }
 };
 
 // Whether every index and offset of a kernel fits FastDiv's dividends.
-inline bool fits_fast_div(int64_t n) { return n >= 0 && n < (int64_t{1} << 31); }
+inline bool fits_fast_div(int64_t n) {
+    return n >= 0 && n < (int64_t{1} << 31);
+}
 
 }  // namespace fovea::cuda

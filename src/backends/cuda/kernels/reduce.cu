@@ -221,8 +221,9 @@ __global__ void pool2d_fast_kernel(Pool2dParams p, FastDiv per, FastDiv out_w, F
         const uint32_t row = out_w.div(pixel), ox = pixel - row * out_w.d;
         const uint32_t image = out_h.div(row), oy = row - image * out_h.d;
         const T* in = x + static_cast<int32_t>(image) * plane + static_cast<int32_t>(c);
-        store(y, o, pool_window<int32_t>(p, in, static_cast<int32_t>(oy), static_cast<int32_t>(ox),
-                                         static_cast<int32_t>(per.d)));
+        store(y, o,
+              pool_window<int32_t>(p, in, static_cast<int32_t>(oy), static_cast<int32_t>(ox),
+                                   static_cast<int32_t>(per.d)));
     }
 }
 
@@ -243,7 +244,8 @@ __global__ void pool2d_nhwc_vec_kernel(Pool2dParams p, FastDiv vectors_per_pixel
         const uint32_t row = out_w.div(pixel), ox = pixel - row * out_w.d;
         const uint32_t image = out_h.div(row), oy = row - image * out_h.d;
         const T* in = x + static_cast<int32_t>(image) * in_h * in_w * channels + static_cast<int32_t>(cv) * V;
-        const int32_t y0 = static_cast<int32_t>(oy * p.s_h - p.pad_top), x0 = static_cast<int32_t>(ox * p.s_w - p.pad_left);
+        const int32_t y0 = static_cast<int32_t>(oy * p.s_h - p.pad_top),
+                      x0 = static_cast<int32_t>(ox * p.s_w - p.pad_left);
         float acc[V];
 #pragma unroll
         for (int k = 0; k < V; ++k) acc[k] = p.max ? -FLT_MAX : 0.f;
@@ -288,8 +290,8 @@ void pool2d_typed(const Pool2dParams& p, const T* x, T* y, cudaStream_t stream) 
     } else if (fits_fast_div(n) && fits_fast_div(in + p.in_w * (p.pad_bottom + 1))) {
         const FastDiv per(static_cast<uint32_t>(p.channels_last ? p.channels : 1));
         pool2d_fast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, per, FastDiv(static_cast<uint32_t>(p.out_w)),
-                                                                    FastDiv(static_cast<uint32_t>(p.out_h)), x, y,
-                                                                    static_cast<int32_t>(n));
+                                                                   FastDiv(static_cast<uint32_t>(p.out_h)), x, y,
+                                                                   static_cast<int32_t>(n));
     } else if (p.channels_last) {
         pool2d_nhwc_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
     } else {
