@@ -283,7 +283,6 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         return unsupported("cuDNN graph: reading heuristics results");
 
     std::shared_ptr<GraphPlan> best;
-    std::vector<Desc> best_keep;
     for (int64_t i = only >= 0 ? only : 0; i < returned; ++i) {
         if (reduced_precision(configs[i])) continue;
         Desc plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
@@ -313,16 +312,14 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         chosen->workspace = static_cast<size_t>(bytes);
         chosen->measured_ms = ms;
         chosen->plan = plan.release();
+        chosen->owned.push_back(configs[i].release());
         best = std::move(chosen);
-        best_keep.clear();
-        best_keep.push_back(Desc(std::move(configs[i])));
         if (only >= 0) break;
     }
     if (!best) return not_found("cuDNN graph: no engine runs this convolution");
     // The plan is self-contained once finalized; what it was made from is kept alive with it anyway, so that no
     // cuDNN version's internal references can dangle.
     for (Desc& d : keep) best->owned.push_back(d.release());
-    for (Desc& d : best_keep) best->owned.push_back(d.release());
     best->owned.push_back(graph.release());
     best->owned.push_back(heuristics.release());
     return std::shared_ptr<const GraphPlan>(std::move(best));

@@ -84,6 +84,41 @@ struct ConvState {
     }
 };
 
+// Math for the precision: fp32 means float32 arithmetic (no TF32 tensor cores, which the default math mode allows on
+// Ampere and later), fp16 takes tensor cores, tf32 lets cuDNN choose.
+cudnnMathType_t conv_math(Precision precision) {
+    return precision == Precision::kFP32   ? CUDNN_FMA_MATH
+           : precision == Precision::kFP16 ? CUDNN_TENSOR_OP_MATH
+                                           : CUDNN_DEFAULT_MATH;
+}
+
+// Creates and sets what a 2-D convolution is to cuDNN, in either direction: images x and y (4-D, in `format`),
+// filters w, and the geometry with its group count and the precision's math type.
+Status describe_conv(const std::string& what, cudnnDataType_t dt, cudnnTensorFormat_t format, Precision precision,
+                     const Shape& x, const Shape& w, const Shape& y, const std::vector<int64_t>& pads,
+                     const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations, int64_t group,
+                     cudnnTensorDescriptor_t& xd, cudnnTensorDescriptor_t& yd, cudnnFilterDescriptor_t& wd,
+                     cudnnConvolutionDescriptor_t& cd) {
+    auto i = [](int64_t v) { return static_cast<int>(v); };
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&xd), what);
+    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&yd), what);
+    FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&wd), what);
+    FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&cd), what);
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(xd, format, dt, i(x[0]), i(x[1]), i(x[2]), i(x[3])),
+                    what + " x descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(yd, format, dt, i(y[0]), i(y[1]), i(y[2]), i(y[3])),
+                    what + " y descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetFilter4dDescriptor(wd, dt, format, i(w[0]), i(w[1]), i(w[2]), i(w[3])),
+                    what + " filter descriptor");
+    FOVEA_CUDNN_TRY(
+        cudnnSetConvolution2dDescriptor(cd, i(pads[0]), i(pads[1]), i(strides[0]), i(strides[1]), i(dilations[0]),
+                                        i(dilations[1]), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+        what + " convolution descriptor");
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(cd, i(group)), what + " group count");
+    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(cd, conv_math(precision)), what + " math type");
+    return Status::ok();
+}
+
 }  // namespace
 
 Result<Launch> build_conv(const ir::Node& node, Builder& b) {
@@ -139,30 +174,10 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         ws[0] = ys[1];
     }
     const bool padded_out = ys[1] != channels_out;
-    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->x), what);
-    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->y), what);
-    FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
-    FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&s->conv), what);
-    FOVEA_CUDNN_TRY(
-        cudnnSetTensor4dDescriptor(s->x, format, dt, as_int(xs[0]), as_int(xs[1]), as_int(xs[2]), as_int(xs[3])),
-        what + " input descriptor");
-    FOVEA_CUDNN_TRY(
-        cudnnSetTensor4dDescriptor(s->y, format, dt, as_int(ys[0]), as_int(ys[1]), as_int(ys[2]), as_int(ys[3])),
-        what + " output descriptor");
-    FOVEA_CUDNN_TRY(
-        cudnnSetFilter4dDescriptor(s->w, dt, format, as_int(ws[0]), as_int(ws[1]), as_int(ws[2]), as_int(ws[3])),
-        what + " filter descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->conv, as_int(pads[0]), as_int(pads[1]), as_int(strides[0]),
-                                                    as_int(strides[1]), as_int(dilations[0]), as_int(dilations[1]),
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-                    what + " convolution descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(s->conv, as_int(group)), what + " group count");
-    // fp32 means float32 arithmetic: no TF32 tensor cores, which the default math mode allows on Ampere and later.
+    FOVEA_TRY(describe_conv(what, dt, format, b.precision, xs, ws, ys, pads, strides, dilations, group, s->x, s->y,
+                            s->w, s->conv));
     const bool exact = b.precision == Precision::kFP32;
-    const cudnnMathType_t math = exact                             ? CUDNN_FMA_MATH
-                                 : b.precision == Precision::kFP16 ? CUDNN_TENSOR_OP_MATH
-                                                                   : CUDNN_DEFAULT_MATH;
-    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
+    const cudnnMathType_t math = conv_math(b.precision);
     int n = 0, c = 0, h = 0, w = 0;
     FOVEA_CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(s->conv, s->x, s->w, &n, &c, &h, &w), what);
     if (n != ys[0] || c != ys[1] || h != ys[2] || w != ys[3])
@@ -421,36 +436,16 @@ Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b) {
         dilations.insert(dilations.begin(), 1);
     }
     const int64_t group = node.attr_int("group", 1);
-    auto as_int = [](int64_t v) { return static_cast<int>(v); };
 
     auto s = std::make_shared<DeconvState>();
     const std::string what = node.describe() + ": cuDNN";
     const cudnnDataType_t dt = cudnn_type(t);
     const Shape dx_shape = {ys[0], ys[1], full[0], full[1]};
-    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->dy), what);
-    FOVEA_CUDNN_TRY(cudnnCreateTensorDescriptor(&s->dx), what);
-    FOVEA_CUDNN_TRY(cudnnCreateFilterDescriptor(&s->w), what);
-    FOVEA_CUDNN_TRY(cudnnCreateConvolutionDescriptor(&s->conv), what);
-    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->dy, CUDNN_TENSOR_NCHW, dt, as_int(xs[0]), as_int(xs[1]),
-                                               as_int(xs[2]), as_int(xs[3])),
-                    what + " input descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetTensor4dDescriptor(s->dx, CUDNN_TENSOR_NCHW, dt, as_int(dx_shape[0]), as_int(dx_shape[1]),
-                                               as_int(dx_shape[2]), as_int(dx_shape[3])),
-                    what + " output descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetFilter4dDescriptor(s->w, dt, CUDNN_TENSOR_NCHW, as_int(ws[0]), as_int(ws[1]), as_int(ws[2]),
-                                               as_int(ws[3])),
-                    what + " filter descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->conv, as_int(pads[0]), as_int(pads[1]), as_int(strides[0]),
-                                                    as_int(strides[1]), as_int(dilations[0]), as_int(dilations[1]),
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-                    what + " convolution descriptor");
-    FOVEA_CUDNN_TRY(cudnnSetConvolutionGroupCount(s->conv, as_int(group)), what + " group count");
-    // As in build_conv: fp32 keeps FMA math (no TF32), fp16 may use tensor cores, tf32 lets cuDNN choose.
+    // The convolution this is the gradient of: from dx (the node's output, cropped) to dy (its input).
+    FOVEA_TRY(describe_conv(what, dt, CUDNN_TENSOR_NCHW, b.precision, dx_shape, ws, xs, pads, strides, dilations, group,
+                            s->dx, s->dy, s->w, s->conv));
     const bool exact = b.precision == Precision::kFP32;
-    const cudnnMathType_t math = exact                             ? CUDNN_FMA_MATH
-                                 : b.precision == Precision::kFP16 ? CUDNN_TENSOR_OP_MATH
-                                                                   : CUDNN_DEFAULT_MATH;
-    FOVEA_CUDNN_TRY(cudnnSetConvolutionMathType(s->conv, math), what + " math type");
+    const cudnnMathType_t math = conv_math(b.precision);
     // The convolution this is the gradient of maps dx back onto exactly the node's input.
     int n = 0, c = 0, h = 0, w = 0;
     FOVEA_CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(s->conv, s->dx, s->w, &n, &c, &h, &w), what);

@@ -193,21 +193,15 @@ __device__ float pool_window(const Pool2dParams& p, const T* in, I oy, I ox, I s
     return div > 0 ? acc / static_cast<float>(div) : 0.f;
 }
 
+// Output index o runs over (image, oy, ox, c) with `per` = the channel count in NHWC (c fastest, so neighbouring
+// threads read neighbouring channels), or over (plane, oy, ox) with `per` = 1 in NCHW.
 template <typename T>
-__global__ void pool2d_kernel(Pool2dParams p, const T* x, T* y) {
-    FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w) {
-        const int64_t ox = o % p.out_w, oy = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-        store(y, o, pool_window<int64_t>(p, x + plane * p.in_h * p.in_w, oy, ox, int64_t{1}));
-    }
-}
-
-// NHWC: output index o runs over (n, oy, ox, c) with c fastest, so neighbouring threads read neighbouring channels.
-template <typename T>
-__global__ void pool2d_nhwc_kernel(Pool2dParams p, const T* x, T* y) {
-    FOVEA_GRID_LOOP(o, p.planes * p.out_h * p.out_w * p.channels) {
-        const int64_t c = o % p.channels, rest = o / p.channels;
-        const int64_t ox = rest % p.out_w, oy = (rest / p.out_w) % p.out_h, n = rest / (p.out_w * p.out_h);
-        store(y, o, pool_window<int64_t>(p, x + n * p.in_h * p.in_w * p.channels + c, oy, ox, p.channels));
+__global__ void pool2d_wide_kernel(Pool2dParams p, const T* x, T* y, int64_t n) {
+    const int64_t per = p.channels_last ? p.channels : 1, plane = p.in_h * p.in_w * per;
+    FOVEA_GRID_LOOP(o, n) {
+        const int64_t pixel = o / per, c = o % per;
+        const int64_t row = pixel / p.out_w, ox = pixel % p.out_w, image = row / p.out_h, oy = row % p.out_h;
+        store(y, o, pool_window<int64_t>(p, x + image * plane + c, oy, ox, per));
     }
 }
 
@@ -292,10 +286,8 @@ void pool2d_typed(const Pool2dParams& p, const T* x, T* y, cudaStream_t stream) 
         pool2d_fast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, per, FastDiv(static_cast<uint32_t>(p.out_w)),
                                                                    FastDiv(static_cast<uint32_t>(p.out_h)), x, y,
                                                                    static_cast<int32_t>(n));
-    } else if (p.channels_last) {
-        pool2d_nhwc_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
     } else {
-        pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y);
+        pool2d_wide_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, x, y, n);
     }
 }
 
