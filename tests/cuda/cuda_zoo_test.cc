@@ -20,10 +20,10 @@
 #include <string>
 #include <tuple>
 
+#include "../zoo/zoo_util.h"
 #include "backends/cuda/cuda_backend.h"
 #include "fovea/npy.h"
 #include "fovea/session.h"
-#include "../zoo/zoo_util.h"
 
 namespace fovea {
 namespace {
@@ -132,8 +132,8 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaZoo,
 
 // Seeded noise images as the zoo makes them: [0, 1) pixels, ImageNet-normalized for the classifiers.
 std::map<std::string, Tensor> noise_inputs(const Session& session, const std::map<std::string, Shape>& shapes,
-                                           bool imagenet) {
-    std::mt19937 rng(1234);
+                                           bool imagenet, unsigned seed = 1234) {
+    std::mt19937 rng(seed);
     std::uniform_real_distribution<float> pixel(0.f, 1.f);
     const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
     std::map<std::string, Tensor> out;
@@ -238,37 +238,45 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
     auto reduced = load_cuda(path, precision, shapes);
     ASSERT_TRUE(exact.is_ok()) << exact.status().to_string();
     ASSERT_TRUE(reduced.is_ok()) << reduced.status().to_string();
-    const auto inputs = noise_inputs(**exact, shapes, !detector);
-    auto ref = (*exact)->run(inputs);
-    auto out = (*reduced)->run(inputs);
-    auto floor = (*exact)->run(rounded_to_half(inputs));
-    ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
-    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-    ASSERT_TRUE(floor.is_ok()) << floor.status().to_string();
-    const double err = relative_l2((*out)[0], (*ref)[0]), floor_err = relative_l2((*floor)[0], (*ref)[0]);
-    const double budget = precision == "fp16" ? 1e-2 : 1e-3;
-    if (detector) {
-        const bool v8 = model == "yolov8n_style";
-        const double iou = mean_box_iou((*out)[0], (*ref)[0], v8, 20);
-        const double floor_iou = mean_box_iou((*floor)[0], (*ref)[0], v8, 20);
-        std::printf(
-            "cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), mean IoU of the top-20 boxes %.4f "
-            "(floor %.4f)\n",
-            model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, iou, floor_iou);
-        EXPECT_GE(iou, 0.95);
-    } else {
-        const double top = agreement(top1((*out)[0]), top1((*ref)[0]));
-        const double floor_top = agreement(top1((*floor)[0]), top1((*ref)[0]));
-        // Noise images leave some top-2 logits nearly tied: where the input rounding alone flips decisions, the model
-        // cannot meet 99% in any reduced precision; it must then do as well as that, less one image.
-        const double need = floor_top >= 0.99 ? 0.99 : floor_top - 1.0 / static_cast<double>(batch);
-        std::printf(
-            "cuda zoo agreement %s %s b%lld: rel L2 %.2e (floor %.2e), top-1 agreement %.3f (floor %.3f, "
-            "need %.3f)\n",
-            model.c_str(), precision.c_str(), static_cast<long long>(batch), err, floor_err, top, floor_top, need);
-        EXPECT_GE(top, need);
+    // A 99% agreement needs more than 100 decisions to mean anything: classifiers see 4 batches of 32 images.
+    const int rounds = detector ? 1 : 4;
+    std::vector<int64_t> top_ref, top_out, top_floor;
+    for (int round = 0; round < rounds; ++round) {
+        const auto inputs = noise_inputs(**exact, shapes, !detector, 1234u + static_cast<unsigned>(round));
+        auto ref = (*exact)->run(inputs);
+        auto out = (*reduced)->run(inputs);
+        auto floor = (*exact)->run(rounded_to_half(inputs));
+        ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
+        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+        ASSERT_TRUE(floor.is_ok()) << floor.status().to_string();
+        const double err = relative_l2((*out)[0], (*ref)[0]), floor_err = relative_l2((*floor)[0], (*ref)[0]);
+        const double budget = precision == "fp16" ? 1e-2 : 1e-3;
+        std::printf("cuda zoo agreement %s %s b%lld round %d: rel L2 %.2e (floor %.2e)\n", model.c_str(),
+                    precision.c_str(), static_cast<long long>(batch), round, err, floor_err);
+        EXPECT_LT(err, bound_for(budget, floor_err));
+        if (detector) {
+            const bool v8 = model == "yolov8n_style";
+            const double iou = mean_box_iou((*out)[0], (*ref)[0], v8, 20);
+            const double floor_iou = mean_box_iou((*floor)[0], (*ref)[0], v8, 20);
+            std::printf("cuda zoo agreement %s %s: mean IoU of the top-20 boxes %.4f (floor %.4f)\n", model.c_str(),
+                        precision.c_str(), iou, floor_iou);
+            EXPECT_GE(iou, 0.95);
+            continue;
+        }
+        for (auto [to, from] : {std::pair{&top_ref, &*ref}, {&top_out, &*out}, {&top_floor, &*floor}}) {
+            const std::vector<int64_t> decided = top1((*from)[0]);
+            to->insert(to->end(), decided.begin(), decided.end());
+        }
     }
-    EXPECT_LT(err, bound_for(budget, floor_err));
+    if (detector) return;
+    const double top = agreement(top_out, top_ref), floor_top = agreement(top_floor, top_ref);
+    // Noise images leave some top-2 logits nearly tied: where the input rounding alone flips decisions, the model
+    // cannot meet 99% in any reduced precision; it must then do as well as that, less one image.
+    const double n = static_cast<double>(top_ref.size());
+    const double need = floor_top >= 0.99 ? 0.99 : floor_top - 1.0 / n;
+    std::printf("cuda zoo agreement %s %s, %zu images: top-1 agreement %.3f (floor %.3f, need %.3f)\n", model.c_str(),
+                precision.c_str(), top_ref.size(), top, floor_top, need);
+    EXPECT_GE(top, need);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaZooAgreement,

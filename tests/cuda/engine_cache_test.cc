@@ -36,7 +36,7 @@ EngineRecord sample_record() {
     r.key = engine_key(sample_parts());
     r.convs["conv1|Conv|x[1,3,224,224]|nhwc|f16"] = {1, 1, 4096, true};
     r.convs["layer1.0|FusedConv|x[1,64,56,56]|nhwc|f16|sum"] = {6, 2, 0, false};
-    r.convs["layer1.1|FusedConv|x[1,64,56,56]|nhwc|f16"] = {0, 0, 1 << 20, false, 3};  // a graph-API engine
+    r.convs["layer1.1|FusedConv|x[1,64,56,56]|nhwc|f16"] = {0, 0, 1 << 20, false, 3, 1 << 16};  // a graph-API engine
     return r;
 }
 
@@ -122,7 +122,7 @@ TEST(EngineCacheFile, rejects_malformed_lines_even_with_a_valid_checksum) {
     r.convs["conv2"] = {1, 1, 0, false};
     std::string bytes = serialize_engine_record(r);
     // Re-serialize by hand with a broken line and a checksum that matches it.
-    const std::string payload = r.key + "\nconv2\tone\t1\t0\t0\t-1\n";
+    const std::string payload = r.key + "\nconv2\tone\t1\t0\t0\t-1\t0\n";
     EngineRecord probe;
     probe.key = r.key;
     std::string good = serialize_engine_record(probe);
@@ -134,18 +134,21 @@ TEST(EngineCacheFile, rejects_malformed_lines_even_with_a_valid_checksum) {
     ASSERT_FALSE(parsed.is_ok());
     EXPECT_NE(parsed.status().message().find("bad algorithm"), std::string::npos) << parsed.status().to_string();
 
-    // A graph-API engine index below -1 or not a number is as bad (a missing one makes the line malformed).
-    for (const std::string graph : {"-2", "x", ""}) {
-        const std::string bad = r.key + "\nconv2\t1\t1\t0\t0\t" + graph + "\n";
+    // A graph-API engine index below -1 or not a number is as bad, and so is a graph workspace that is not a count;
+    // a line without the graph workspace (format 2) is malformed.
+    auto reject = [&](const std::string& fields, const std::string& why) {
+        const std::string bad = r.key + "\nconv2\t1\t1\t0\t0\t" + fields + "\n";
         std::string head = good.substr(0, 16);
         const uint64_t bad_size = bad.size(), bad_sum = hash_bytes(bad.data(), bad.size());
         head.append(reinterpret_cast<const char*>(&bad_size), 8);
         head.append(reinterpret_cast<const char*>(&bad_sum), 8);
         auto rejected = parse_engine_record(head + bad, r.key);
-        ASSERT_FALSE(rejected.is_ok()) << "graph '" << graph << "'";
-        EXPECT_NE(rejected.status().message().find(graph.empty() ? "malformed" : "bad graph engine"), std::string::npos)
-            << rejected.status().to_string();
-    }
+        ASSERT_FALSE(rejected.is_ok()) << "fields '" << fields << "'";
+        EXPECT_NE(rejected.status().message().find(why), std::string::npos) << rejected.status().to_string();
+    };
+    for (const std::string graph : {"-2", "x", ""}) reject(graph + "\t0", "bad graph engine");
+    for (const std::string bytes : {"-1", "y"}) reject("2\t" + bytes, "bad graph workspace");
+    for (const std::string fields : {"2\t", "2"}) reject(fields, "malformed");
 }
 
 TEST(EngineCacheFile, saves_atomically_and_loads_or_says_not_found) {

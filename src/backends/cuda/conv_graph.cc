@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <string>
 #include <utility>
 
@@ -282,20 +283,46 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
                                  &returned, raw.data()) != CUDNN_STATUS_SUCCESS)
         return unsupported("cuDNN graph: reading heuristics results");
 
-    std::shared_ptr<GraphPlan> best;
+    // Finalizing a runtime-fusion plan compiles its kernel (tens of milliseconds each): the candidates compile on
+    // threads at once, then are timed one after another.
+    std::vector<Desc> plans;
+    std::vector<int64_t> indices;
     for (int64_t i = only >= 0 ? only : 0; i < returned; ++i) {
         if (reduced_precision(configs[i])) continue;
-        Desc plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-        cudnnBackendSetAttribute(plan.get(), kPlanHandle, CUDNN_TYPE_HANDLE, 1, &handle);  // ignored where deprecated
-        plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[i]);
-        if (!plan.finalize("execution plan").is_ok()) continue;
+        plans.emplace_back(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+        cudnnBackendSetAttribute(plans.back().get(), kPlanHandle, CUDNN_TYPE_HANDLE, 1, &handle);  // see kPlanHandle
+        plans.back().set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[i]);
+        indices.push_back(i);
+        if (only >= 0) break;
+    }
+    std::vector<bool> compiled(plans.size());
+    if (plans.size() == 1) {
+        compiled[0] = plans[0].finalize("execution plan").is_ok();
+    } else {
+        int device = 0;
+        cudaGetDevice(&device);
+        std::vector<std::future<bool>> compiling;
+        for (Desc& plan : plans)
+            compiling.push_back(std::async(std::launch::async, [&plan, device] {
+                cudaSetDevice(device);  // the plan's module loads into this device's context
+                return plan.finalize("execution plan").is_ok();
+            }));
+        for (size_t j = 0; j < plans.size(); ++j) compiled[j] = compiling[j].get();
+    }
+
+    std::shared_ptr<GraphPlan> best;
+    for (size_t j = 0; j < plans.size(); ++j) {
+        if (!compiled[j]) continue;
+        Desc& plan = plans[j];
+        const int64_t i = indices[j];
         int64_t bytes = 0, count = 0;
         if (cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &count,
                                      &bytes) != CUDNN_STATUS_SUCCESS ||
-            bytes < 0 || static_cast<size_t>(bytes) > scratch_bytes)
+            bytes < 0)
             continue;
         float ms = 0;
         if (only < 0) {
+            if (static_cast<size_t>(bytes) > scratch_bytes) continue;
             auto pack = variant_pack(uids, pointers, scratch);
             if (!pack.is_ok()) continue;
             const cudnnBackendDescriptor_t p = plan.get(), v = pack->get();
@@ -314,7 +341,6 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         chosen->plan = plan.release();
         chosen->owned.push_back(configs[i].release());
         best = std::move(chosen);
-        if (only >= 0) break;
     }
     if (!best) return not_found("cuDNN graph: no engine runs this convolution");
     // The plan is self-contained once finalized; what it was made from is kept alive with it anyway, so that no
@@ -331,14 +357,20 @@ GraphConv::~GraphConv() {
     if (pack_) cudnnBackendDestroyDescriptor(pack_);
 }
 
+const GraphPlan* GraphConv::plan() const {
+    return plan_.get().get();
+}
 int GraphConv::candidate() const {
-    return plan_->candidate;
+    return candidate_;
 }
 size_t GraphConv::workspace() const {
-    return plan_->workspace;
+    return plan() ? plan()->workspace : 0;
 }
 float GraphConv::measured_ms() const {
-    return plan_->measured_ms;
+    return plan() ? plan()->measured_ms : 0.f;
+}
+bool GraphConv::usable(size_t workspace_bytes) const {
+    return plan() && plan()->workspace <= workspace_bytes;
 }
 
 Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream,
@@ -347,13 +379,33 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
     const std::string key = spec_key(spec, only);
     auto it = plans.find(key);
     if (it == plans.end()) {
-        auto made = make_plan(handle, stream, spec, buffers, scratch, scratch_bytes, only);
-        it = plans.emplace(key, made.is_ok() ? *made : nullptr).first;
-        if (!made.is_ok()) return made.status();
+        std::shared_future<std::shared_ptr<const GraphPlan>> plan;
+        if (only >= 0) {
+            // A cached choice: nothing to measure, so the plan compiles on a thread of its own while the build goes
+            // on; every plan of a cached build compiles at once.
+            int device = 0;
+            cudaGetDevice(&device);
+            plan = std::async(std::launch::async, [=]() -> std::shared_ptr<const GraphPlan> {
+                       cudaSetDevice(device);
+                       auto made = make_plan(handle, nullptr, spec, buffers, nullptr, 0, only);
+                       return made.is_ok() ? *made : nullptr;
+                   }).share();
+        } else {
+            auto made = make_plan(handle, stream, spec, buffers, scratch, scratch_bytes, only);
+            std::promise<std::shared_ptr<const GraphPlan>> ready;
+            ready.set_value(made.is_ok() ? *made : nullptr);
+            plan = ready.get_future().share();
+            if (!made.is_ok()) {
+                plans.emplace(key, plan);
+                return made.status();
+            }
+        }
+        it = plans.emplace(key, plan).first;
     }
-    if (!it->second) return not_found("cuDNN graph: no engine runs this convolution");
+    if (only < 0 && !it->second.get()) return not_found("cuDNN graph: no engine runs this convolution");
     auto conv = std::unique_ptr<GraphConv>(new GraphConv());
     conv->plan_ = it->second;
+    conv->candidate_ = only >= 0 ? only : it->second.get()->candidate;
     conv->uids_ = buffer_uids(spec);
     conv->pointers_ = buffer_pointers(spec, buffers);
     return conv;
@@ -366,7 +418,8 @@ Status GraphConv::run(cudnnHandle_t handle, void* workspace) {
         pack_ = pack.release();
         pack_workspace_ = workspace;
     }
-    const cudnnStatus_t s = cudnnBackendExecute(handle, plan_->plan, pack_);
+    if (!plan()) return not_found("cuDNN graph: the plan did not compile");
+    const cudnnStatus_t s = cudnnBackendExecute(handle, plan()->plan, pack_);
     if (s != CUDNN_STATUS_SUCCESS)
         return internal_error(std::string("cuDNN graph: execution: ") + cudnnGetErrorString(s));
     return Status::ok();

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,9 +45,9 @@ struct GraphConvBuffers {
 // spec, each executing it on its own buffers.
 struct GraphPlan;
 
-// The plans of one engine build, by spec (null: no engine runs it). Compiling is what a build spends its time on, and
-// a network repeats shapes: ResNet-50's 53 convolutions have about 20 distinct ones.
-using GraphPlans = std::map<std::string, std::shared_ptr<const GraphPlan>>;
+// The plans of one engine build, by spec (null: no engine runs it), ready or still compiling. Compiling is what a build
+// spends its time on, and a network repeats shapes: ResNet-50's 53 convolutions have about 20 distinct ones.
+using GraphPlans = std::map<std::string, std::shared_future<std::shared_ptr<const GraphPlan>>>;
 
 class GraphConv {
   public:
@@ -54,21 +55,25 @@ class GraphConv {
     GraphConv(const GraphConv&) = delete;
     GraphConv& operator=(const GraphConv&) = delete;
 
-    // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace; or, with
-    // `only` >= 0, that candidate untimed (a cached choice). A plan already in `plans` for this spec is reused, a new
-    // one (or a failure) recorded there. not_found when no candidate works.
+    // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace (not_found
+    // when no candidate works); or, with `only` >= 0, that candidate untimed (a cached choice), compiling in the
+    // background: usable() waits for it. A plan already in `plans` for this spec is reused, a new one recorded there.
     static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream,
                                                     const GraphConvSpec& spec, const GraphConvBuffers& buffers,
                                                     void* scratch, size_t scratch_bytes, int only, GraphPlans& plans);
 
+    // Whether the plan compiled and fits `workspace_bytes` (waits for it). Else the caller runs its legacy path.
+    bool usable(size_t workspace_bytes) const;
     Status run(cudnnHandle_t handle, void* workspace);
     int candidate() const;
-    size_t workspace() const;
+    size_t workspace() const;  // waits for the plan
     float measured_ms() const;
 
   private:
     GraphConv() = default;
-    std::shared_ptr<const GraphPlan> plan_;
+    const GraphPlan* plan() const;  // null: it did not compile
+    std::shared_future<std::shared_ptr<const GraphPlan>> plan_;
+    int candidate_ = -1;
     std::vector<int64_t> uids_;
     std::vector<void*> pointers_;              // one per id in uids_
     cudnnBackendDescriptor_t pack_ = nullptr;  // for pack_workspace_

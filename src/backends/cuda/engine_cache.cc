@@ -86,7 +86,8 @@ std::string serialize_engine_record(const EngineRecord& record) {
     std::string payload = record.key + "\n";
     for (const auto& [signature, c] : record.convs)
         payload += signature + "\t" + std::to_string(c.algo) + "\t" + std::to_string(c.math) + "\t" +
-                   std::to_string(c.workspace) + "\t" + (c.fused ? "1" : "0") + "\t" + std::to_string(c.graph) + "\n";
+                   std::to_string(c.workspace) + "\t" + (c.fused ? "1" : "0") + "\t" + std::to_string(c.graph) + "\t" +
+                   std::to_string(c.graph_workspace) + "\n";
     std::string out(kMagic, sizeof kMagic);
     put<uint32_t>(out, kEngineCacheVersion);
     put<uint32_t>(out, 0);
@@ -118,11 +119,11 @@ Result<EngineRecord> parse_engine_record(std::string_view bytes, const std::stri
         const std::string line(payload.substr(begin, end - begin));
         begin = end + 1;
         std::istringstream fields(line);
-        std::string signature, algo, math, workspace, fused, graph;
+        std::string signature, algo, math, workspace, fused, graph, graph_workspace;
         if (!std::getline(fields, signature, '\t') || !std::getline(fields, algo, '\t') ||
             !std::getline(fields, math, '\t') || !std::getline(fields, workspace, '\t') ||
-            !std::getline(fields, fused, '\t') || !std::getline(fields, graph) || signature.empty() ||
-            (fused != "0" && fused != "1"))
+            !std::getline(fields, fused, '\t') || !std::getline(fields, graph, '\t') ||
+            !std::getline(fields, graph_workspace) || signature.empty() || (fused != "0" && fused != "1"))
             return invalid_argument("engine cache: malformed line '" + line + "'");
         ConvChoice c;
         char* rest = nullptr;
@@ -136,6 +137,9 @@ Result<EngineRecord> parse_engine_record(std::string_view bytes, const std::stri
         c.graph = static_cast<int>(std::strtol(graph.c_str(), &rest, 10));
         if (graph.empty() || *rest || c.graph < -1)
             return invalid_argument("engine cache: bad graph engine in '" + line + "'");
+        c.graph_workspace = std::strtoull(graph_workspace.c_str(), &rest, 10);
+        if (graph_workspace.empty() || *rest || graph_workspace[0] == '-')
+            return invalid_argument("engine cache: bad graph workspace in '" + line + "'");
         record.convs[signature] = c;
     }
     return record;

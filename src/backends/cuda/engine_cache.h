@@ -18,14 +18,15 @@
 
 namespace fovea::cuda {
 
-constexpr uint32_t kEngineCacheVersion = 2;
+constexpr uint32_t kEngineCacheVersion = 3;
 
 struct ConvChoice {
     int algo = 0;
     int math = 0;
     uint64_t workspace = 0;
     bool fused = false;
-    int graph = -1;  // >= 0: the convolution runs through the graph API, this candidate of its heuristics
+    int graph = -1;                // >= 0: the convolution runs through the graph API, this candidate of its heuristics
+    uint64_t graph_workspace = 0;  // that plan's workspace: a cached build sizes the workspace before it compiles
     bool operator==(const ConvChoice&) const = default;
 };
 

@@ -351,12 +351,14 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
             if (faster) graph = std::move(*built);
         }
     }
-    if (graph) b.need_workspace(graph->workspace());
+    // A cached build's plans are still compiling: the workspace they need is the one recorded.
+    const size_t graph_workspace = !graph ? 0 : cached ? cached->graph_workspace : graph->workspace();
+    b.need_workspace(graph_workspace);
     {
         cudnnMathType_t used = math;
         cudnnGetConvolutionMathType(s->conv, &used);
-        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused,
-                                     graph ? graph->candidate() : -1};
+        b.chosen.convs[signature] = {static_cast<int>(s->algo),       static_cast<int>(used), s->workspace, s->fused,
+                                     graph ? graph->candidate() : -1, graph_workspace};
     }
     return Launch([=, &node](const Exec& e) -> Status {
         if (gather_nchw)
@@ -365,7 +367,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         else if (padded)
             FOVEA_TRY(launched(node, launch_copy_rows(esize, x_stored, channels_in, x, channels_padded, pixels,
                                                       channels_in, e.stream)));
-        if (!graph) return legacy(e);
+        if (!graph || !graph->usable(e.workspace_bytes)) return legacy(e);
         const Status ran = graph->run(e.cudnn, e.workspace);
         return ran.is_ok() ? ran : internal_error(node.describe() + ": " + ran.message());
     });
