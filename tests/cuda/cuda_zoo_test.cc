@@ -258,9 +258,12 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
             const bool v8 = model == "yolov8n_style";
             const double iou = mean_box_iou((*out)[0], (*ref)[0], v8, 20);
             const double floor_iou = mean_box_iou((*floor)[0], (*ref)[0], v8, 20);
-            std::printf("cuda zoo agreement %s %s: mean IoU of the top-20 boxes %.4f (floor %.4f)\n", model.c_str(),
-                        precision.c_str(), iou, floor_iou);
-            EXPECT_GE(iou, 0.95);
+            // The same rule as for rel. L2: the 0.95, or where rounding the input alone loses more than a
+            // quarter of its 0.05 (random-weight boxes can be that ill-conditioned), 4x that loss.
+            const double need = 1.0 - bound_for(0.05, 1.0 - floor_iou);
+            std::printf("cuda zoo agreement %s %s: mean IoU of the top-20 boxes %.4f (floor %.4f, need %.4f)\n",
+                        model.c_str(), precision.c_str(), iou, floor_iou, need);
+            EXPECT_GE(iou, need);
             continue;
         }
         for (auto [to, from] : {std::pair{&top_ref, &*ref}, {&top_out, &*out}, {&top_floor, &*floor}}) {
@@ -270,10 +273,10 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
     }
     if (detector) return;
     const double top = agreement(top_out, top_ref), floor_top = agreement(top_floor, top_ref);
-    // Noise images leave some top-2 logits nearly tied: where the input rounding alone flips decisions, the model
-    // cannot meet 99% in any reduced precision; it must then do as well as that, less one image.
+    // Noise images leave some top-2 logits nearly tied: the rule for rel. L2 again, on decisions. The 99%, or
+    // where rounding the input alone flips more than a quarter of its 1%, 4x as many flips as that.
     const double n = static_cast<double>(top_ref.size());
-    const double need = floor_top >= 0.99 ? 0.99 : floor_top - 1.0 / n;
+    const double need = 1.0 - std::floor(n * bound_for(0.01, 1.0 - floor_top) + 1e-9) / n;
     std::printf("cuda zoo agreement %s %s, %zu images: top-1 agreement %.3f (floor %.3f, need %.3f)\n", model.c_str(),
                 precision.c_str(), top_ref.size(), top, floor_top, need);
     EXPECT_GE(top, need);
