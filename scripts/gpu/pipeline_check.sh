@@ -6,6 +6,7 @@
 # (`auto`: frames stay in GPU memory, read in place by the preprocessing kernel) or CPU decoding (`none`: frames
 # uploaded), the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
 # frames/s, drops and capture-to-event latency per stream count; full logs and stats JSON go to $OUT.
+# PIPELINE_SECONDS (15) sets each run's length, PIPELINE_DECODES ("auto none") the decoders tried.
 set -uo pipefail
 root=/tmp/fovea
 logs="${OUT:-$root/logs}"
@@ -13,6 +14,7 @@ mkdir -p "$logs"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
 counts=("${@:-16 32 64}")
 seconds=${PIPELINE_SECONDS:-15}
+decodes=(${PIPELINE_DECODES:-auto none})  # NVDEC, CPU
 here="$(dirname "${BASH_SOURCE[0]}")"
 
 # The detector: from the bundle's packed zoo when it has one, else exported here by PyTorch (random weights, as in the
@@ -36,7 +38,7 @@ clip_dir="$root/clips"
 
 rows=()
 for n in ${counts[*]}; do
-    for decode in auto none; do
+    for decode in "${decodes[@]}"; do
         batch=$((n < 64 ? n : 64))
         cat >"$logs/p${n}_${decode}.yaml" <<EOF
 pipeline: {device: cuda, queue_depth: 1}
