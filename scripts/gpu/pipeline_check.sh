@@ -6,7 +6,8 @@
 # (`auto`: frames stay in GPU memory, read in place by the preprocessing kernel) or CPU decoding (`none`: frames
 # uploaded), the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
 # frames/s, drops and capture-to-event latency per stream count; full logs and stats JSON go to $OUT.
-# PIPELINE_SECONDS (15) sets each run's length, PIPELINE_DECODES ("auto none") the decoders tried.
+# PIPELINE_SECONDS (15) sets each run's measured length, after PIPELINE_WARMUP (5) seconds; PIPELINE_DECODES
+# ("auto none") the decoders tried.
 set -uo pipefail
 root=/tmp/fovea
 logs="${OUT:-$root/logs}"
@@ -14,6 +15,7 @@ mkdir -p "$logs"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64"
 counts=("${@:-16 32 64}")
 seconds=${PIPELINE_SECONDS:-15}
+warmup=${PIPELINE_WARMUP:-5}  # seconds before the statistics start: NVDEC sessions opening, first batches
 decodes=(${PIPELINE_DECODES:-auto none})  # NVDEC, CPU
 here="$(dirname "${BASH_SOURCE[0]}")"
 
@@ -54,7 +56,7 @@ sources:
   - {name: "cam{i}", uri: $clip_dir/stream_0.mp4, count: $n, loop: true, hw_decode: $decode}
 sinks: {console: false}
 EOF
-        timeout 300 fovea run "$logs/p${n}_${decode}.yaml" --duration "$seconds" --no-console \
+        timeout 300 fovea run "$logs/p${n}_${decode}.yaml" --warmup "$warmup" --duration "$seconds" --no-console \
             --stats-json "$logs/p${n}_${decode}.json" >"$logs/p${n}_${decode}.log" 2>&1
         rc=$?
         rows+=("$(python3 - "$logs/p${n}_${decode}.json" "$n" "$decode" "$rc" <<'PY'
@@ -78,7 +80,7 @@ PY
     done
 done
 
-echo "## Pipeline on the GPU: N x 1080p30 H.264 cameras, YOLOv5s-style FP16 on cuda (${seconds} s each)"
+echo "## Pipeline on the GPU: N x 1080p30 H.264 cameras, YOLOv5s-style FP16 on cuda (${seconds} s each after ${warmup} s of warm-up)"
 echo
 echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | frames in GPU memory / uploaded | batch sizes |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"

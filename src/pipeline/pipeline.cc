@@ -13,17 +13,21 @@
 namespace fovea::pipeline {
 namespace {
 
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double micros(Clock::duration d) {
+    return std::chrono::duration<double, std::micro>(d).count();
+}
 
 nlohmann::json histogram_ms(const Histogram& h) {
     auto ms = [](double us) { return std::round(us) / 1000.0; };
-    return {{"count", h.count()},     {"mean", ms(h.mean())},          {"p50", ms(h.quantile(0.5))},
+    return {{"count", h.count()},         {"mean", ms(h.mean())},        {"p50", ms(h.quantile(0.5))},
             {"p90", ms(h.quantile(0.9))}, {"p99", ms(h.quantile(0.99))}, {"max", ms(h.max())}};
 }
 
 }  // namespace
 
-Pipeline::~Pipeline() { stop(); }
+Pipeline::~Pipeline() {
+    stop();
+}
 
 Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineConfig config, RunOptions options) {
     std::unique_ptr<Pipeline> p(new Pipeline());
@@ -39,8 +43,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineConfig config, RunOpt
         const Status gpu = p->primary_->enable_device_path();
         p->device_path_ = gpu.is_ok();
         if (!gpu.is_ok())
-            std::fprintf(stderr, "fovea: model '%s': GPU-resident path unavailable, preprocessing and decoding on the CPU: %s\n",
-                         p->primary_->config().name.c_str(), gpu.message().c_str());
+            std::fprintf(
+                stderr, "fovea: model '%s': GPU-resident path unavailable, preprocessing and decoding on the CPU: %s\n",
+                p->primary_->config().name.c_str(), gpu.message().c_str());
     }
     for (const CascadeConfig& k : c.cascades) {
         if (p->secondaries_.contains(k.model)) continue;
@@ -59,7 +64,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::create(PipelineConfig config, RunOpt
         p->bus_.add_sink(std::move(sink));
     }
     if (!c.sinks.video_path.empty())
-        p->bus_.add_sink(std::make_unique<VideoSink>(c.sinks.video_path, c.sinks.video_streams, c.sinks.video_fps, labels));
+        p->bus_.add_sink(
+            std::make_unique<VideoSink>(c.sinks.video_path, c.sinks.video_streams, c.sinks.video_fps, labels));
     for (const StreamConfig& s : c.streams) FOVEA_TRY(p->add_stream(s));
     return p;
 }
@@ -107,6 +113,7 @@ void Pipeline::add_sink(std::unique_ptr<Sink> sink) {
 void Pipeline::start() {
     if (running_.exchange(true)) return;
     started_ = Clock::now();
+    window_start_ = started_.time_since_epoch().count();
     bus_.start();
     worker_ = std::thread([this] { worker_loop(); });
     {
@@ -142,17 +149,49 @@ bool Pipeline::all_streams_stopped() const {
                        [](const StreamSlot& s) { return s.stats->state == StreamState::kStopped; });
 }
 
-void Pipeline::run(double duration_s, const std::atomic<bool>* stop_flag) {
+void Pipeline::run(double duration_s, const std::atomic<bool>* stop_flag, double warmup_s) {
     if (duration_s <= 0) duration_s = config_.duration_s;
     start();
+    bool warming = warmup_s > 0;
     for (;;) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         if (stop_flag && stop_flag->load()) break;
-        const double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+        const double elapsed = std::chrono::duration<double>(Clock::now() - window_start()).count();
+        if (warming) {
+            if (elapsed >= warmup_s) {
+                reset_stats();
+                warming = false;
+            }
+            continue;
+        }
         if (duration_s > 0 && elapsed >= duration_s) break;
         if (all_streams_stopped() && queue_->size() == 0) break;
     }
     stop();
+}
+
+void Pipeline::reset_stats() {
+    {
+        std::lock_guard lock(streams_mu_);
+        for (StreamSlot& slot : streams_) {
+            StreamStats& s = *slot.stats;
+            for (std::atomic<int64_t>* counter : {&s.decoded, &s.skipped, &s.queued, &s.dropped, &s.inferred,
+                                                  &s.corrupt, &s.failed, &s.reconnects, &s.alarms})
+                *counter = 0;
+            for (Histogram* h : {&s.decode_us, &s.preprocess_us, &s.queue_us, &s.infer_us, &s.post_us, &s.latency_us})
+                h->reset();
+        }
+    }
+    for (Histogram* h :
+         {&stages_.decode, &stages_.preprocess, &stages_.queue, &stages_.infer, &stages_.post, &stages_.latency})
+        h->reset();
+    {
+        std::lock_guard lock(batch_mu_);
+        batch_sizes_.clear();
+        batch_infer_us_.reset();
+        inference_errors_ = 0;
+    }
+    window_start_ = Clock::now().time_since_epoch().count();
 }
 
 void Pipeline::worker_loop() {
@@ -298,7 +337,8 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
             for (size_t d = 0; d < results[r].detections.size() && taken < k.max_crops_per_frame; ++d) {
                 const vision::Detection& det = results[r].detections[d].det;
                 if (det.score < k.min_score) continue;
-                if (!k.classes.empty() && std::find(k.classes.begin(), k.classes.end(), det.class_id) == k.classes.end())
+                if (!k.classes.empty() &&
+                    std::find(k.classes.begin(), k.classes.end(), det.class_id) == k.classes.end())
                     continue;
                 const float pw = (det.box.x2 - det.box.x1) * k.padding, ph = (det.box.y2 - det.box.y1) * k.padding;
                 const int x1 = std::max(0, static_cast<int>(std::floor(det.box.x1 - pw)));
@@ -323,7 +363,8 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
         for (size_t c = 0; c < crops.size(); ++c) items.push_back(inputs.data() + c * item);
         auto outputs = model.run(items);
         if (!outputs.is_ok()) {
-            std::fprintf(stderr, "fovea: cascade '%s' failed: %s\n", k.model.c_str(), outputs.status().message().c_str());
+            std::fprintf(stderr, "fovea: cascade '%s' failed: %s\n", k.model.c_str(),
+                         outputs.status().message().c_str());
             continue;
         }
         for (size_t c = 0; c < crops.size(); ++c) {
@@ -345,7 +386,7 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
 nlohmann::json Pipeline::summary() const {
     const Stages& stages = stages_;
     const Clock::time_point end = running_ ? Clock::now() : stopped_;
-    const double seconds = std::max(1e-9, std::chrono::duration<double>(end - started_).count());
+    const double seconds = std::max(1e-9, std::chrono::duration<double>(end - window_start()).count());
     nlohmann::json streams = nlohmann::json::array();
     int64_t inferred = 0, dropped = 0, decoded = 0, alarms = 0;
     {
@@ -395,12 +436,9 @@ nlohmann::json Pipeline::summary() const {
                    {"events", bus_.events()},
                    {"inferred_fps", static_cast<double>(inferred) / seconds},
                    {"sink_dropped_frames", bus_.dropped_frames()}};
-    j["stages_ms"] = {{"decode", histogram_ms(stages.decode)},
-                      {"preprocess", histogram_ms(stages.preprocess)},
-                      {"queue_wait", histogram_ms(stages.queue)},
-                      {"inference", histogram_ms(stages.infer)},
-                      {"postprocess", histogram_ms(stages.post)},
-                      {"capture_to_event", histogram_ms(stages.latency)}};
+    j["stages_ms"] = {{"decode", histogram_ms(stages.decode)},    {"preprocess", histogram_ms(stages.preprocess)},
+                      {"queue_wait", histogram_ms(stages.queue)}, {"inference", histogram_ms(stages.infer)},
+                      {"postprocess", histogram_ms(stages.post)}, {"capture_to_event", histogram_ms(stages.latency)}};
     j["batch_sizes"] = batches;
     j["gpu_resident"] = device_path_;
     if (device_path_)  // frames read in GPU memory as NVDEC decoded them, and frames uploaded from the host
@@ -455,12 +493,13 @@ std::string Pipeline::console_text(double interval_s) {
         const StreamStats& s = *streams_[i].stats;
         const int64_t inferred = s.inferred;
         int64_t& last = console_last_inferred_[i];
-        const double fps = static_cast<double>(inferred - last) / interval_s;
+        const double fps = static_cast<double>(std::max<int64_t>(0, inferred - last)) / interval_s;  // 0 after a reset
         last = inferred;
         fps_total += fps;
         dropped += s.dropped;
         alarms += s.alarms;
-        std::snprintf(line, sizeof line, "%-14.14s %-12s %6.1f fps  drops %-6lld p50 %6.1f ms  p99 %6.1f ms  alarms %lld\n",
+        std::snprintf(line, sizeof line,
+                      "%-14.14s %-12s %6.1f fps  drops %-6lld p50 %6.1f ms  p99 %6.1f ms  alarms %lld\n",
                       streams_[i].name.c_str(), stream_state_name(s.state), fps, static_cast<long long>(s.dropped),
                       s.latency_us.quantile(0.5) / 1000.0, s.latency_us.quantile(0.99) / 1000.0,
                       static_cast<long long>(s.alarms));
@@ -479,7 +518,8 @@ void Pipeline::console_loop() {
     for (;;) {
         {
             std::unique_lock lock(console_mu_);
-            if (console_cv_.wait_for(lock, std::chrono::duration<double>(interval), [&] { return console_stop_.load(); }))
+            if (console_cv_.wait_for(lock, std::chrono::duration<double>(interval),
+                                     [&] { return console_stop_.load(); }))
                 return;
         }
         const std::string text = console_text(interval);

@@ -22,7 +22,7 @@
 namespace fovea::pipeline {
 
 struct RunOptions {
-    std::string device;  // overrides every model's backend when set ("cpu", "cuda", "ref")
+    std::string device;   // overrides every model's backend when set ("cpu", "cuda", "ref")
     bool console = true;  // the live view (the config's sinks.console can turn it off too)
 };
 
@@ -42,8 +42,12 @@ class Pipeline {
     // Stops the streams, drains the queue through the model, delivers the last events, flushes the sinks.
     void stop();
     // Runs until `duration_s` passes (0: the config's duration; both 0: until every stream has stopped or `stop_flag`
-    // turns true), then stops.
-    void run(double duration_s, const std::atomic<bool>* stop_flag = nullptr);
+    // turns true), then stops. With `warmup_s` > 0 it first runs that long and then starts the statistics afresh
+    // (reset_stats), so that decoder start-up and the first batches do not count; `duration_s` follows the warm-up.
+    void run(double duration_s, const std::atomic<bool>* stop_flag = nullptr, double warmup_s = 0);
+    // Zeroes every counter and histogram and starts the summary's time window now. Frames in flight count in the
+    // window they finish in.
+    void reset_stats();
 
     // Streams can come and go while running (the stream registry); names are unique.
     Status add_stream(StreamConfig config);
@@ -91,6 +95,9 @@ class Pipeline {
     std::condition_variable console_cv_;
     Clock::time_point started_{};
     Clock::time_point stopped_{};
+    // Where the summary's window begins: started_, or the last reset_stats() (read by other threads).
+    std::atomic<Clock::rep> window_start_{0};
+    Clock::time_point window_start() const { return Clock::time_point(Clock::duration(window_start_.load())); }
 
     // Stage timings over all streams, next to the per-stream ones.
     struct Stages {

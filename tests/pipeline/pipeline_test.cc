@@ -80,9 +80,10 @@ void ffmpeg(const std::string& args) {
 
 // white 1 s, black 1 s, white 1 s at 10 fps, 64x48, H.264.
 void make_blink_clip(const fs::path& path) {
-    ffmpeg("-f lavfi -i \"color=c=white:s=64x48:r=10:d=1[a];color=c=black:s=64x48:r=10:d=1[b];"
-           "color=c=white:s=64x48:r=10:d=1[c];[a][b][c]concat=n=3[out0]\" -c:v libx264 -pix_fmt yuv420p " +
-           path.string());
+    ffmpeg(
+        "-f lavfi -i \"color=c=white:s=64x48:r=10:d=1[a];color=c=black:s=64x48:r=10:d=1[b];"
+        "color=c=white:s=64x48:r=10:d=1[c];[a][b][c]concat=n=3[out0]\" -c:v libx264 -pix_fmt yuv420p " +
+        path.string());
 }
 
 // White 1 s, black 1 s, white 1 s at 10 fps, 320x184, H.264 written by our own encoder (the GPU test machine has no
@@ -195,10 +196,10 @@ TEST(Pipeline, OpencvSampleVideosIncludingADamagedOneRunToTheEnd) {
         GTEST_SKIP() << "opencv-doc sample videos not installed (scripts/install-deps.sh installs them)";
     const fs::path dir = tmp_dir("samples");
     write_file(dir / "det.onnx", brightness_detector());
-    const std::string yaml = model_yaml(dir / "det.onnx", 8) + "sources:\n  - {name: street, uri: " +
-                             (data / "vtest.avi").string() + ", realtime: false, at_end: stop}\n" +
-                             "  - {name: damaged, uri: " + (data / "Megamind_bugy.avi").string() +
-                             ", realtime: false, at_end: stop}\n";
+    const std::string yaml =
+        model_yaml(dir / "det.onnx", 8) + "sources:\n  - {name: street, uri: " + (data / "vtest.avi").string() +
+        ", realtime: false, at_end: stop}\n" + "  - {name: damaged, uri: " + (data / "Megamind_bugy.avi").string() +
+        ", realtime: false, at_end: stop}\n";
     auto p = make(yaml, dir);
     ASSERT_TRUE(p.is_ok()) << p.status().message();
     (*p)->run(60.0);
@@ -215,7 +216,8 @@ TEST(Pipeline, OpencvSampleVideosIncludingADamagedOneRunToTheEnd) {
 TEST(Pipeline, StreamThatEndsReconnectsWithBackoff) {
     const fs::path dir = tmp_dir("reconnect");
     write_file(dir / "det.onnx", brightness_detector());
-    ffmpeg("-f lavfi -i color=c=white:s=64x48:r=10:d=0.5 -c:v libx264 -pix_fmt yuv420p " + (dir / "short.mp4").string());
+    ffmpeg("-f lavfi -i color=c=white:s=64x48:r=10:d=0.5 -c:v libx264 -pix_fmt yuv420p " +
+           (dir / "short.mp4").string());
     const std::string yaml = model_yaml(dir / "det.onnx") + R"(
 sources:
   - {name: cam, uri: short.mp4, realtime: false, reconnect: {initial_ms: 50, max_ms: 200}}
@@ -298,6 +300,27 @@ sources:
     EXPECT_GT(inferred, 0);
 }
 
+TEST(Pipeline, WarmupIsLeftOutOfTheStatistics) {
+    const fs::path dir = tmp_dir("warmup");
+    write_file(dir / "det.onnx", brightness_detector());
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: a, uri: synthetic, fps: 40, width: 64, height: 48}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(1.0, nullptr, 1.5);
+    const nlohmann::json s = (*p)->summary();
+    // The window is the second after the warm-up: at most 40 frames decoded in it (the whole run has about 100).
+    EXPECT_NEAR(s["duration_s"].get<double>(), 1.0, 0.3) << s.dump(2);
+    const int64_t decoded = s["streams"][0]["decoded"], inferred = s["streams"][0]["inferred"];
+    EXPECT_LE(decoded, 40 * 1.3 + 2) << s.dump(2);
+    EXPECT_GT(inferred, 0) << s.dump(2);
+    int64_t batched = 0;
+    for (const auto& [size, count] : s["batch_sizes"].items()) batched += std::stoll(size) * count.get<int64_t>();
+    EXPECT_LE(batched, inferred + 4) << "batches from before the reset were counted: " << s.dump(2);
+}
+
 TEST(Pipeline, StreamsCanBeAddedAndRemovedWhileRunning) {
     const fs::path dir = tmp_dir("registry");
     write_file(dir / "det.onnx", brightness_detector());
@@ -340,9 +363,10 @@ TEST(Pipeline, MissingModelOrWrongInputSizeIsAClearError) {
         b.output("y");
         return b.bytes();
     }());
-    auto wrong = make("models: {det: {path: fixed.onnx, input: {width: 32, height: 32}}}\n"
-                      "sources: [{name: a, uri: synthetic}]\n",
-                      dir);
+    auto wrong = make(
+        "models: {det: {path: fixed.onnx, input: {width: 32, height: 32}}}\n"
+        "sources: [{name: a, uri: synthetic}]\n",
+        dir);
     ASSERT_FALSE(wrong.is_ok());
     EXPECT_NE(wrong.status().message().find("[1,3,16,16] but the config asks for 32x32"), std::string::npos)
         << wrong.status().message();
@@ -400,8 +424,7 @@ sinks:
         for (size_t d = 0; d < g["detections"].size(); ++d) {
             EXPECT_EQ(g["detections"][d]["class"], c["detections"][d]["class"]) << g.dump();
             for (size_t k = 0; k < 4; ++k) {
-                EXPECT_NEAR(g["detections"][d]["box"][k].get<double>(), c["detections"][d]["box"][k].get<double>(),
-                            0.5)
+                EXPECT_NEAR(g["detections"][d]["box"][k].get<double>(), c["detections"][d]["box"][k].get<double>(), 0.5)
                     << g.dump();
             }
         }
@@ -447,7 +470,8 @@ TEST(Pipeline, SnapshotsOfGpuFramesAreTheSnapshotsOfTheirPictures) {
     host.stride = 64;
     host.format = media::PixelFormat::kNV12;
     host.pixels = std::shared_ptr<uint8_t[]>(new uint8_t[64 * 48 * 3 / 2]);
-    for (int i = 0; i < 64 * 48 * 3 / 2; ++i) host.pixels[i] = static_cast<uint8_t>(i < 64 * 48 ? 16 + i % 200 : 90 + i % 60);
+    for (int i = 0; i < 64 * 48 * 3 / 2; ++i)
+        host.pixels[i] = static_cast<uint8_t>(i < 64 * 48 ? 16 + i % 200 : 90 + i % 60);
     const auto surface = media::testing::HostBackedSurface::from(host);
     auto sink = SnapshotSink::open((dir / "snaps").string(), 90);
     ASSERT_TRUE(sink.is_ok()) << sink.status().to_string();
@@ -484,7 +508,8 @@ TEST(Pipeline, NvdecFramesStayOnTheGpuAndGiveTheSameEventsAsCpuDecoding) {
         fs::copy_file(dir / "blink.mp4", run_dir / "blink.mp4");
         const std::string yaml = model_yaml(dir / "det.onnx") + R"(
 sources:
-  - {name: "gpu{i}", uri: blink.mp4, count: 2, realtime: false, at_end: stop, hw_decode: )" + decode + R"(}
+  - {name: "gpu{i}", uri: blink.mp4, count: 2, realtime: false, at_end: stop, hw_decode: )" +
+                                 decode + R"(}
   - {name: host, uri: blink.mp4, realtime: false, at_end: stop, hw_decode: none}
 rules:
   - {name: light, classes: [bright], min_score: 0.9, debounce: {n: 2, m: 3}}
