@@ -227,6 +227,9 @@ TEST(CpuMatMul, matches_ref_with_batch_broadcast_and_vectors) {
     NodeCase("MatMul").input({3, 7}).random_constant({7, 5}).expect_matches_ref();
     NodeCase("MatMul").input({7}).input({2, 7, 5}).expect_matches_ref();
     NodeCase("MatMul").input({2, 3, 7}).input({7}).expect_matches_ref();
+    // Weights shared by every batch run as one 2-D product with packed weights (a Linear layer over NHWC).
+    NodeCase("MatMul").input({2, 5, 3, 16}).random_constant({16, 24}).expect_matches_ref();
+    NodeCase("MatMul").input({4, 3, 16}).random_constant({1, 16, 24}).expect_matches_ref();
 }
 
 TEST(CpuGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bias) {

@@ -1,5 +1,7 @@
 // Matrix products on oneDNN matmul: MatMul (batch dims broadcast) and Gemm (transposes through strides, alpha and
 // beta folded into weights, bias and a post-op).
+#include <algorithm>
+
 #include "backends/cpu/kernels.h"
 
 namespace fovea::cpu {
@@ -51,6 +53,14 @@ Compiled compile_matmul(const ir::Node& node, Context& ctx) {
     out[rank - 2] = a[rank - 2];
     out[rank - 1] = b[rank - 1];
     if (shape_numel(out) != shape_numel(shape_of(*node.outputs[0]))) return decline();
+    // Weights shared by every batch (a Linear layer over [N, H, W, C], as in ConvNeXt): one 2-D product over all rows.
+    // oneDNN packs 2-D constant weights once; batched ones it leaves plain and repacks on every run.
+    if (rank > 2 && std::all_of(b.begin(), b.end() - 2, [](int64_t d) { return d == 1; })) {
+        const int64_t rows = shape_numel(a) / a[rank - 1];
+        a = {rows, a[rank - 1]};
+        b = {b[rank - 2], b[rank - 1]};
+        out = {rows, out[rank - 1]};
+    }
     const dnnl::memory::desc src = plain_desc(a, kF32), weights = plain_desc(b, kF32), dst = plain_desc(out, kF32);
     const ir::Value& w = *node.inputs[1];
     const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), dst);
