@@ -2,14 +2,15 @@
 // (backends/cpu/precision.h), on small graphs, and bf16 sessions against fp32 ones.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 
+#include "../passes/pass_test_util.h"
 #include "backends/cpu/dnnl_kernel.h"
 #include "backends/cpu/precision.h"
 #include "fovea/session.h"
 #include "ir/passes/passes.h"
 #include "ops/infer_graph.h"
-#include "../passes/pass_test_util.h"
 
 namespace fovea {
 namespace {
@@ -158,6 +159,70 @@ TEST(CpuPrecision, a_lone_convolution_stays_fp32) {
         outs.push_back(std::move((*out)[0]));
     }
     EXPECT_EQ(test::relative_l2(outs[1], outs[0]), 0.0);
+}
+
+// x -> c0 -> c1 -> dw -> c3 -> head, all convolutions, 32 channels at 12x12; c3 also feeds a Relu, then c4.
+std::string conv_chain_model() {
+    test::ModelBuilder m;
+    m.input("x", {"1", "3", "12", "12"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t k, int64_t c, int64_t group = 1) {
+        m.weight(out + "_w", {k, c / group, 3, 3}, -0.3f, 0.3f);
+        auto& n = m.node("Conv", {in, out + "_w"}, {out});
+        test::set_attr(n, "pads", Ints{1, 1, 1, 1});
+        if (group > 1) test::set_attr(n, "group", group);
+    };
+    conv("x", "c0", 32, 3);
+    conv("c0", "c1", 32, 32);
+    conv("c1", "dw", 32, 32, 32);
+    conv("dw", "c3", 32, 32);
+    conv("c3", "head", 8, 32);
+    m.node("Relu", {"c3"}, {"r3"});
+    conv("r3", "c4", 8, 32);
+    m.output("head");
+    m.output("c4");
+    return m.bytes();
+}
+
+TEST(CpuPrecisionPlan, stores_activations_in_bf16_only_between_bf16_convolutions) {
+    auto graph = test::import_model(conv_chain_model());
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    const auto fp32 = cpu::plan_fp32_nodes(*graph);
+    const cpu::Bf16Storage plan = cpu::plan_bf16_values(*graph, fp32, [](const ir::Value&) { return true; });
+    std::set<std::string> values, nodes;
+    for (const ir::Value* v : plan.values) values.insert(v->name);
+    for (const ir::Node* n : plan.fp32_nodes) nodes.insert(n->outputs[0]->name);
+    // c0 computes in fp32 (it reads the image); c3's output also goes to a Relu; head and c4 feed outputs.
+    EXPECT_EQ(values, (std::set<std::string>{"c1", "dw"}));
+    // The depthwise convolution reads c1 in bf16, so it computes in bf16 too.
+    EXPECT_EQ(nodes, (std::set<std::string>{"c0", "head", "c4"}));
+    // Values the backend does not keep to itself (nhwc false) stay fp32, and then so does the depthwise layer.
+    const cpu::Bf16Storage none = cpu::plan_bf16_values(*graph, fp32, [](const ir::Value&) { return false; });
+    EXPECT_TRUE(none.values.empty());
+    EXPECT_EQ(none.fp32_nodes.size(), fp32.size());
+}
+
+// The chain's bf16 session (c1 and dw stored in bf16) against fp32: close, and not equal.
+TEST(CpuPrecision, bf16_storage_between_convolutions_stays_close_to_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    const std::string model = conv_chain_model();
+    const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 3, 12, 12}, 5)}};
+    std::vector<std::vector<Tensor>> outs;
+    for (const std::string precision : {"fp32", "bf16"}) {
+        SessionOptions options;
+        options.backend = "cpu";
+        options.precision = precision;
+        auto session = Session::load_from_memory(test::as_bytes(model), options);
+        ASSERT_TRUE(session.is_ok()) << session.status().to_string();
+        auto out = (*session)->run(inputs);
+        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+        outs.push_back(std::move(out).value());
+    }
+    for (size_t i = 0; i < 2; ++i) {
+        const double rel = test::relative_l2(outs[1][i], outs[0][i]);
+        EXPECT_GT(rel, 0.0) << "output " << i;
+        EXPECT_LT(rel, 2e-2) << "output " << i;
+    }
 }
 
 }  // namespace

@@ -85,18 +85,18 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     attr.set_post_ops(post_ops);
 
     // The layouts the images arrive and leave in: NHWC where the backend keeps them so (see layout.h), else plain.
-    const dnnl::memory::desc src_plain = ctx.layout_desc(x, kF32);
-    const dnnl::memory::desc dst_plain = ctx.layout_desc(*node.outputs[0], kF32);
+    const dnnl::memory::desc src_plain = ctx.layout_desc(x, ctx.storage_type(x));
+    const dnnl::memory::desc dst_plain = ctx.layout_desc(*node.outputs[0], ctx.storage_type(*node.outputs[0]));
     const dnnl::memory::desc weights_plain = weights_desc(ws, group, transposed);
     const dnnl::memory::desc bias_plain = b ? plain_desc(shape_of(*b), kF32) : dnnl::memory::desc();
     // The convolution picks its own layout (NHWC with oneDNN 2.6 on AVX-512) and the kernel reorders to and from
     // where the images are not already in it: on ResNet-50, one thread, 166 ms against 223 ms with NCHW forced on
     // the primitive (gemm-based then), the reorders of plain images included.
-    // Source and weights are read in the compute type (bf16 precision converts them in those reorders); the
-    // destination stays fp32.
+    // Source and weights are read in the compute type (bf16 precision converts them in those reorders, unless the
+    // source is stored in bf16); the destination is written in its storage type.
     constexpr auto kAny = dnnl::memory::format_tag::any;
     const dnnl::memory::desc src_md(src_plain.dims(), ctx.compute_type(node), kAny);
-    const dnnl::memory::desc dst_md(dst_plain.dims(), kF32, kAny);
+    const dnnl::memory::desc dst_md(dst_plain.dims(), ctx.storage_type(*node.outputs[0]), kAny);
     const dnnl::memory::desc weights_md(weights_plain.dims(), ctx.compute_type(node), kAny);
     const dims strides = to_dims(win.strides), dilations = dnnl_dilations(win.dilations);
     const dims pad_begin = to_dims(win.pad_begin);
@@ -136,7 +136,7 @@ Compiled compile_windowed(const ir::Node& node, Context& ctx, bool transposed) {
     // The sum post-op adds what the destination holds: the residual is copied there first, unless the output has
     // taken over the residual's buffer (the residual's last reader is this node), which makes the copy a no-op.
     if (sum) {
-        const dnnl::memory residual = kernel->input(3, ctx.layout_desc(*sum, kF32));
+        const dnnl::memory residual = kernel->input(3, ctx.layout_desc(*sum, ctx.storage_type(*sum)));
         kernel->add_reorder(residual, dst);
         // Safe where the residual goes to a temporary, or is a plain copy into the output (then skipped); not where
         // a layout conversion would read and write the same bytes.

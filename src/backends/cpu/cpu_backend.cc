@@ -112,14 +112,17 @@ class CpuBackend final : public runtime::Backend {
     Status prepare(const ir::Graph& graph) override {
         prepared_.clear();
         ctx_.set_nhwc({});
+        ctx_.set_bf16_values({});
         if (bf16_ && !cpu_has_bf16()) return Status::ok();  // compile reports it
-        std::unordered_set<const ir::Node*> fp32;  // the nodes bf16 precision keeps in fp32 (precision.h)
-        if (bf16_)
-            for (const auto& [node, reason] : plan_fp32_nodes(graph)) fp32.insert(node);
-        ctx_.set_fp32_nodes(std::move(fp32));
+        // Under bf16 precision: the matrix nodes kept in fp32 and the activations stored in bf16 (precision.h).
+        const auto fp32 = bf16_ ? plan_fp32_nodes(graph) : std::unordered_map<const ir::Node*, Fp32Reason>{};
         std::set<const ir::Node*> declined;
         for (bool settled = false; !settled;) {
             ctx_.set_nhwc(plan_nhwc(graph, declined));
+            Bf16Storage storage;
+            if (bf16_) storage = plan_bf16_values(graph, fp32, [&](const ir::Value& v) { return ctx_.nhwc(v); });
+            ctx_.set_fp32_nodes(std::move(storage.fp32_nodes));
+            ctx_.set_bf16_values(std::move(storage.values));
             prepared_.clear();
             settled = true;
             for (const auto& node : graph.nodes()) {

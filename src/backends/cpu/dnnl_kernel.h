@@ -43,7 +43,8 @@ class ThreadScope {
 // scratchpads. The session runs its kernels one at a time, so they can all use the same workspace bytes.
 class Context {
   public:
-    // `bf16`: convolutions and matrix products compute in bfloat16 (fp32 accumulation and outputs).
+    // `bf16`: convolutions and matrix products compute in bfloat16 (fp32 accumulation; outputs fp32 except the
+    // activations stored in bf16, see set_bf16_values).
     Context(int threads, bool bf16);
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
@@ -64,6 +65,12 @@ class Context {
     // The activations kept in NHWC between nodes (see layout.h); every other value is plain. Set before compiling.
     void set_nhwc(std::unordered_set<const ir::Value*> values) { nhwc_ = std::move(values); }
     bool nhwc(const ir::Value& v) const { return nhwc_.count(&v) != 0; }
+    // The activations stored in bf16 between convolutions under bf16 precision (see precision.h); every other float
+    // value is fp32. Set before compiling, with the nhwc values.
+    void set_bf16_values(std::unordered_set<const ir::Value*> values) { bf16_values_ = std::move(values); }
+    dnnl::memory::data_type storage_type(const ir::Value& v) const {
+        return bf16_values_.count(&v) ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+    }
     // Value v's bytes as oneDNN sees them, in the layout the backend keeps it in.
     dnnl::memory::desc layout_desc(const ir::Value& v, dnnl::memory::data_type dtype) const;
 
@@ -79,6 +86,7 @@ class Context {
     size_t workspace_bytes_ = 0;
     std::unordered_set<const ir::Value*> nhwc_;
     std::unordered_set<const ir::Node*> fp32_nodes_;
+    std::unordered_set<const ir::Value*> bf16_values_;
 };
 
 // oneDNN's type for a fovea dtype, or nullopt where oneDNN has none (float64, int64, bool).

@@ -9,7 +9,10 @@
 //  - the layers whose result reaches a graph output through no other matrix node: classifier Gemm, detector head
 //    convolutions; on the trained factory detector they are half the box error;
 //  - depthwise convolutions: memory-bound, so bf16 saves nothing (the reorder of their fp32 input to bf16 costs
-//    what the narrower read saves), and MobileNet-style models have one in every block.
+//    what the narrower read saves), and MobileNet-style models have one in every block; unless their input is
+//    already stored in bf16 (plan_bf16_values).
+// Between convolutions that compute in bf16, activations are stored in bf16 (plan_bf16_values): that rounds nothing
+// a consumer would not round anyway, except a residual added into the next block's output.
 #include "backends/cpu/precision.h"
 
 #include <string>
@@ -105,6 +108,36 @@ std::unordered_map<const ir::Node*, Fp32Reason> plan_fp32_nodes(const ir::Graph&
     for (const auto& n : graph.nodes())
         if (is_matrix_node(*n) && depthwise(*n)) fp32.emplace(n.get(), Fp32Reason::kDepthwise);
     return fp32;
+}
+
+Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<const ir::Node*, Fp32Reason>& fp32,
+                             const std::function<bool(const ir::Value&)>& nhwc) {
+    auto is_conv = [](const ir::Node& n) { return n.domain.empty() ? n.op_type == "Conv" : n.op_type == "FusedConv"; };
+    // Convolutions that may compute in bf16: all but those kept in fp32 for a reason other than being depthwise.
+    auto may_be_bf16 = [&](const ir::Node& n) {
+        auto it = fp32.find(&n);
+        return is_conv(n) && (it == fp32.end() || it->second == Fp32Reason::kDepthwise);
+    };
+    Bf16Storage plan;
+    for (const auto& [node, reason] : fp32) plan.fp32_nodes.insert(node);
+    // Nodes come in topological order: a depthwise convolution's source is decided before it is.
+    for (const auto& node : graph.nodes()) {
+        if (!may_be_bf16(*node)) continue;
+        if (depthwise(*node)) {
+            const ir::Value* x = node->input(0);
+            if (!x || !plan.values.count(x)) continue;
+            plan.fp32_nodes.erase(node.get());
+        }
+        const ir::Value* y = node->outputs.empty() ? nullptr : node->outputs[0];
+        if (!y || !runtime_value(y) || graph.is_output(y) || !nhwc(*y)) continue;
+        bool only_convs = true;
+        for (const ir::Node* reader : graph.uses(y)) {
+            for (size_t i = 0; i < reader->inputs.size(); ++i)
+                if (reader->inputs[i] == y && !(may_be_bf16(*reader) && (i == 0 || i == 3))) only_convs = false;
+        }
+        if (only_convs && !graph.uses(y).empty()) plan.values.insert(y);
+    }
+    return plan;
 }
 
 }  // namespace fovea::cpu

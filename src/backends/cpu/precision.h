@@ -1,6 +1,7 @@
 // Which convolutions and matrix products run in bfloat16 under `--precision bf16`, and which stay in fp32.
 #pragma once
 
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,12 +18,25 @@ bool is_matrix_node(const ir::Node& node);
 enum class Fp32Reason {
     kReadsInput,   // a graph input reaches it through no other matrix node (the first convolution)
     kFeedsOutput,  // it reaches a graph output through no other matrix node (classifier, detector head)
-    kDepthwise,    // a depthwise convolution
+    kDepthwise,    // a depthwise convolution whose source is not kept in bf16 (see plan_bf16_values)
 };
 std::string_view fp32_reason_name(Fp32Reason reason);
 
 // The matrix nodes of `graph` that bf16 precision keeps in fp32, with the reason; every other matrix node reads its
 // operands in bf16. A node with several reasons gets the first in the enum's order.
 std::unordered_map<const ir::Node*, Fp32Reason> plan_fp32_nodes(const ir::Graph& graph);
+
+// The activations bf16 precision stores in bf16 between convolutions, and the matrix nodes that then still compute in
+// fp32. A value is stored in bf16 when a convolution computing in bf16 writes it and only convolutions that may
+// compute in bf16 read it (as source or residual), and `nhwc` says the backend keeps it to itself (so no other
+// kernel sees its bytes; never a graph output). Those convolutions then neither convert their source to bf16 nor
+// write fp32, and a depthwise convolution whose source is stored in bf16 computes in bf16 too (its fp32 reason was
+// the conversion it needed). `fp32` is plan_fp32_nodes' result.
+struct Bf16Storage {
+    std::unordered_set<const ir::Value*> values;
+    std::unordered_set<const ir::Node*> fp32_nodes;
+};
+Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<const ir::Node*, Fp32Reason>& fp32,
+                             const std::function<bool(const ir::Value&)>& nhwc);
 
 }  // namespace fovea::cpu
