@@ -111,23 +111,27 @@ TEST(CpuPrecisionPlan, a_chain_of_matrix_products_keeps_only_its_ends) {
     EXPECT_EQ(plan_by_name(*graph), expected);
 }
 
+// `model` run once on the cpu backend at `precision`: its outputs, or none (the failure reported) when it cannot run.
+std::vector<Tensor> run_cpu(const std::string& model, const std::map<std::string, Tensor>& inputs,
+                            const std::string& precision) {
+    SessionOptions options;
+    options.backend = "cpu";
+    options.precision = precision;
+    auto session = Session::load_from_memory(test::as_bytes(model), options);
+    EXPECT_TRUE(session.is_ok()) << session.status().to_string();
+    if (!session.is_ok()) return {};
+    auto out = (*session)->run(inputs);
+    EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+    return out.is_ok() ? std::move(out).value() : std::vector<Tensor>{};
+}
+
 // Sessions of the tiny model at both precisions: bf16 rounds pw's and mid's operands only, so the outputs differ
 // from fp32 a little (bf16 did run) and stay within 1e-2 (relative L2).
 TEST(CpuPrecision, bf16_session_stays_close_to_fp32) {
     if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
     const std::string model = tiny_model();
     const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 3, 16, 16}, 3)}};
-    auto run = [&](const std::string& precision) {
-        SessionOptions options;
-        options.backend = "cpu";
-        options.precision = precision;
-        auto session = Session::load_from_memory(test::as_bytes(model), options);
-        EXPECT_TRUE(session.is_ok()) << session.status().to_string();
-        auto out = (*session)->run(inputs);
-        EXPECT_TRUE(out.is_ok()) << out.status().to_string();
-        return std::move(out).value();
-    };
-    const std::vector<Tensor> fp32 = run("fp32"), bf16 = run("bf16");
+    const std::vector<Tensor> fp32 = run_cpu(model, inputs, "fp32"), bf16 = run_cpu(model, inputs, "bf16");
     ASSERT_EQ(fp32.size(), 2u);
     ASSERT_EQ(bf16.size(), 2u);
     for (size_t i = 0; i < fp32.size(); ++i) {
@@ -147,18 +151,10 @@ TEST(CpuPrecision, a_lone_convolution_stays_fp32) {
     m.output("y");
     const std::string model = m.bytes();
     const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 8, 9, 9}, 5)}};
-    std::vector<Tensor> outs;
-    for (const char* precision : {"fp32", "bf16"}) {
-        SessionOptions options;
-        options.backend = "cpu";
-        options.precision = precision;
-        auto session = Session::load_from_memory(test::as_bytes(model), options);
-        ASSERT_TRUE(session.is_ok()) << session.status().to_string();
-        auto out = (*session)->run(inputs);
-        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-        outs.push_back(std::move((*out)[0]));
-    }
-    EXPECT_EQ(test::relative_l2(outs[1], outs[0]), 0.0);
+    const std::vector<Tensor> fp32 = run_cpu(model, inputs, "fp32"), bf16 = run_cpu(model, inputs, "bf16");
+    ASSERT_EQ(fp32.size(), 1u);
+    ASSERT_EQ(bf16.size(), 1u);
+    EXPECT_EQ(test::relative_l2(bf16[0], fp32[0]), 0.0);
 }
 
 // x -> c0 -> c1 -> dw -> c3 -> head, all convolutions, 32 channels at 12x12; c3 also feeds a Relu, then c4.
@@ -207,19 +203,11 @@ TEST(CpuPrecision, bf16_storage_between_convolutions_stays_close_to_fp32) {
     if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
     const std::string model = conv_chain_model();
     const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 3, 12, 12}, 5)}};
-    std::vector<std::vector<Tensor>> outs;
-    for (const std::string precision : {"fp32", "bf16"}) {
-        SessionOptions options;
-        options.backend = "cpu";
-        options.precision = precision;
-        auto session = Session::load_from_memory(test::as_bytes(model), options);
-        ASSERT_TRUE(session.is_ok()) << session.status().to_string();
-        auto out = (*session)->run(inputs);
-        ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-        outs.push_back(std::move(out).value());
-    }
+    const std::vector<Tensor> fp32 = run_cpu(model, inputs, "fp32"), bf16 = run_cpu(model, inputs, "bf16");
+    ASSERT_EQ(fp32.size(), 2u);
+    ASSERT_EQ(bf16.size(), 2u);
     for (size_t i = 0; i < 2; ++i) {
-        const double rel = test::relative_l2(outs[1][i], outs[0][i]);
+        const double rel = test::relative_l2(bf16[i], fp32[i]);
         EXPECT_GT(rel, 0.0) << "output " << i;
         EXPECT_LT(rel, 2e-2) << "output " << i;
     }
