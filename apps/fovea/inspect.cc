@@ -50,6 +50,8 @@ void print_bf16_plan(const ir::Graph& graph, bool list) {
         sep = ", ";
     }
     std::printf("%s\n", fp32.empty() ? "" : ")");
+    if (reasons.count(cpu::fp32_reason_name(cpu::Fp32Reason::kDepthwise)))
+        std::printf("  (a depthwise one computes in bf16 after all where a session stores its source in bf16)\n");
     if (!list) return;
     for (const auto& n : graph.nodes()) {
         auto it = fp32.find(n.get());
