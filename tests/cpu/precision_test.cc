@@ -213,5 +213,58 @@ TEST(CpuPrecision, bf16_storage_between_convolutions_stays_close_to_fp32) {
     }
 }
 
+// x -> c0 -> c1 -> c2; Concat(c1 or c0, c2) -> c3; Add(c3, cat) -> MaxPool -> c4 -> head; 16 channels at 8x8.
+std::string mixed_chain_model(bool concat_reads_c0) {
+    test::ModelBuilder m;
+    m.input("x", {"1", "3", "8", "8"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t k, int64_t c) {
+        m.weight(out + "_w", {k, c, 3, 3}, -0.3f, 0.3f);
+        test::set_attr(m.node("Conv", {in, out + "_w"}, {out}), "pads", Ints{1, 1, 1, 1});
+    };
+    conv("x", "c0", 16, 3);
+    conv("c0", "c1", 16, 16);
+    conv("c1", "c2", 16, 16);
+    test::set_attr(m.node("Concat", {concat_reads_c0 ? "c0" : "c1", "c2"}, {"cat"}), "axis", int64_t{1});
+    conv("cat", "c3", 32, 32);
+    m.node("Add", {"c3", "cat"}, {"sum"});
+    auto& pool = m.node("MaxPool", {"sum"}, {"pool"});
+    test::set_attr(pool, "kernel_shape", Ints{3, 3});
+    test::set_attr(pool, "pads", Ints{1, 1, 1, 1});
+    conv("pool", "c4", 16, 32);
+    conv("c4", "head", 8, 16);
+    m.output("head");
+    return m.bytes();
+}
+
+TEST(CpuPrecisionPlan, pools_concats_and_adds_carry_bf16_with_all_their_images_or_none) {
+    for (const bool concat_reads_c0 : {false, true}) {
+        auto graph = test::import_model(mixed_chain_model(concat_reads_c0));
+        ASSERT_TRUE(graph);
+        ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+        const cpu::Bf16Storage plan =
+            cpu::plan_bf16_values(*graph, cpu::plan_fp32_nodes(*graph), [](const ir::Value&) { return true; });
+        std::set<std::string> values;
+        for (const ir::Value* v : plan.values) values.insert(v->name);
+        // c0 computes in fp32 (it reads the image): a Concat of it keeps its images in fp32, and so the Add and the
+        // MaxPool after it keep theirs.
+        const std::set<std::string> expected = concat_reads_c0
+                                                   ? std::set<std::string>{"c1"}
+                                                   : std::set<std::string>{"c1", "c2", "cat", "c3", "sum", "pool"};
+        EXPECT_EQ(values, expected) << (concat_reads_c0 ? "Concat(c0, c2)" : "Concat(c1, c2)");
+    }
+}
+
+TEST(CpuPrecision, bf16_storage_through_pools_concats_and_adds_stays_close_to_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    const std::string model = mixed_chain_model(false);
+    const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({1, 3, 8, 8}, 7)}};
+    const std::vector<Tensor> fp32 = run_cpu(model, inputs, "fp32"), bf16 = run_cpu(model, inputs, "bf16");
+    ASSERT_EQ(fp32.size(), 1u);
+    ASSERT_EQ(bf16.size(), 1u);
+    const double rel = test::relative_l2(bf16[0], fp32[0]);
+    EXPECT_GT(rel, 0.0);
+    EXPECT_LT(rel, 2e-2);
+}
+
 }  // namespace
 }  // namespace fovea

@@ -195,11 +195,12 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
     if (ctx.nhwc(*node.outputs[0])) {
         // NHWC images keep their four dims (the layout plan took this node only for an operand that is the same
         // image, also NHWC, or one value per channel, whose bytes read the same in either layout).
-        dst = ctx.layout_desc(*node.outputs[0], kF32);
+        // bf16 precision may store images of the same shape in bf16, all of them or none (precision.h).
+        dst = ctx.layout_desc(*node.outputs[0], ctx.storage_type(*node.outputs[0]));
         const ir::Value& other = *node.inputs[plan.src1];
         const dims& s1 = plan.src1_dims;
         if (ctx.nhwc(other)) {
-            src1 = ctx.layout_desc(other, kF32);
+            src1 = ctx.layout_desc(other, ctx.storage_type(other));
         } else if (rank == 4 && s1[0] > 1 && s1[0] == out[0]) {
             // One value per image (and channel): NHWC bytes as [N, H*W, C] against [N, 1, C], a broadcast oneDNN's
             // jit binary kernel takes, where the 4-D form [N, C, 1, 1] against acdb data would not be.

@@ -9,14 +9,13 @@ namespace fovea::cpu {
 namespace {
 
 using dims = dnnl::memory::dims;
-constexpr auto kF32 = dnnl::memory::data_type::f32;
-
 Compiled pooling_kernel(const ir::Node& node, Context& ctx, dnnl::algorithm alg, const dims& kernel_shape,
                         const dims& strides, const dims& dilations, const dims& pad_begin, const dims& pad_end) {
     // A global pool's 1x1 output has the same bytes in both layouts; it is described as its source is.
     const bool nhwc = ctx.nhwc(*node.inputs[0]);
-    const dnnl::memory::desc src = ctx.layout_desc(*node.inputs[0], kF32);
-    const dnnl::memory::desc dst = image_desc(shape_of(*node.outputs[0]), kF32, nhwc);
+    // bf16 precision may store a windowed pool's images in bf16, both or neither (precision.h).
+    const dnnl::memory::desc src = ctx.layout_desc(*node.inputs[0], ctx.storage_type(*node.inputs[0]));
+    const dnnl::memory::desc dst = image_desc(shape_of(*node.outputs[0]), ctx.storage_type(*node.outputs[0]), nhwc);
     const dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, dst, strides, kernel_shape,
                                               dilations, pad_begin, pad_end);
     const dnnl::pooling_v2_forward::primitive_desc pd(desc, user_attr(), ctx.engine());

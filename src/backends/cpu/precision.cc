@@ -11,10 +11,12 @@
 //  - depthwise convolutions: memory-bound, so bf16 saves nothing (the reorder of their fp32 input to bf16 costs
 //    what the narrower read saves), and MobileNet-style models have one in every block; unless their input is
 //    already stored in bf16 (plan_bf16_values).
-// Between convolutions that compute in bf16, activations are stored in bf16 (plan_bf16_values): that rounds nothing
-// a consumer would not round anyway, except a residual added into the next block's output.
+// Between convolutions that compute in bf16, activations are stored in bf16 (plan_bf16_values), also through the
+// pools, Concats and elementwise Adds or Muls between them: that rounds little a consumer would not round anyway,
+// but a residual added in bf16 or a pooled value is rounded once more.
 #include "backends/cpu/precision.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -118,25 +120,54 @@ Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<co
         auto it = fp32.find(&n);
         return is_conv(n) && (it == fp32.end() || it->second == Fp32Reason::kDepthwise);
     };
+    auto storable = [&](const ir::Value* v) { return v && runtime_value(v) && !graph.is_output(v) && nhwc(*v); };
+    // Nodes that move or combine whole images and read and write one type: windowed pools, Concat, and the binary
+    // ops between images of the same shape. Their images are bf16 all together or not at all.
+    auto same_type_node = [&](const ir::Node& n) {
+        if (!n.domain.empty() || n.outputs.empty() || !storable(n.outputs[0])) return false;
+        const std::string& op = n.op_type;
+        if (op == "MaxPool" || op == "AveragePool") return n.outputs.size() == 1 || !n.outputs[1];
+        if (op == "Concat") return true;
+        if (op != "Add" && op != "Mul" && op != "Sub" && op != "Max" && op != "Min") return false;
+        return std::all_of(n.inputs.begin(), n.inputs.end(), [&](const ir::Value* in) {
+            return storable(in) && in->shape && *in->shape == *n.outputs[0]->shape;
+        });
+    };
+    auto reads_bf16 = [&](const ir::Node& reader, size_t i) {
+        return (may_be_bf16(reader) && (i == 0 || i == 3)) || same_type_node(reader);
+    };
+    auto writes_bf16 = [&](const ir::Node& writer) { return may_be_bf16(writer) || same_type_node(writer); };
+
+    // Candidates: values whose writer and every reader can take bf16; then drop what breaks a rule, until none does.
     Bf16Storage plan;
-    for (const auto& [node, reason] : fp32) plan.fp32_nodes.insert(node);
-    // Nodes come in topological order: a depthwise convolution's source is decided before it is.
     for (const auto& node : graph.nodes()) {
-        if (!may_be_bf16(*node)) continue;
-        if (depthwise(*node)) {
-            const ir::Value* x = node->input(0);
-            if (!x || !plan.values.count(x)) continue;
-            plan.fp32_nodes.erase(node.get());
-        }
-        const ir::Value* y = node->outputs.empty() ? nullptr : node->outputs[0];
-        if (!y || !runtime_value(y) || graph.is_output(y) || !nhwc(*y)) continue;
-        bool only_convs = true;
-        for (const ir::Node* reader : graph.uses(y)) {
+        if (!writes_bf16(*node)) continue;
+        const ir::Value* y = node->outputs[0];
+        if (!storable(y) || graph.uses(y).empty()) continue;
+        bool readers_ok = true;
+        for (const ir::Node* reader : graph.uses(y))
             for (size_t i = 0; i < reader->inputs.size(); ++i)
-                if (reader->inputs[i] == y && !(may_be_bf16(*reader) && (i == 0 || i == 3))) only_convs = false;
-        }
-        if (only_convs && !graph.uses(y).empty()) plan.values.insert(y);
+                if (reader->inputs[i] == y && !reads_bf16(*reader, i)) readers_ok = false;
+        if (readers_ok) plan.values.insert(y);
     }
+    for (bool changed = true; changed;) {
+        changed = false;
+        auto drop = [&](const ir::Value* v) { changed = plan.values.erase(v) > 0 || changed; };
+        for (const auto& node : graph.nodes()) {
+            const ir::Value* y = node->outputs.empty() ? nullptr : node->outputs[0];
+            if (same_type_node(*node)) {
+                bool all = plan.values.count(y) > 0;
+                for (const ir::Value* in : node->inputs) all = all && plan.values.count(in);
+                if (all) continue;
+                drop(y);
+                for (const ir::Value* in : node->inputs) drop(in);
+            } else if (y && plan.values.count(y) && depthwise(*node) && !plan.values.count(node->input(0))) {
+                drop(y);  // a depthwise convolution writes bf16 only when it computes in bf16, from a bf16 source
+            }
+        }
+    }
+    for (const auto& [node, reason] : fp32)
+        if (reason != Fp32Reason::kDepthwise || !plan.values.count(node->input(0))) plan.fp32_nodes.insert(node);
     return plan;
 }
 
