@@ -244,11 +244,11 @@ Compiled compile_concat(const ir::Node& node, Context& ctx) {
         const ir::Value* in = node.inputs[i];
         if (!in || in->dtype != y->dtype || !in->shape_known()) return decline();
         if (shape_numel(*in->shape) == 0) continue;
-        srcs.push_back(ctx.layout_desc(*in, y->dtype == DType::kFloat32 ? ctx.storage_type(*in) : *dtype));
+        srcs.push_back(ctx.layout_desc(*in, ctx.storage_type(*in)));
         used.push_back(i);
     }
     // bf16 precision may store the images of a Concat in bf16, all or none (precision.h).
-    const dnnl::memory::desc dst = ctx.layout_desc(*y, y->dtype == DType::kFloat32 ? ctx.storage_type(*y) : *dtype);
+    const dnnl::memory::desc dst = ctx.layout_desc(*y, ctx.storage_type(*y));
     const dnnl::concat::primitive_desc pd(dst, static_cast<int>(axis), srcs, ctx.engine(), user_attr());
     auto kernel = std::make_unique<DnnlKernel>(ctx, node);
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DST, kernel->output(0, dst)}};

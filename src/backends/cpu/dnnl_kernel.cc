@@ -40,6 +40,11 @@ void Context::reserve_workspace(size_t bytes) {
     workspace_bytes_ = bytes;
 }
 
+dnnl::memory::data_type Context::storage_type(const ir::Value& v) const {
+    if (bf16_values_.count(&v)) return dnnl::memory::data_type::bf16;
+    return dnnl_dtype(v.dtype).value_or(dnnl::memory::data_type::f32);
+}
+
 dnnl::memory::desc Context::layout_desc(const ir::Value& v, dnnl::memory::data_type dtype) const {
     return image_desc(shape_of(v), dtype, nhwc(v));
 }

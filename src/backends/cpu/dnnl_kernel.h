@@ -65,12 +65,11 @@ class Context {
     // The activations kept in NHWC between nodes (see layout.h); every other value is plain. Set before compiling.
     void set_nhwc(std::unordered_set<const ir::Value*> values) { nhwc_ = std::move(values); }
     bool nhwc(const ir::Value& v) const { return nhwc_.count(&v) != 0; }
-    // The activations stored in bf16 between convolutions under bf16 precision (see precision.h); every other float
-    // value is fp32. Set before compiling, with the nhwc values.
+    // The activations stored in bf16 between convolutions under bf16 precision (see precision.h). Set before compiling,
+    // with the nhwc values.
     void set_bf16_values(std::unordered_set<const ir::Value*> values) { bf16_values_ = std::move(values); }
-    dnnl::memory::data_type storage_type(const ir::Value& v) const {
-        return bf16_values_.count(&v) ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
-    }
+    // The type v's bytes are in: bf16 for those activations, else v's own (f32 where oneDNN has no such type).
+    dnnl::memory::data_type storage_type(const ir::Value& v) const;
     // Value v's bytes as oneDNN sees them, in the layout the backend keeps it in.
     dnnl::memory::desc layout_desc(const ir::Value& v, dnnl::memory::data_type dtype) const;
 
