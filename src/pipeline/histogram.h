@@ -11,13 +11,18 @@ namespace fovea::pipeline {
 
 class Histogram {
   public:
-    // Values in microseconds from 1 us to about 1000 s.
-    void add(double us) {
+    // Values in microseconds from 1 us to about 1000 s; `at_s`, when given, is when the value was seen (seconds into
+    // the run), kept for the maximum: a stall shows when it happened, not only how long it was.
+    void add(double us, double at_s = -1) {
         std::lock_guard lock(mu_);
         ++buckets_[bucket(us)];
         ++count_;
         sum_ += us;
-        max_ = std::max(max_, us);
+        if (us > max_) max_ = us, max_at_s_ = at_s;
+    }
+    double max_at_s() const {  // -1 when not known
+        std::lock_guard lock(mu_);
+        return max_at_s_;
     }
     int64_t count() const {
         std::lock_guard lock(mu_);
@@ -49,6 +54,7 @@ class Histogram {
         count_ = 0;
         sum_ = 0;
         max_ = 0;
+        max_at_s_ = -1;
     }
 
   private:
@@ -66,6 +72,7 @@ class Histogram {
     int64_t count_ = 0;
     double sum_ = 0;
     double max_ = 0;
+    double max_at_s_ = -1;
 };
 
 }  // namespace fovea::pipeline

@@ -19,8 +19,10 @@ double micros(Clock::duration d) {
 
 nlohmann::json histogram_ms(const Histogram& h) {
     auto ms = [](double us) { return std::round(us) / 1000.0; };
-    return {{"count", h.count()},         {"mean", ms(h.mean())},        {"p50", ms(h.quantile(0.5))},
-            {"p90", ms(h.quantile(0.9))}, {"p99", ms(h.quantile(0.99))}, {"max", ms(h.max())}};
+    nlohmann::json j = {{"count", h.count()},         {"mean", ms(h.mean())},        {"p50", ms(h.quantile(0.5))},
+                        {"p90", ms(h.quantile(0.9))}, {"p99", ms(h.quantile(0.99))}, {"max", ms(h.max())}};
+    if (h.max_at_s() >= 0) j["max_at_s"] = std::round(h.max_at_s() * 1000) / 1000;
+    return j;
 }
 
 }  // namespace
@@ -207,6 +209,7 @@ void Pipeline::worker_loop() {
 void Pipeline::process_batch(std::vector<FrameJob>& batch) {
     Stages& stages = stages_;
     const Clock::time_point t0 = Clock::now();
+    const double at = std::chrono::duration<double>(t0 - window_start()).count();  // for the stages' maxima
     std::vector<StreamStats*> stats;
     {
         std::lock_guard lock(streams_mu_);
@@ -220,9 +223,9 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
         for (int roi = 0; job.input_data && roi < job.inputs(); ++roi)
             inputs.push_back(job.input_data.get() + static_cast<size_t>(roi) * item);
         stats[j]->queue_us.add(micros(t0 - job.enqueued));
-        stages.queue.add(micros(t0 - job.enqueued));
-        stages.decode.add(job.decode_us);
-        stages.preprocess.add(job.preprocess_us);
+        stages.queue.add(micros(t0 - job.enqueued), at);
+        stages.decode.add(job.decode_us, at);
+        stages.preprocess.add(job.preprocess_us, at);
     }
     int total = static_cast<int>(inputs.size());
     Result<std::vector<ItemOutput>> outputs = std::vector<ItemOutput>{};
@@ -247,7 +250,7 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
     {
         std::lock_guard lock(batch_mu_);
         ++batch_sizes_[total];
-        batch_infer_us_.add(micros(t1 - t0));
+        batch_infer_us_.add(micros(t1 - t0), at);
         if (!outputs.is_ok()) {
             // A failed batch loses its frames, not the pipeline.
             ++inference_errors_;
@@ -277,7 +280,7 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
             }
         }
         stats[j]->infer_us.add(micros(t1 - t0));
-        stages.infer.add(micros(t1 - t0));
+        stages.infer.add(micros(t1 - t0), at);
         results.push_back(std::move(r));
     }
     run_cascades(results);
@@ -295,8 +298,8 @@ void Pipeline::process_batch(std::vector<FrameJob>& batch) {
         const double latency = micros(r.done - r.frame.capture_time);
         stats[j]->post_us.add(micros(r.done - t1));
         stats[j]->latency_us.add(latency);
-        stages.post.add(micros(r.done - t1));
-        stages.latency.add(latency);
+        stages.post.add(micros(r.done - t1), at);
+        stages.latency.add(latency, at);
         ++stats[j]->inferred;
         for (Alarm& a : alarms) {
             ++stats[j]->alarms;
@@ -466,11 +469,12 @@ std::string Pipeline::summary_text() const {
                       s["alarms"].get<long long>());
         o << line;
     }
-    o << "stages (ms)         mean      p50      p99      max\n";
+    o << "stages (ms)         mean      p50      p99      max   max at s\n";
     for (const char* stage : {"decode", "preprocess", "queue_wait", "inference", "postprocess", "capture_to_event"}) {
         const auto& h = j["stages_ms"][stage];
-        std::snprintf(line, sizeof line, "  %-16s %8.2f %8.2f %8.2f %8.2f\n", stage, h["mean"].get<double>(),
-                      h["p50"].get<double>(), h["p99"].get<double>(), h["max"].get<double>());
+        std::snprintf(line, sizeof line, "  %-16s %8.2f %8.2f %8.2f %8.2f %10.3f\n", stage, h["mean"].get<double>(),
+                      h["p50"].get<double>(), h["p99"].get<double>(), h["max"].get<double>(),
+                      h.value("max_at_s", -1.0));
         o << line;
     }
     o << "batches:";

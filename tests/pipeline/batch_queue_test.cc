@@ -114,5 +114,17 @@ TEST(Histogram, QuantilesWithinTheBucketWidth) {
     EXPECT_NEAR(h.mean(), 5000.5, 1e-6);
 }
 
+TEST(Histogram, RemembersWhenTheMaximumWasSeen) {
+    Histogram h;
+    EXPECT_EQ(h.max_at_s(), -1);
+    h.add(5, 0.5);
+    h.add(900, 2.25);  // the stall
+    h.add(7, 3.0);
+    EXPECT_DOUBLE_EQ(h.max(), 900);
+    EXPECT_DOUBLE_EQ(h.max_at_s(), 2.25);
+    h.reset();
+    EXPECT_EQ(h.max_at_s(), -1);
+}
+
 }  // namespace
 }  // namespace fovea::pipeline
