@@ -24,6 +24,9 @@ Command add_eval(CLI::App& app) {
                     "Override the streams' histogram equalization: none, global, clahe");
     sub->add_option("--interval", o->eval.interval, "Infer every N-th frame (default: the pipeline's first source's)");
     sub->add_option("--iou", o->eval.iou_threshold, "IoU a detection needs to hit a truth")->capture_default_str();
+    sub->add_option("--alarm-sweep", o->eval.alarm_sweep,
+                    "Also score alarms with every rule's min_score set to each of these (e.g. 0.4,0.5,0.6)")
+        ->delimiter(',');
     sub->add_option("--json", o->json, "Write the report as JSON to this file");
     sub->add_option("--markdown", o->markdown, "Write the report as markdown to this file (stdout always gets it)");
     return {

@@ -56,9 +56,12 @@ nlohmann::json detection_json(const std::vector<ClassMetrics>& metrics, const st
     nlohmann::json per_class = nlohmann::json::object();
     for (size_t c = 0; c < metrics.size(); ++c) {
         const ClassMetrics& m = metrics[c];
-        per_class[classes[c]] = {{"truths", m.truths}, {"predictions", m.predictions},
-                                 {"hits", m.hits},     {"precision", m.precision},
-                                 {"recall", m.recall}, {"ap", number_or_null(m.ap)},
+        per_class[classes[c]] = {{"truths", m.truths},
+                                 {"predictions", m.predictions},
+                                 {"hits", m.hits},
+                                 {"precision", m.precision},
+                                 {"recall", m.recall},
+                                 {"ap", number_or_null(m.ap)},
                                  {"false_positives",
                                   {{"duplicate", m.duplicates},
                                    {"mislocated", m.mislocated},
@@ -104,7 +107,14 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
     struct PartState {
         bool defective = false, judged = false;
         int matched_frames = 0;
+        std::vector<int> sweep_frames;  // matched frames with each of options.alarm_sweep's min_score
     };
+    // The same rules with their min_score replaced by each swept value.
+    std::vector<std::vector<pipeline::RuleConfig>> sweep_rules;
+    for (double t : options.alarm_sweep) {
+        sweep_rules.push_back(options.rules);
+        for (auto& r : sweep_rules.back()) r.min_score = static_cast<float>(t);
+    }
     std::map<std::pair<size_t, int>, PartState> parts;  // (stream, part id)
     int64_t frames = 0, unattributed = 0, serial_seen = 0, serial_exact = 0;
     int debounce_n = 1;
@@ -140,26 +150,34 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
             }
 
             // Alarms: which parts the rules' matches fall on.
-            std::set<int> alarmed_here;
-            for (const auto& rule : options.rules) {
-                for (const pipeline::DetectionResult& m : pipeline::RuleEngine::match(rule, dets)) {
-                    double best = 0;
-                    int best_id = -1;
-                    for (const auto& p : ft.at("parts")) {
-                        const double v = intersection_over_first(box_of(m.det.box), box_of(p.at("box")));
-                        if (v > best) best = v, best_id = p.at("id").get<int>();
-                    }
-                    if (best >= 0.5) {
-                        alarmed_here.insert(best_id);
-                    } else {
-                        ++unattributed;
+            const auto alarmed_parts = [&](const std::vector<pipeline::RuleConfig>& rules, int64_t* unattributed) {
+                std::set<int> alarmed;
+                for (const auto& rule : rules) {
+                    for (const pipeline::DetectionResult& m : pipeline::RuleEngine::match(rule, dets)) {
+                        double best = 0;
+                        int best_id = -1;
+                        for (const auto& p : ft.at("parts")) {
+                            const double v = intersection_over_first(box_of(m.det.box), box_of(p.at("box")));
+                            if (v > best) best = v, best_id = p.at("id").get<int>();
+                        }
+                        if (best >= 0.5) {
+                            alarmed.insert(best_id);
+                        } else if (unattributed) {
+                            ++*unattributed;
+                        }
                     }
                 }
-            }
+                return alarmed;
+            };
+            const std::set<int> alarmed_here = alarmed_parts(options.rules, &unattributed);
+            std::vector<std::set<int>> swept;
+            for (const auto& rules : sweep_rules) swept.push_back(alarmed_parts(rules, nullptr));
             for (const auto& p : ft.at("parts")) {
                 const int id = p.at("id").get<int>();
                 PartState& st = parts[{s, id}];
                 st.matched_frames += alarmed_here.contains(id);
+                st.sweep_frames.resize(swept.size());
+                for (size_t k = 0; k < swept.size(); ++k) st.sweep_frames[k] += swept[k].contains(id);
                 if (!p.at("fully_in_view").get<bool>()) continue;
                 st.judged = true;
                 // Serial: the best-scoring detection with text lying mostly on this part.
@@ -194,26 +212,39 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
     report["detection"]["by_lighting"] = lighting;
 
     if (!options.rules.empty()) {
-        int64_t judged = 0, defective = 0, alarmed = 0, true_alarms = 0;
-        for (const auto& [key, st] : parts) {
-            if (!st.judged) continue;
-            const bool alarm = st.matched_frames >= debounce_n;
-            ++judged;
-            defective += st.defective;
-            alarmed += alarm;
-            true_alarms += alarm && st.defective;
-        }
+        // Alarm counts over the judged parts, from each part's number of matched frames.
+        const auto count = [&](const auto& matched) {
+            int64_t judged = 0, defective = 0, alarmed = 0, true_alarms = 0;
+            for (const auto& [key, st] : parts) {
+                if (!st.judged) continue;
+                const bool alarm = matched(st) >= debounce_n;
+                ++judged;
+                defective += st.defective;
+                alarmed += alarm;
+                true_alarms += alarm && st.defective;
+            }
+            return nlohmann::json{
+                {"parts", judged},
+                {"defective", defective},
+                {"alarmed", alarmed},
+                {"true_alarms", true_alarms},
+                {"precision", alarmed > 0 ? static_cast<double>(true_alarms) / static_cast<double>(alarmed) : 0.0},
+                {"recall", defective > 0 ? static_cast<double>(true_alarms) / static_cast<double>(defective) : 0.0}};
+        };
         std::vector<std::string> names;
         for (const auto& r : options.rules) names.push_back(r.name);
-        report["alarms"] = {
-            {"rules", names},
-            {"parts", judged},
-            {"defective", defective},
-            {"alarmed", alarmed},
-            {"true_alarms", true_alarms},
-            {"precision", alarmed > 0 ? static_cast<double>(true_alarms) / static_cast<double>(alarmed) : 0.0},
-            {"recall", defective > 0 ? static_cast<double>(true_alarms) / static_cast<double>(defective) : 0.0},
-            {"unattributed_matches", unattributed}};
+        report["alarms"] = count([](const PartState& st) { return st.matched_frames; });
+        report["alarms"]["rules"] = names;
+        report["alarms"]["unattributed_matches"] = unattributed;
+        if (!options.alarm_sweep.empty()) {
+            nlohmann::json sweep = nlohmann::json::array();
+            for (size_t k = 0; k < options.alarm_sweep.size(); ++k) {
+                nlohmann::json row = count([k](const PartState& st) { return st.sweep_frames[k]; });
+                row["min_score"] = options.alarm_sweep[k];
+                sweep.push_back(std::move(row));
+            }
+            report["alarms"]["sweep"] = std::move(sweep);
+        }
     }
     report["serial"] = {
         {"observations", serial_seen},
@@ -328,6 +359,7 @@ Result<nlohmann::json> run_eval(const EvalOptions& o) {
     so.labels = labels;
     so.rules = rules;
     so.iou_threshold = o.iou_threshold;
+    so.alarm_sweep = o.alarm_sweep;
     nlohmann::json report = score(data, predictions, so);
     report["pipeline"] = o.pipeline;
     report["data"] = o.data;
@@ -374,8 +406,9 @@ std::string to_markdown(const nlohmann::json& r) {
               ", model " + r["model"]["backend"].get<std::string>() + " " + r["model"]["precision"].get<std::string>() +
               "), " + std::to_string(r["frames_scored"].get<int64_t>()) + " frames scored.\n\n";
     md += "### Detection (IoU >= " + num(r["iou_threshold"], 2) + ")\n\n";
-    md += "| class | truths | predictions | hits | precision | recall | AP | false: duplicate / mislocated / confused / "
-          "background |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    md +=
+        "| class | truths | predictions | hits | precision | recall | AP | false: duplicate / mislocated / confused / "
+        "background |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& [name, c] : r["detection"]["classes"].items()) {
         const auto& f = c["false_positives"];
         md += "| " + name + " | " + std::to_string(c["truths"].get<int64_t>()) + " | " +
@@ -386,9 +419,12 @@ std::string to_markdown(const nlohmann::json& r) {
               std::to_string(f["background"].get<int64_t>()) + " |\n";
     }
     md += "| **mAP@0.5** | | | | | | **" + num(r["detection"]["map"]) + "** | |\n\n";
-    md += "(False positives by cause: a second box on a truth already found; a box on a truth of its class at IoU "
-          "0.1-" + num(r["iou_threshold"], 2) + "; on a truth of another class (the class it overlaps most, when "
-          "most of them share one); on nothing.)\n\n";
+    md +=
+        "(False positives by cause: a second box on a truth already found; a box on a truth of its class at IoU "
+        "0.1-" +
+        num(r["iou_threshold"], 2) +
+        "; on a truth of another class (the class it overlaps most, when "
+        "most of them share one); on nothing.)\n\n";
     md += "| lighting | frames | mAP@0.5 | recall (all classes) |\n|---|---:|---:|---:|\n";
     for (const auto& [name, l] : r["detection"]["by_lighting"].items())
         md += "| " + name + " | " + std::to_string(l["frames"].get<int64_t>()) + " | " + num(l["map"]) + " | " +
@@ -402,6 +438,15 @@ std::string to_markdown(const nlohmann::json& r) {
               " | " + std::to_string(a["alarmed"].get<int64_t>()) + " | " +
               std::to_string(a["true_alarms"].get<int64_t>()) + " | " + num(a["precision"]) + " | " + num(a["recall"]) +
               " | " + std::to_string(a["unattributed_matches"].get<int64_t>()) + " |\n";
+        if (a.contains("sweep")) {
+            md +=
+                "\nWith every rule's min_score set to:\n\n| min_score | alarmed | true alarms | precision | recall "
+                "|\n|---:|---:|---:|---:|---:|\n";
+            for (const auto& row : a["sweep"])
+                md += "| " + num(row["min_score"], 2) + " | " + std::to_string(row["alarmed"].get<int64_t>()) + " | " +
+                      std::to_string(row["true_alarms"].get<int64_t>()) + " | " + num(row["precision"]) + " | " +
+                      num(row["recall"]) + " |\n";
+        }
     }
     const auto& s = r["serial"];
     md +=

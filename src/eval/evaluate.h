@@ -33,6 +33,7 @@ struct ScoreOptions {
     std::vector<std::string> labels;          // the primary model's class names; matched to the dataset's by name
     std::vector<pipeline::RuleConfig> rules;  // alarm rules (empty: no alarm scoring)
     double iou_threshold = 0.5;
+    std::vector<double> alarm_sweep;  // also score alarms with every rule's min_score set to each of these
 };
 
 // Scores the frames present in `predictions` (frames the pipeline did not infer are not scored). Parts cut by the
@@ -49,6 +50,7 @@ struct EvalOptions {
     std::string equalize;  // "none", "global", "clahe" overrides the template's; empty keeps it
     int interval = 0;      // infer every interval-th frame (0: the template's)
     double iou_threshold = 0.5;
+    std::vector<double> alarm_sweep;  // see ScoreOptions
 };
 // Runs the pipeline over every stream of the dataset (files read as fast as decoded, nothing dropped) and scores it.
 // Fails if any frame was dropped on the way, since the scores would then not cover the footage.

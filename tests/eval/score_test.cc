@@ -128,8 +128,8 @@ TEST(Score, misread_serials_count_as_misses_and_spaces_are_ignored) {
     EXPECT_LT(rate, 0.7);
 }
 
-TEST(Score, alarms_on_sound_parts_lower_precision) {
-    // Every part gets a scratch detection on its own box: every sound part is a false alarm.
+// The truth replayed (scores 0.9), plus a scratch of `fake_score` on every part's own box.
+Predictions with_fake_scratches(float fake_score) {
     Predictions p = replay(
         dataset(), [](const auto&) { return true; }, [](const auto& s) { return s; });
     for (size_t s = 0; s < p.size(); ++s)
@@ -139,15 +139,38 @@ TEST(Score, alarms_on_sound_parts_lower_precision) {
                 if (d.det.class_id <= 2) {
                     auto fake = d;
                     fake.det.class_id = class_id("scratch");
+                    fake.det.score = fake_score;
                     extra.push_back(fake);
                 }
             dets.insert(dets.end(), extra.begin(), extra.end());
         }
-    const auto r = score(dataset(), p, options());
+    return p;
+}
+
+TEST(Score, alarms_on_sound_parts_lower_precision) {
+    // Every sound part is a false alarm.
+    const auto r = score(dataset(), with_fake_scratches(0.9f), options());
     const auto& a = r["alarms"];
     EXPECT_EQ(a["alarmed"].get<int>(), a["parts"].get<int>());
     EXPECT_NEAR(a["precision"].get<double>(), a["defective"].get<double>() / a["parts"].get<double>(), 1e-12);
     EXPECT_DOUBLE_EQ(a["recall"].get<double>(), 1.0);
+}
+
+TEST(Score, alarm_sweep_rescores_with_each_min_score) {
+    // The fakes score 0.55: a min_score of 0.5 alarms every part, 0.6 only the defective ones; the rule's own
+    // min_score (0) gives the main row.
+    ScoreOptions o = options();
+    o.alarm_sweep = {0.5, 0.6};
+    const auto r = score(dataset(), with_fake_scratches(0.55f), o);
+    const auto& a = r["alarms"];
+    ASSERT_EQ(a["sweep"].size(), 2u);
+    EXPECT_EQ(a["alarmed"].get<int>(), a["parts"].get<int>());
+    EXPECT_DOUBLE_EQ(a["sweep"][0]["min_score"].get<double>(), 0.5);
+    EXPECT_EQ(a["sweep"][0]["alarmed"].get<int>(), a["parts"].get<int>());
+    EXPECT_LT(a["sweep"][0]["precision"].get<double>(), 1.0);
+    EXPECT_EQ(a["sweep"][1]["alarmed"].get<int>(), a["defective"].get<int>());
+    EXPECT_DOUBLE_EQ(a["sweep"][1]["precision"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(a["sweep"][1]["recall"].get<double>(), 1.0);
 }
 
 }  // namespace
