@@ -29,12 +29,15 @@ zoo: deps
 # PP-OCRv4 reading each part's serial label, alarms on defective parts that carry the serial. The footage is rendered
 # once by `fovea synth` (with ground truth, so `fovea eval examples/factory.yaml --data ...` can score the same run).
 FACTORY_DATA := $(FOVEA_CACHE_DIR)/factory
-demo: build models $(FACTORY_DATA)/manifest.json
+# Footage from an older `fovea synth` (the stamp names its drawing version: src/synth/scene.cc) is rendered again.
+FACTORY_STAMP := $(FACTORY_DATA)/.synth-v2
+demo: build models $(FACTORY_STAMP)
 	$(FOVEA) validate examples/factory.yaml
 	$(FOVEA) run examples/factory.yaml --stats-json out/factory/stats.json
 
-$(FACTORY_DATA)/manifest.json: | build
+$(FACTORY_STAMP): | build
 	$(FOVEA) synth --out $(FACTORY_DATA).tmp --streams 16 --duration 20 --seed 1 2>/dev/null
+	touch $(FACTORY_DATA).tmp/$(notdir $(FACTORY_STAMP))
 	rm -rf $(FACTORY_DATA) && mv $(FACTORY_DATA).tmp $(FACTORY_DATA)
 
 # Another pipeline: 16 cameras reading lot labels with PP-OCRv4 text detection + recognition (examples/lots.yaml).

@@ -6,6 +6,8 @@
 # every model on the cuda backend, per precision (default fp16 fp32), with the file's equalization and without.
 # MODEL.onnx's .json gives its input size. Markdown and JSON reports go to $LOGS (default /tmp/fovea/eval_check),
 # packed into $OUT/eval_check.tgz when $OUT is set (the device tool brings back only a few files per run).
+# EVAL_SEED and EVAL_STREAMS pick other footage: seed 2, 8 streams is the validation footage that model selection
+# and the alarm threshold are chosen on (seed 1 is only for the final numbers).
 set -uo pipefail
 root=/tmp/fovea
 logs="${LOGS:-$root/eval_check}"
@@ -17,9 +19,11 @@ model="$(realpath "$1")"
 shift
 precisions=("${@:-fp16 fp32}")
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-data="$root/eval-seed1"
+seed=${EVAL_SEED:-1}
+streams=${EVAL_STREAMS:-16}
+data="$root/eval-seed$seed-$streams"
 [ -f "$data/manifest.json" ] ||
-    fovea synth --out "$data" --streams 16 --duration 20 --seed 1 >"$logs/eval_synth.log" 2>&1
+    fovea synth --out "$data" --streams "$streams" --duration 20 --seed "$seed" >"$logs/eval_synth.log" 2>&1
 size=$(python3 -c 'import json, sys; h, w = json.load(open(sys.argv[1]))["input"]; print(w, h)' "${model%.onnx}.json")
 read -r width height <<<"$size"
 for precision in ${precisions[*]}; do

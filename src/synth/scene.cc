@@ -16,6 +16,10 @@ namespace fovea::synth {
 namespace {
 
 constexpr double kPi = std::numbers::pi;
+// Written into the truth and manifest files; raised whenever the drawing changes, since footage (and detectors trained
+// on it) from another version are not comparable. 2: cracks fork, scratches have a lit wall, a missing tooth's box
+// is the gap it leaves.
+constexpr int kDrawingVersion = 2;
 
 // splitmix64: our own generator and distributions, so that a seed draws the same scene with any standard library
 // (std::uniform_*_distribution differ between implementations).
@@ -125,6 +129,13 @@ struct GearGeometry {
     std::vector<cv::Point2d> tooth(int k) const {
         const double a = phase + k * pitch(), wr = 0.28 * pitch(), wt = 0.18 * pitch();
         return {at(root - 1, a - wr), at(outer, a - wt), at(outer, a + wt), at(root - 1, a + wr)};
+    }
+    // What a missing tooth leaves: the empty space between its two neighbours, root to tip. That is what a camera
+    // sees; the lost tooth's own outline has no visible edge, so it would make an unlearnable box.
+    std::vector<cv::Point2d> gap(int k) const {
+        const double a = phase + k * pitch(), wr = 0.28 * pitch(), wt = 0.18 * pitch();
+        return {at(root - 1, a - pitch() + wr), at(outer, a - pitch() + wt), at(outer, a + pitch() - wt),
+                at(root - 1, a + pitch() - wr)};
     }
     std::vector<cv::Point2d> outline(const std::vector<int>& missing) const {
         std::vector<cv::Point2d> pts;
@@ -519,7 +530,7 @@ Sprite Scene::Impl::draw(const PartSpec& p) const {
         const cv::Scalar ink(dark, dark, dark + 3);
         if (d.cls == DefectClass::kMissingTooth) {
             // The gap where the tooth should be, down to the root circle; its box is clipped to the part's box below.
-            fill_poly(mask, gear.tooth(missing[0]), cv::Scalar(255), cv::LINE_8);
+            fill_poly(mask, gear.gap(missing[0]), cv::Scalar(255), cv::LINE_8);
             s.defects.push_back({d.cls, mask_box(mask)});
             continue;
         }
@@ -529,24 +540,42 @@ Sprite Scene::Impl::draw(const PartSpec& p) const {
             mask.setTo(0);
             cv::Point2d q(rng.uniform(0, n), rng.uniform(0, n));
             if (!inside(q)) continue;
-            std::vector<cv::Point2d> path{q};
+            // A mark is polylines: a path from q, and for cracks branches off it.
+            std::vector<std::vector<cv::Point2d>> paths{{q}};
+            paths.reserve(3);  // `path` stays valid while branches are added
+            std::vector<cv::Point2d>& path = paths[0];
             int width = 1;
             switch (d.cls) {
                 case DefectClass::kScratch: {
-                    const double a = rng.uniform(0, kPi), len = rng.uniform(0.15, 0.28) * size;
+                    // A straight groove; its far wall catches the light (drawn after placement).
+                    const double a = rng.uniform(0, kPi), len = rng.uniform(0.18, 0.32) * size;
                     path.push_back({q.x + len * std::cos(a), q.y + len * std::sin(a)});
-                    width = std::max(2, static_cast<int>(std::lround(size / 90)));
+                    width = std::max(2, static_cast<int>(std::lround(size / 110)));
                     break;
                 }
                 case DefectClass::kCrack: {
+                    // A fracture wanders in short jagged steps and forks: one or two branches leave the main path.
                     double a = rng.uniform(0, 2 * kPi);
-                    const int segments = rng.integer(5, 8);
+                    const int segments = rng.integer(8, 12);
                     for (int i = 0; i < segments; ++i) {
-                        a += rng.uniform(-0.9, 0.9);
-                        const double len = rng.uniform(0.035, 0.06) * size;
+                        a += rng.uniform(-1.1, 1.1);
+                        const double len = rng.uniform(0.02, 0.04) * size;
                         path.push_back({path.back().x + len * std::cos(a), path.back().y + len * std::sin(a)});
                     }
-                    width = std::max(2, static_cast<int>(std::lround(size / 100)));
+                    const int branches = rng.integer(1, 2);
+                    for (int b = 0; b < branches; ++b) {
+                        const auto& from = path[static_cast<size_t>(rng.integer(2, segments - 2))];
+                        std::vector<cv::Point2d> branch{from};
+                        double ba = rng.uniform(0, 2 * kPi);
+                        for (int i = rng.integer(3, 5); i > 0; --i) {
+                            ba += rng.uniform(-1.0, 1.0);
+                            const double len = rng.uniform(0.015, 0.03) * size;
+                            branch.push_back(
+                                {branch.back().x + len * std::cos(ba), branch.back().y + len * std::sin(ba)});
+                        }
+                        paths.push_back(std::move(branch));
+                    }
+                    width = std::max(2, static_cast<int>(std::lround(size / 75)));
                     break;
                 }
                 case DefectClass::kDent: {
@@ -558,14 +587,18 @@ Sprite Scene::Impl::draw(const PartSpec& p) const {
                     break;
             }
             bool ok = true;
-            for (const auto& v : path) ok = ok && inside(v);
+            for (const auto& line : paths)
+                for (const auto& v : line) ok = ok && inside(v);
             if (!ok) continue;
             if (d.cls == DefectClass::kDent) {
                 const cv::Size axes(static_cast<int>(path[1].x - q.x), static_cast<int>(path[1].y - q.y));
                 cv::ellipse(mask, cv::Point(q), axes, rng.uniform(0, 180), 0, 360, cv::Scalar(255), cv::FILLED);
             } else {
-                const std::vector<std::vector<cv::Point>> lines{fixed(path)};
-                cv::polylines(mask, lines, false, cv::Scalar(255), width, cv::LINE_8, kShift);
+                cv::polylines(mask, std::vector<std::vector<cv::Point>>{fixed(paths[0])}, false, cv::Scalar(255), width,
+                              cv::LINE_8, kShift);
+                for (size_t b = 1; b < paths.size(); ++b)  // branches are finer than the main fracture
+                    cv::polylines(mask, std::vector<std::vector<cv::Point>>{fixed(paths[b])}, false, cv::Scalar(255),
+                                  std::max(1, width - 1), cv::LINE_8, kShift);
             }
             cv::Mat overlap;
             cv::bitwise_and(mask, forbidden, overlap);
@@ -576,13 +609,14 @@ Sprite Scene::Impl::draw(const PartSpec& p) const {
         }
         if (!placed) continue;
         color.setTo(ink, mask);
-        if (d.cls == DefectClass::kDent) {
-            // A dent has a lit rim on one side: what makes it a dent rather than dirt.
+        if (d.cls == DefectClass::kDent || d.cls == DefectClass::kScratch) {
+            // A dent has a lit rim on one side, a scratch a lit far wall: what tells them from dirt and cracks.
             cv::Mat rim;
-            cv::dilate(mask, rim, cv::Mat(), cv::Point(-1, -1), 2);
+            cv::dilate(mask, rim, cv::Mat(), cv::Point(-1, -1), d.cls == DefectClass::kDent ? 2 : 1);
             rim -= mask;
             cv::Mat shifted;
-            cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, 2, 0, 1, 2);
+            const double by = d.cls == DefectClass::kDent ? 2 : 1;
+            cv::Mat m = (cv::Mat_<double>(2, 3) << 1, 0, by, 0, 1, by);
             cv::warpAffine(rim, shifted, m, rim.size());
             color.setTo(cv::Scalar(235, 235, 235), shifted & ~mask & body);
             mask |= shifted & body;
@@ -755,7 +789,7 @@ Status generate(const SynthOptions& options, const std::string& out_dir, FILE* p
         }
         FOVEA_TRY(writer->close().with_context("synth: " + video_path));
         const nlohmann::json truth = {{"format", "fovea-synth-truth"},
-                                      {"version", 1},
+                                      {"version", kDrawingVersion},
                                       {"stream", i},
                                       {"video", video},
                                       {"width", options.width},
@@ -778,12 +812,19 @@ Status generate(const SynthOptions& options, const std::string& out_dir, FILE* p
                          static_cast<long long>(scene->frame_count()), lighting_name(scene->lighting()),
                          scene->parts_json().size());
     }
-    const nlohmann::json manifest = {
-        {"format", "fovea-synth-manifest"},   {"version", 1},           {"width", options.width},
-        {"height", options.height},           {"fps", options.fps},     {"duration_s", options.duration_s},
-        {"defect_rate", options.defect_rate}, {"seed", options.seed},   {"lighting", lighting_name(options.lighting)},
-        {"motion_blur", options.motion_blur}, {"noise", options.noise}, {"classes", class_names()},
-        {"streams", std::move(streams)}};
+    const nlohmann::json manifest = {{"format", "fovea-synth-manifest"},
+                                     {"version", kDrawingVersion},
+                                     {"width", options.width},
+                                     {"height", options.height},
+                                     {"fps", options.fps},
+                                     {"duration_s", options.duration_s},
+                                     {"defect_rate", options.defect_rate},
+                                     {"seed", options.seed},
+                                     {"lighting", lighting_name(options.lighting)},
+                                     {"motion_blur", options.motion_blur},
+                                     {"noise", options.noise},
+                                     {"classes", class_names()},
+                                     {"streams", std::move(streams)}};
     const std::string path = (std::filesystem::path(out_dir) / "manifest.json").string();
     std::ofstream out(path);
     out << manifest.dump(2) << '\n';

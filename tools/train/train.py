@@ -65,19 +65,37 @@ def load_frames(dirs, width, height, every, workers):
     return np.stack(images), targets
 
 
-def augment(img, rng):
-    """Light the way cameras do: gain, gamma, global equalization (what the pipeline's `equalize` does), noise."""
-    img = img.astype(np.float32)
+def lighting(img, rng):
+    """Light the way cameras do: global equalization (what the pipeline's `equalize` does) here on the uint8 image,
+    or gain and gamma; and sometimes sensor noise. Returns the image and (gain, gamma, noise sigma) for
+    `relight`, which applies them on the training device (the loader stays light: uint8 crosses to it)."""
     if rng.random() < 0.3:
-        ycc = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2YCrCb)
+        ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)
         ycc[:, :, 0] = cv2.equalizeHist(ycc[:, :, 0])
-        img = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR).astype(np.float32)
+        img, gain, gamma = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR), 1.0, 1.0
     else:
-        img = img * rng.uniform(0.5, 1.6)
-        img = 255.0 * np.power(np.clip(img, 0, 255) / 255.0, rng.uniform(0.7, 1.4))
-    if rng.random() < 0.3:
-        img += rng.normal(0, rng.uniform(1, 6), img.shape)
-    return np.clip(img, 0, 255)
+        gain, gamma = rng.uniform(0.5, 1.6), rng.uniform(0.7, 1.4)
+    sigma = rng.uniform(1, 6) if rng.random() < 0.3 else 0.0
+    return img, (gain, gamma, sigma)
+
+
+def relight(x, params, generator):
+    """x [N, H, W, 3] uint8, params [N, 3] from `lighting` -> [N, 3, H, W] float in [0, 1], on x's device."""
+    gain, gamma, sigma = (params[:, i].view(-1, 1, 1, 1) for i in range(3))
+    x = x.permute(0, 3, 1, 2).float()
+    x = 255.0 * ((x * gain).clamp(0, 255) / 255.0).pow(gamma)
+    noise = torch.randn(x.shape, device=x.device, generator=generator)
+    return (x + noise * sigma).clamp(0, 255) / 255.0
+
+
+def repeat_factors(targets, threshold):
+    """Repeat-factor sampling (as for long-tailed detection data): a frame is shown r times per epoch, r the largest
+    max(1, sqrt(threshold / f)) over its classes, f the fraction of frames holding the class. Missing teeth (on one
+    gear in twelve defective parts) are seen about twice as often; frames of common classes once."""
+    present = [set(t[:, 4].astype(int).tolist()) for t in targets]
+    freq = {c: sum(c in p for p in present) / len(targets) for c in range(len(CLASSES))}
+    rate = {c: max(1.0, math.sqrt(threshold / f)) if f > 0 else 1.0 for c, f in freq.items()}
+    return np.array([max((rate[c] for c in p), default=1.0) for p in present]), freq
 
 
 def crop(img, boxes, width, rng):
@@ -150,26 +168,35 @@ def giou(p, t):
 
 
 class Batches(torch.utils.data.Dataset):
-    """Batch b of an epoch: cropped, augmented images and their assigned targets. Its randomness is seeded by
-    (seed, epoch, b) alone, so that any number of loader workers yields the same batches."""
+    """Batch b of an epoch: cropped uint8 images with their lighting parameters, and their assigned targets. Its
+    randomness is seeded by (seed, epoch, b) alone, so that any number of loader workers yields the same batches."""
 
-    def __init__(self, images, targets, args, num_classes):
-        self.images, self.targets, self.args = images, targets, args
+    def __init__(self, images, targets, repeats, args, num_classes):
+        self.images, self.targets, self.repeats, self.args = images, targets, repeats, args
         self.num_classes = num_classes
-        self.epoch = 0
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch):
+        """The epoch's frame order: each frame floor(r) times, once more with probability frac(r), shuffled. Set
+        before the loader's workers start (they start afresh each epoch), so that they see it."""
+        self.epoch = epoch
+        rng = np.random.default_rng([self.args.seed, epoch])
+        whole = np.floor(self.repeats).astype(int)
+        counts = whole + (rng.random(len(self.repeats)) < self.repeats - whole)
+        self.order = rng.permutation(np.repeat(np.arange(len(self.images)), counts))
 
     def __len__(self):
-        return math.ceil(len(self.images) / self.args.batch)
+        return math.ceil(len(self.order) / self.args.batch)
 
     def __getitem__(self, b):
         a = self.args
-        order = np.random.default_rng([a.seed, self.epoch]).permutation(len(self.images))
         rng = np.random.default_rng([a.seed, self.epoch, b])
-        crops = [crop(self.images[i], self.targets[i], a.crop, rng) for i in order[b * a.batch:(b + 1) * a.batch]]
-        x = np.stack([augment(c[0], rng) for c in crops]).transpose(0, 3, 1, 2) / 255.0
-        x = torch.from_numpy(x.astype(np.float32))
-        shapes = [(x.shape[2] // stride, x.shape[3] // stride) for stride in STRIDES]
-        return x, assign([c[1] for c in crops], shapes, self.num_classes)
+        crops = [crop(self.images[i], self.targets[i], a.crop, rng) for i in self.order[b * a.batch:(b + 1) * a.batch]]
+        lit = [lighting(np.ascontiguousarray(c[0]), rng) for c in crops]
+        x = torch.from_numpy(np.stack([img for img, _ in lit]))
+        params = torch.tensor([p for _, p in lit], dtype=torch.float32)
+        shapes = [(x.shape[1] // stride, x.shape[2] // stride) for stride in STRIDES]
+        return x, params, assign([c[1] for c in crops], shapes, self.num_classes)
 
 
 def loss_fn(model, x, assigned):
@@ -212,8 +239,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     ap.add_argument("--workers", type=int, default=0, help="processes that decode frames and prepare batches")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--widths", default="16,24,32,64,96", help="channels at strides 2, 4, 8, 16, 32")
+    ap.add_argument("--widths", default="16,32,48,96,128", help="channels at strides 2, 4, 8, 16, 32")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat-threshold", type=float, default=0.3,
+                    help="repeat-factor sampling: frames of classes in fewer than this fraction of frames repeat")
     ap.add_argument("--stop-after", type=int, default=0,
                     help="stop after this many epochs of the --epochs schedule (0: run it all)")
     ap.add_argument("--time-budget", type=float, default=0,
@@ -235,7 +264,10 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     print(f"model: {params} parameters, training on {args.device}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
-    data = Batches(images, targets, args, len(CLASSES))
+    repeats, freq = repeat_factors(targets, args.repeat_threshold)
+    print("frames holding each class: " + ", ".join(f"{CLASSES[c]} {f:.1%}" for c, f in freq.items()) +
+          f"; repeat-factor sampling shows {repeats.sum() / len(repeats):.2f}x frames per epoch", flush=True)
+    data = Batches(images, targets, repeats, args, len(CLASSES))
     loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=args.workers,
                                          persistent_workers=False)
     steps_per_epoch = len(data)
@@ -255,10 +287,11 @@ def main():
     epoch = 0
     while epoch < epochs:
         model.train()
-        data.epoch = epoch  # workers start afresh each epoch (not persistent), so they see it
+        data.set_epoch(epoch)
         sums = np.zeros(3)
-        for x, assigned in loader:
-            x = x.to(args.device, non_blocking=True)
+        for b, (x, light, assigned) in enumerate(loader):
+            noise = torch.Generator(args.device).manual_seed(args.seed * 1_000_003 + epoch * 100_003 + b)
+            x = relight(x.to(args.device, non_blocking=True), light.to(args.device), noise)
             assigned = [tuple(t.to(args.device, non_blocking=True) for t in level) for level in assigned]
             loss, lc, lb = loss_fn(model, x, assigned)
             for group in opt.param_groups:
@@ -269,10 +302,11 @@ def main():
             opt.step()
             step += 1
             sums += (float(loss), lc, lb)
+        steps = len(data)
         minutes = (time.time() - t_train) / 60
         epoch += 1
-        print(f"epoch {epoch}/{epochs}: loss {sums[0] / steps_per_epoch:.3f} (cls {sums[1] / steps_per_epoch:.3f}"
-              f" box {sums[2] / steps_per_epoch:.3f}), {minutes:.1f} min", flush=True)
+        print(f"epoch {epoch}/{epochs}: loss {sums[0] / steps:.3f} (cls {sums[1] / steps:.3f}"
+              f" box {sums[2] / steps:.3f}), {minutes:.1f} min", flush=True)
         if epoch == 1 and args.time_budget:
             fit = max(2, int(args.time_budget / minutes))
             if fit < epochs:
@@ -295,7 +329,8 @@ def main():
             "widths": list(widths), "epochs": epoch, "schedule_epochs": epochs,
             "train_minutes": round(train_minutes, 1), "device": torch.cuda.get_device_name() if args.device == "cuda"
             else "cpu", "every": args.every, "crop": args.crop, "batch": args.batch, "lr": args.lr,
-            "data": [os.path.join(*os.path.normpath(d).split(os.sep)[-2:]) for d in args.data], "seed": args.seed}
+            "data": [os.path.join(*os.path.normpath(d).split(os.sep)[-2:]) for d in args.data], "seed": args.seed,
+            "repeat_threshold": args.repeat_threshold}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(info, f, indent=2)
     with open(os.path.splitext(args.out)[0] + ".labels", "w") as f:

@@ -4,17 +4,17 @@
 # writes models/factory_detector.onnx with its .json (training facts) and .labels.
 #   tools/train/train.sh
 # Environment: FOVEA (the fovea binary), FOVEA_CACHE_DIR, PYTHON, OUT_MODEL, SIZE (WIDTHxHEIGHT), EPOCHS,
-# WORKERS (loader processes), TIME_BUDGET (minutes: fewer epochs if they do not fit; the log says how to reproduce),
+# WIDTHS (channels at strides 2-32, default train.py's), WORKERS (loader processes), TIME_BUDGET (minutes: fewer epochs if they do not fit; the log says how to reproduce),
 # RENDER_ONLY=1 (render the footage and stop).
 # The committed model's .json records the epochs, device and data it was trained with (see models/factory_detector.md).
 set -eu
 cd "$(dirname "$0")/../.."
 FOVEA=${FOVEA:-build/release/apps/fovea/fovea}
 PYTHON=${PYTHON:-/usr/bin/python3}
-CACHE=${FOVEA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fovea}/train-v3
+CACHE=${FOVEA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fovea}/train-v4
 OUT_MODEL=${OUT_MODEL:-models/factory_detector.onnx}
 SIZE=${SIZE:-768x448}
-EPOCHS=${EPOCHS:-40}
+EPOCHS=${EPOCHS:-12}
 WORKERS=${WORKERS:-2}
 TIME_BUDGET=${TIME_BUDGET:-0}
 mkdir -p "$CACHE"
@@ -34,4 +34,4 @@ done
 [ "${RENDER_ONLY:-0}" = 1 ] && exit 0
 exec nice -n 10 "$PYTHON" tools/train/train.py --data "$CACHE/a" "$CACHE/b" "$CACHE/c" --out "$OUT_MODEL" \
     --width "${SIZE%x*}" --height "${SIZE#*x}" --every 2 --epochs "$EPOCHS" --workers "$WORKERS" \
-    --time-budget "$TIME_BUDGET"
+    --time-budget "$TIME_BUDGET" ${WIDTHS:+--widths "$WIDTHS"}
