@@ -110,10 +110,10 @@ class Session {
         const ir::Node* node = nullptr;
         runtime::NodeKernel* kernel = nullptr;
         std::string backend;
-        std::vector<int> inputs;        // slot per input, -1 where omitted
-        std::vector<int> outputs;       // slot per output, -1 where omitted
-        std::vector<Tensor> buffers;    // output tensors: arena views (kept) or per-run allocations
-        std::vector<bool> planned;      // buffers[i] is an arena view
+        std::vector<int> inputs;                         // slot per input, -1 where omitted
+        std::vector<int> outputs;                        // slot per output, -1 where omitted
+        std::vector<Tensor> buffers;                     // output tensors: arena views (kept) or per-run allocations
+        std::vector<bool> planned;                       // buffers[i] is an arena view
         std::vector<std::pair<size_t, size_t>> release;  // (step, output) of unplanned buffers last used here
     };
 
@@ -131,6 +131,15 @@ class Session {
     std::shared_ptr<std::byte> arena_;
     size_t arena_bytes_ = 0;
     size_t unplanned_bytes_ = 0;
+
+    // FOVEA_PROFILE=1: time per op type and backend over every run, printed to stderr when the session ends.
+    struct OpTime {
+        double us = 0;
+        int64_t calls = 0;
+    };
+    bool profiling_ = false;
+    int64_t profiled_runs_ = 0;
+    std::map<std::string, OpTime> profile_;
 };
 
 }  // namespace fovea

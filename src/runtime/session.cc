@@ -1,6 +1,9 @@
 #include "fovea/session.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <set>
@@ -57,7 +60,20 @@ std::vector<std::string> available_backends() {
     return backends;
 }
 
-Session::~Session() = default;
+Session::~Session() {
+    if (!profiling_ || profiled_runs_ == 0) return;
+    std::vector<std::pair<std::string, OpTime>> rows(profile_.begin(), profile_.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
+    double total = 0;
+    for (const auto& [key, t] : rows) total += t.us;
+    const double runs = static_cast<double>(profiled_runs_);
+    std::fprintf(stderr, "fovea profile: %lld runs, %.3f ms per run in kernels\n%-32s %8s %12s %7s\n",
+                 static_cast<long long>(profiled_runs_), total / runs / 1000, "op (backend)", "calls/run", "ms/run",
+                 "share");
+    for (const auto& [key, t] : rows)
+        std::fprintf(stderr, "%-32s %8.1f %12.3f %6.1f%%\n", key.c_str(), static_cast<double>(t.calls) / runs,
+                     t.us / runs / 1000, 100 * t.us / std::max(total, 1e-9));
+}
 
 Result<std::unique_ptr<Session>> Session::load(const std::string& path, const SessionOptions& options) {
     try {
@@ -86,6 +102,8 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
     s->options_ = options;
     FOVEA_ASSIGN(s->backend_, make_backend(options));
     s->ref_backend_ = runtime::make_ref_backend();
+    const char* profile = std::getenv("FOVEA_PROFILE");
+    s->profiling_ = profile && std::string(profile) != "0";
     for (const ir::Value* v : s->graph_->inputs) {
         s->inputs_.push_back(describe_value(*v));
         s->declared_shapes_.push_back(v->shape);
@@ -241,7 +259,9 @@ Result<std::vector<DeviceTensor>> Session::device_run() {
     return engine_->device_run();
 }
 
-void* Session::device_stream() const { return engine_ ? engine_->device_stream() : nullptr; }
+void* Session::device_stream() const {
+    return engine_ ? engine_->device_stream() : nullptr;
+}
 
 Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
     try {
@@ -284,7 +304,13 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
                 else
                     out = Tensor(v->dtype, *v->shape);
             }
+            const auto started = std::chrono::steady_clock::now();
             if (Status s = step.kernel->run(args, step.buffers); !s.is_ok()) return s;
+            if (profiling_) {
+                OpTime& t = profile_[step.node->op_type + " (" + step.backend + ")"];
+                t.us += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+                ++t.calls;
+            }
             for (size_t o = 0; o < step.outputs.size(); ++o) {
                 if (step.outputs[o] < 0) continue;
                 if (!step.buffers[o].defined())
@@ -295,6 +321,7 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
             // Unplanned intermediates (dynamic shapes) are freed after their last use.
             for (const auto& [producer, o] : step.release) steps_[producer].buffers[o] = Tensor();
         }
+        profiled_runs_ += profiling_;
         std::vector<Tensor> results;
         for (const ir::Value* v : graph_->outputs) {
             if (v->constant) {

@@ -12,8 +12,9 @@ namespace {
 
 using dims = dnnl::memory::dims;
 
-// Reshape, Flatten, Squeeze, Unsqueeze, Identity and inference Dropout keep the bytes. The output cannot alias the
-// input (the memory plan may hand the input's bytes to another value once this node ran), so they are copied.
+// Reshape, Flatten, Squeeze, Unsqueeze, Identity and inference Dropout keep the bytes. Where this node is its input's
+// last reader the memory plan gives the output the input's buffer and nothing moves; elsewhere (the input is read
+// later, or is a graph input) the bytes are copied.
 class CopyKernel final : public runtime::NodeKernel {
   public:
     explicit CopyKernel(size_t bytes) : bytes_(bytes) {}
@@ -21,9 +22,11 @@ class CopyKernel final : public runtime::NodeKernel {
         if (inputs.empty() || !inputs[0] || inputs[0]->nbytes() != bytes_ || outputs.empty() ||
             outputs[0].nbytes() != bytes_)
             return internal_error("copy kernel: tensor sizes differ from the compiled ones");
-        std::memcpy(outputs[0].raw_data(), inputs[0]->raw_data(), bytes_);
+        if (outputs[0].raw_data() != inputs[0]->raw_data())
+            std::memcpy(outputs[0].raw_data(), inputs[0]->raw_data(), bytes_);
         return Status::ok();
     }
+    int in_place_input() const override { return 0; }
 
   private:
     size_t bytes_;
