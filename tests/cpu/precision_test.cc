@@ -266,5 +266,59 @@ TEST(CpuPrecision, bf16_storage_through_pools_concats_and_adds_stays_close_to_fp
     EXPECT_LT(rel, 2e-2);
 }
 
+// A squeeze-excitation block between convolutions: x -> c0 -> c1 -> a; GlobalAveragePool(a) -> g -> 1x1 convs f, s;
+// Mul(a, s) -> m -> c2 -> head; 16 channels at 8x8 (batch `n`).
+std::string squeeze_excitation_model(int64_t n) {
+    test::ModelBuilder m;
+    m.input("x", {std::to_string(n), "3", "8", "8"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t k, int64_t c, int64_t size) {
+        m.weight(out + "_w", {k, c, size, size}, -0.3f, 0.3f);
+        auto& node = m.node("Conv", {in, out + "_w"}, {out});
+        if (size == 3) test::set_attr(node, "pads", Ints{1, 1, 1, 1});
+    };
+    conv("x", "c0", 16, 3, 3);
+    conv("c0", "c1", 16, 16, 3);
+    conv("c1", "a", 16, 16, 3);
+    m.node("GlobalAveragePool", {"a"}, {"g"});
+    conv("g", "f", 4, 16, 1);
+    conv("f", "s", 16, 4, 1);
+    m.node("Mul", {"a", "s"}, {"m"});
+    conv("m", "c2", 16, 16, 3);
+    conv("c2", "head", 8, 16, 3);
+    m.output("head");
+    return m.bytes();
+}
+
+TEST(CpuPrecisionPlan, squeeze_excitation_pools_and_scales_in_bf16) {
+    auto graph = test::import_model(squeeze_excitation_model(1));
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+    // Even where the backend keeps no value to itself in NHWC, the [N, C, 1, 1] ones read the same in any layout.
+    const auto fp32 = cpu::plan_fp32_nodes(*graph);
+    for (const bool nhwc : {true, false}) {
+        const cpu::Bf16Storage plan = cpu::plan_bf16_values(*graph, fp32, [&](const ir::Value&) { return nhwc; });
+        std::set<std::string> values;
+        for (const ir::Value* v : plan.values) values.insert(v->name);
+        // c0 computes in fp32 (it reads the image), c2 feeds the fp32 head; everything between is bf16.
+        const std::set<std::string> expected =
+            nhwc ? std::set<std::string>{"c1", "a", "g", "f", "s", "m"} : std::set<std::string>{"f"};
+        EXPECT_EQ(values, expected) << (nhwc ? "images in NHWC" : "no NHWC images");
+    }
+}
+
+TEST(CpuPrecision, bf16_squeeze_excitation_stays_close_to_fp32) {
+    if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no avx512_bf16";
+    for (const int64_t n : {1, 3}) {  // batch 3: one scale per image and channel
+        const std::string model = squeeze_excitation_model(n);
+        const std::map<std::string, Tensor> inputs{{"x", test::random_tensor({n, 3, 8, 8}, 9)}};
+        const std::vector<Tensor> fp32 = run_cpu(model, inputs, "fp32"), bf16 = run_cpu(model, inputs, "bf16");
+        ASSERT_EQ(fp32.size(), 1u);
+        ASSERT_EQ(bf16.size(), 1u);
+        const double rel = test::relative_l2(bf16[0], fp32[0]);
+        EXPECT_GT(rel, 0.0) << "batch " << n;
+        EXPECT_LT(rel, 2e-2) << "batch " << n;
+    }
+}
+
 }  // namespace
 }  // namespace fovea

@@ -204,10 +204,11 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
         } else if (rank == 4 && s1[0] > 1 && s1[0] == out[0]) {
             // One value per image (and channel): NHWC bytes as [N, H*W, C] against [N, 1, C], a broadcast oneDNN's
             // jit binary kernel takes, where the 4-D form [N, C, 1, 1] against acdb data would not be.
-            dst = dnnl::memory::desc({out[0], out[2] * out[3], out[1]}, kF32, dnnl::memory::format_tag::abc);
-            src1 = dnnl::memory::desc({s1[0], 1, s1[1]}, kF32, dnnl::memory::format_tag::abc);
+            dst = dnnl::memory::desc({out[0], out[2] * out[3], out[1]}, ctx.storage_type(*node.outputs[0]),
+                                     dnnl::memory::format_tag::abc);
+            src1 = dnnl::memory::desc({s1[0], 1, s1[1]}, ctx.storage_type(other), dnnl::memory::format_tag::abc);
         } else {
-            src1 = plain_desc(Shape(s1.begin(), s1.end()), kF32);
+            src1 = plain_desc(Shape(s1.begin(), s1.end()), ctx.storage_type(other));
         }
     } else {
         const auto [dst_dims, src1_dims] = canonical_broadcast(out, plan.src1_dims);

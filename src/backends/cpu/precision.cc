@@ -12,8 +12,9 @@
 //    what the narrower read saves), and MobileNet-style models have one in every block; unless their input is
 //    already stored in bf16 (plan_bf16_values).
 // Between convolutions that compute in bf16, activations are stored in bf16 (plan_bf16_values), also through the
-// pools, Concats and elementwise Adds or Muls between them: that rounds little a consumer would not round anyway,
-// but a residual added in bf16 or a pooled value is rounded once more.
+// pools, Concats and elementwise Adds or Muls between them, and through squeeze-excitation blocks (global pool,
+// 1x1 convolutions, per-channel Mul): that rounds little a consumer would not round anyway, but a residual added in
+// bf16 or a pooled value is rounded once more.
 #include "backends/cpu/precision.h"
 
 #include <algorithm>
@@ -120,18 +121,37 @@ Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<co
         auto it = fp32.find(&n);
         return is_conv(n) && (it == fp32.end() || it->second == Fp32Reason::kDepthwise);
     };
-    auto storable = [&](const ir::Value* v) { return v && runtime_value(v) && !graph.is_output(v) && nhwc(*v); };
-    // Nodes that move or combine whole images and read and write one type: windowed pools, Concat, and the binary
-    // ops between images of the same shape. Their images are bf16 all together or not at all.
+    // NHWC images, and [N, C, 1, 1] values (pooled, or squeeze-excitation scales), whose bytes are the same in
+    // either layout.
+    auto one_by_one = [](const ir::Value& v) {
+        return v.shape && v.shape->size() == 4 && (*v.shape)[2] == 1 && (*v.shape)[3] == 1;
+    };
+    auto storable = [&](const ir::Value* v) {
+        return v && runtime_value(v) && !graph.is_output(v) && (nhwc(*v) || one_by_one(*v));
+    };
+    // Nodes that move or combine whole images and read and write one type: pools, Concat, the binary ops between
+    // images of the same shape, and a Mul that scales an image per channel (squeeze-excitation). Their images (and
+    // the scale) are bf16 all together or not at all.
+    auto per_channel = [](const Shape& scale, const Shape& image) {
+        return scale.size() == 4 && image.size() == 4 && (scale[0] == image[0] || scale[0] == 1) &&
+               scale[1] == image[1] && scale[2] == 1 && scale[3] == 1;
+    };
     auto same_type_node = [&](const ir::Node& n) {
         if (!n.domain.empty() || n.outputs.empty() || !storable(n.outputs[0])) return false;
         const std::string& op = n.op_type;
         if (op == "MaxPool" || op == "AveragePool") return n.outputs.size() == 1 || !n.outputs[1];
-        if (op == "Concat") return true;
+        if (op == "GlobalAveragePool" || op == "GlobalMaxPool" || op == "Concat") return true;
         if (op != "Add" && op != "Mul" && op != "Sub" && op != "Max" && op != "Min") return false;
-        return std::all_of(n.inputs.begin(), n.inputs.end(), [&](const ir::Value* in) {
-            return storable(in) && in->shape && *in->shape == *n.outputs[0]->shape;
-        });
+        const Shape& out = *n.outputs[0]->shape;
+        int images = 0;
+        for (const ir::Value* in : n.inputs) {
+            if (!storable(in) || !in->shape) return false;
+            if (*in->shape == out)
+                ++images;
+            else if (op != "Mul" || !per_channel(*in->shape, out))
+                return false;
+        }
+        return images > 0;
     };
     auto reads_bf16 = [&](const ir::Node& reader, size_t i) {
         return (may_be_bf16(reader) && (i == 0 || i == 3)) || same_type_node(reader);
