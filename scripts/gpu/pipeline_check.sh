@@ -7,7 +7,7 @@
 # uploaded), the YOLOv5s-style detector in FP16 on the cuda backend, batches across streams. Prints a table of inferred
 # frames/s, drops and capture-to-event latency per stream count; full logs and stats JSON go to $OUT.
 # PIPELINE_SECONDS (15) sets each run's measured length, after PIPELINE_WARMUP (5) seconds; PIPELINE_DECODES
-# ("auto none") the decoders tried.
+# ("auto none") the decoders tried; PIPELINE_CLIP_SECONDS (10) the clip's length.
 set -uo pipefail
 root=/tmp/fovea
 logs="${OUT:-$root/logs}"
@@ -17,6 +17,7 @@ counts=("${@:-16 32 64}")
 seconds=${PIPELINE_SECONDS:-15}
 warmup=${PIPELINE_WARMUP:-5}  # seconds before the statistics start: NVDEC sessions opening, first batches
 decodes=(${PIPELINE_DECODES:-auto none})  # NVDEC, CPU
+clip_seconds=${PIPELINE_CLIP_SECONDS:-10}  # every camera loops the clip: longer than warm-up + run, none loops
 here="$(dirname "${BASH_SOURCE[0]}")"
 
 # The detector: from the bundle's packed zoo when it has one, else exported here by PyTorch (random weights, as in the
@@ -34,9 +35,9 @@ import cuda_peers
 cuda_peers.export_onnx(cuda_peers.build_module("yolov5s"), 640, cuda_peers.Path(sys.argv[2]))
 PY
 fi
-clip_dir="$root/clips"
+clip_dir="$root/clips-${clip_seconds}s"
 [ -f "$clip_dir/stream_0.mp4" ] ||
-    fovea synth --out "$clip_dir" --resolution 1080p --fps 30 --duration 10 --streams 1 >"$logs/synth.log" 2>&1
+    fovea synth --out "$clip_dir" --resolution 1080p --fps 30 --duration "$clip_seconds" --streams 1 >"$logs/synth.log" 2>&1
 
 rows=()
 for n in ${counts[*]}; do
@@ -74,7 +75,9 @@ g = s.get("gpu_frames", {})
 frames = f"{g.get('in_place', '-')} / {g.get('uploaded', '-')}"
 print(f"| {n} | {decode} | {t['inferred_fps']:.0f} / {want:.0f} | {t['dropped']} | "
       f"{st['capture_to_event']['p50']:.1f} | {st['capture_to_event']['p99']:.1f} | {st['inference']['p50']:.2f} | "
-      f"{st['decode']['p50']:.2f} | {st['preprocess']['p50']:.2f} | {frames} | {json.dumps(s['batch_sizes'])[:60]} |")
+      f"{st['decode']['p50']:.2f} | {st['preprocess']['p50']:.2f} | {frames} | "
+      f"{st['capture_to_event']['max']:.0f} @ {st['capture_to_event'].get('max_at_s', -1):.1f} s | "
+      f"{json.dumps(s['batch_sizes'])[:60]} |")
 PY
 )")
     done
@@ -82,8 +85,8 @@ done
 
 echo "## Pipeline on the GPU: N x 1080p30 H.264 cameras, YOLOv5s-style FP16 on cuda (${seconds} s each after ${warmup} s of warm-up)"
 echo
-echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | frames in GPU memory / uploaded | batch sizes |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| streams | decode | inferred fps / camera fps | dropped | p50 ms | p99 ms | inference p50 ms (batch) | decode p50 ms | preprocess p50 ms | frames in GPU memory / uploaded | slowest frame ms @ second of the window | batch sizes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null); CPU cores: $(nproc)"
