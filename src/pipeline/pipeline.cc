@@ -154,10 +154,13 @@ bool Pipeline::all_streams_stopped() const {
 void Pipeline::run(double duration_s, const std::atomic<bool>* stop_flag, double warmup_s) {
     if (duration_s <= 0) duration_s = config_.duration_s;
     start();
-    bool warming = warmup_s > 0;
+    bool warming = warmup_s > 0, cut = false;  // cut: the window ends with the streams still running
     for (;;) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (stop_flag && stop_flag->load()) break;
+        if (stop_flag && stop_flag->load()) {
+            cut = true;
+            break;
+        }
         const double elapsed = std::chrono::duration<double>(Clock::now() - window_start()).count();
         if (warming) {
             if (elapsed >= warmup_s) {
@@ -166,13 +169,25 @@ void Pipeline::run(double duration_s, const std::atomic<bool>* stop_flag, double
             }
             continue;
         }
-        if (duration_s > 0 && elapsed >= duration_s) break;
+        if (duration_s > 0 && elapsed >= duration_s) {
+            cut = true;
+            break;
+        }
         if (all_streams_stopped() && queue_->size() == 0) break;
+    }
+    if (cut) {
+        nlohmann::json window = live_summary();
+        std::lock_guard lock(window_mu_);
+        window_summary_ = std::move(window);
     }
     stop();
 }
 
 void Pipeline::reset_stats() {
+    {
+        std::lock_guard lock(window_mu_);
+        window_summary_.reset();
+    }
     {
         std::lock_guard lock(streams_mu_);
         for (StreamSlot& slot : streams_) {
@@ -387,6 +402,26 @@ void Pipeline::run_cascades(std::vector<FrameResult>& results) {
 }
 
 nlohmann::json Pipeline::summary() const {
+    nlohmann::json now = live_summary();
+    std::lock_guard lock(window_mu_);
+    if (!window_summary_) return now;
+    // The window's numbers; the streams' states and errors as they are now; the teardown's counts apart.
+    nlohmann::json j = *window_summary_;
+    for (auto& stream : j["streams"])
+        for (const auto& current : now["streams"])
+            if (current["name"] == stream["name"]) {
+                stream["state"] = current["state"];
+                stream["last_error"] = current["last_error"];
+            }
+    nlohmann::json after;
+    for (const char* key : {"decoded", "inferred", "dropped", "alarms", "events"})
+        after[key] = now["totals"][key].get<int64_t>() - j["totals"][key].get<int64_t>();
+    after["seconds"] = now["duration_s"].get<double>() - j["duration_s"].get<double>();
+    j["after_window"] = std::move(after);
+    return j;
+}
+
+nlohmann::json Pipeline::live_summary() const {
     const Stages& stages = stages_;
     const Clock::time_point end = running_ ? Clock::now() : stopped_;
     const double seconds = std::max(1e-9, std::chrono::duration<double>(end - window_start()).count());
@@ -484,6 +519,15 @@ std::string Pipeline::summary_text() const {
                   t["inferred_fps"].get<double>(), t["dropped"].get<long long>(), t["alarms"].get<long long>(),
                   t["events"].get<long long>());
     o << line;
+    if (j.contains("after_window")) {
+        const auto& a = j["after_window"];
+        std::snprintf(line, sizeof line,
+                      "after the window (stopping, %.1f s, not counted above): %lld decoded, %lld inferred, %lld "
+                      "dropped, %lld events\n",
+                      a["seconds"].get<double>(), a["decoded"].get<long long>(), a["inferred"].get<long long>(),
+                      a["dropped"].get<long long>(), a["events"].get<long long>());
+        o << line;
+    }
     return o.str();
 }
 

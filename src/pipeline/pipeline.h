@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,8 @@ class Pipeline {
     // Runs until `duration_s` passes (0: the config's duration; both 0: until every stream has stopped or `stop_flag`
     // turns true), then stops. With `warmup_s` > 0 it first runs that long and then starts the statistics afresh
     // (reset_stats), so that decoder start-up and the first batches do not count; `duration_s` follows the warm-up.
+    // When the time (or `stop_flag`) ends a run whose streams still run, the summary is the window up to that moment:
+    // what the teardown does (decoders closing, the last frames drained) is reported apart, as `after_window`.
     void run(double duration_s, const std::atomic<bool>* stop_flag = nullptr, double warmup_s = 0);
     // Zeroes every counter and histogram and starts the summary's time window now. Frames in flight count in the
     // window they finish in.
@@ -53,7 +56,7 @@ class Pipeline {
     Status add_stream(StreamConfig config);
     Status remove_stream(const std::string& name);
 
-    // The run so far: per stream, per stage, batches, events.
+    // The run so far (or its measured window, see run()): per stream, per stage, batches, events.
     nlohmann::json summary() const;
     std::string summary_text() const;  // the table `fovea run` prints at exit
     const PipelineConfig& config() const { return config_; }
@@ -95,6 +98,9 @@ class Pipeline {
     std::condition_variable console_cv_;
     Clock::time_point started_{};
     Clock::time_point stopped_{};
+    nlohmann::json live_summary() const;
+    mutable std::mutex window_mu_;
+    std::optional<nlohmann::json> window_summary_;  // taken when run() ends the window with the streams running
     // Where the summary's window begins: started_, or the last reset_stats() (read by other threads).
     std::atomic<Clock::rep> window_start_{0};
     Clock::time_point window_start() const { return Clock::time_point(Clock::duration(window_start_.load())); }

@@ -321,6 +321,28 @@ sources:
     EXPECT_LE(batched, inferred + 4) << "batches from before the reset were counted: " << s.dump(2);
 }
 
+TEST(Pipeline, TheSummaryCoversTheWindowAndReportsTheTeardownApart) {
+    const fs::path dir = tmp_dir("window");
+    write_file(dir / "det.onnx", brightness_detector());
+    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
+sources:
+  - {name: a, uri: synthetic, fps: 40, width: 64, height: 48}
+)";
+    auto p = make(yaml, dir);
+    ASSERT_TRUE(p.is_ok()) << p.status().message();
+    (*p)->run(1.0);
+    const nlohmann::json s = (*p)->summary();
+    // The window ends when the second is up, before the streams stop; the stream's state is the final one.
+    EXPECT_NEAR(s["duration_s"].get<double>(), 1.0, 0.1) << s.dump(2);
+    EXPECT_EQ(s["streams"][0]["state"], "stopped");
+    EXPECT_LE(s["streams"][0]["decoded"].get<int64_t>(), 40 * 1.1 + 2) << s.dump(2);
+    ASSERT_TRUE(s.contains("after_window")) << s.dump(2);
+    for (const char* key : {"decoded", "inferred", "dropped", "events"})
+        EXPECT_GE(s["after_window"][key].get<int64_t>(), 0) << key;
+    EXPECT_GE(s["after_window"]["seconds"].get<double>(), 0.0);
+    EXPECT_NE((*p)->summary_text().find("after the window"), std::string::npos);
+}
+
 TEST(Pipeline, StreamsCanBeAddedAndRemovedWhileRunning) {
     const fs::path dir = tmp_dir("registry");
     write_file(dir / "det.onnx", brightness_detector());
