@@ -57,6 +57,7 @@ class AvSource final : public Source {
     Status setup_hw(const AVCodec* codec);
     Result<bool> read_packet();
     Status restart();
+    Status seek_to_start();
     Status emit(AVFrame* decoded, Frame& out);
     Result<bool> emit_on_device(const AVFrame& decoded, Frame& out);
     void pace(int64_t pts_us);
@@ -107,6 +108,8 @@ class AvSource final : public Source {
     int64_t loop_offset_us_ = 0;
     int64_t first_raw_pts_us_ = AV_NOPTS_VALUE;
     int64_t last_pts_us_ = AV_NOPTS_VALUE;
+    int64_t last_raw_pts_us_ = AV_NOPTS_VALUE;
+    bool new_pass_ = false;  // the demuxer went back to the start; the next backward pts begins the next pass
     Clock::time_point pace_start_{};
     int64_t pace_first_pts_us_ = AV_NOPTS_VALUE;
 };
@@ -331,6 +334,8 @@ void AvSource::close() {
     loop_offset_us_ = 0;
     first_raw_pts_us_ = AV_NOPTS_VALUE;
     last_pts_us_ = AV_NOPTS_VALUE;
+    last_raw_pts_us_ = AV_NOPTS_VALUE;
+    new_pass_ = false;
     pace_first_pts_us_ = AV_NOPTS_VALUE;
 }
 
@@ -387,11 +392,18 @@ Result<bool> AvSource::read_packet() {
     }
 }
 
-Status AvSource::restart() {
+Status AvSource::seek_to_start() {
     const int64_t start = fmt_->start_time == AV_NOPTS_VALUE ? 0 : fmt_->start_time;
     int err = avformat_seek_file(fmt_.get(), -1, INT64_MIN, start, start, 0);
     if (err < 0) err = av_seek_frame(fmt_.get(), stream_index_, 0, AVSEEK_FLAG_BACKWARD);
     if (err < 0) return status_from_av(err, label_ + ": cannot seek to the start to loop");
+    return Status::ok();
+}
+
+// After the decoder drained to its end: start over with a flushed decoder.
+Status AvSource::restart() {
+    FOVEA_TRY(seek_to_start());
+    new_pass_ = false;
     avcodec_flush_buffers(dec_.get());
     demux_eof_ = false;
     pkt_pending_ = false;
@@ -482,6 +494,13 @@ Status AvSource::emit(AVFrame* decoded, Frame& out) {
     if (ts != AV_NOPTS_VALUE) {
         const int64_t raw = to_us(ts, time_base_);
         if (first_raw_pts_us_ == AV_NOPTS_VALUE) first_raw_pts_us_ = raw;
+        if (new_pass_ && last_raw_pts_us_ != AV_NOPTS_VALUE && raw <= last_raw_pts_us_ &&
+            last_pts_us_ != AV_NOPTS_VALUE) {
+            // The first picture of the next pass (pictures come out in presentation order): continue the timeline.
+            loop_offset_us_ = last_pts_us_ + frame_duration_us_ - raw;
+            new_pass_ = false;
+        }
+        last_raw_pts_us_ = raw;
         pts_us = raw + loop_offset_us_;
     } else if (last_pts_us_ != AV_NOPTS_VALUE) {
         pts_us = last_pts_us_ + frame_duration_us_;
@@ -536,6 +555,14 @@ Result<bool> AvSource::read(Frame& frame) {
         if (demux_eof_) return false;  // drained and the decoder wants more: nothing left
         if (!pkt_pending_) {
             FOVEA_ASSIGN(const bool got, read_packet());
+            if (!got && spec_.loop && kind_ == SourceKind::kFile && counters_.frames > 0) {
+                // Loop without draining the decoder: the demuxer goes back to the first keyframe and the decoder
+                // reads on, as through one long stream. Draining and flushing instead makes a hardware decoder start
+                // over, which on NVDEC stalled every stream's GPU work for about a second per loop.
+                FOVEA_TRY(seek_to_start());
+                new_pass_ = true;
+                continue;
+            }
             if (!got) {
                 demux_eof_ = true;
                 avcodec_send_packet(dec_.get(), nullptr);  // enter draining: buffered frames come out, then EOF

@@ -109,6 +109,27 @@ TEST_P(OtherContainers, decode_with_the_right_count_size_and_codec) {
     EXPECT_EQ(r.frames.back().index, 24);
 }
 
+// Looping reads on through the demuxer's jump back to the first keyframe, without draining the decoder: every codec
+// must give the same pictures again, one per frame period.
+TEST_P(OtherContainers, loop_gives_every_picture_again_with_increasing_time) {
+    SKIP_WITHOUT_FFMPEG_CLI();
+    const ContainerCase& c = GetParam();
+    const std::string clip = cached_clip(
+        c.file, std::string("-f lavfi -i testsrc2=size=320x240:rate=25 -t 1 ") + c.encoder_args + " -pix_fmt yuv420p");
+    ASSERT_FALSE(clip.empty());
+    SourceSpec spec = file_spec(clip);
+    spec.loop = true;
+    auto source = opened(spec);
+    ASSERT_TRUE(source);
+    const auto r = read_all(*source, 60, true);  // 2.4 passes over 25 frames
+    ASSERT_TRUE(r.error.is_ok()) << r.error.to_string();
+    ASSERT_EQ(r.count, 60);
+    for (size_t i = 1; i < r.frames.size(); ++i)
+        EXPECT_NEAR(r.frames[i].pts_us - r.frames[i - 1].pts_us, 40000, 1000) << "frame " << i;
+    for (size_t i = 0; i + 25 < r.frames.size(); ++i)
+        EXPECT_LT(testing::mean_abs_diff(r.frames[i], r.frames[i + 25]), 0.5) << "frame " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     FileSource, OtherContainers,
     ::testing::Values(ContainerCase{"mpeg4.mkv", "-c:v mpeg4 -q:v 5", "mpeg4"},
