@@ -105,6 +105,10 @@ class Session {
     std::vector<TensorDesc> outputs_;
     Status compile();
 
+    struct OpTime {
+        double us = 0;
+        int64_t calls = 0;
+    };
     // One executable node at the bound shapes: its kernel, where its operands live, its output buffers.
     struct Step {
         const ir::Node* node = nullptr;
@@ -115,6 +119,7 @@ class Session {
         std::vector<Tensor> buffers;                     // output tensors: arena views (kept) or per-run allocations
         std::vector<bool> planned;                       // buffers[i] is an arena view
         std::vector<std::pair<size_t, size_t>> release;  // (step, output) of unplanned buffers last used here
+        OpTime* timing = nullptr;                        // this step's op type's entry in profile_ when profiling
     };
 
     std::vector<std::optional<Shape>> declared_shapes_;  // per input, as the model file declares it
@@ -133,10 +138,6 @@ class Session {
     size_t unplanned_bytes_ = 0;
 
     // FOVEA_PROFILE=1: time per op type and backend over every run, printed to stderr when the session ends.
-    struct OpTime {
-        double us = 0;
-        int64_t calls = 0;
-    };
     bool profiling_ = false;
     int64_t profiled_runs_ = 0;
     std::map<std::string, OpTime> profile_;

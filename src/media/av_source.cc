@@ -557,8 +557,8 @@ Result<bool> AvSource::read(Frame& frame) {
             FOVEA_ASSIGN(const bool got, read_packet());
             if (!got && spec_.loop && kind_ == SourceKind::kFile && counters_.frames > 0) {
                 // Loop without draining the decoder: the demuxer goes back to the first keyframe and the decoder
-                // reads on, as through one long stream. Draining and flushing instead makes a hardware decoder start
-                // over, which on NVDEC stalled every stream's GPU work for about a second per loop.
+                // reads on, as through one long stream. Draining and flushing instead likely makes a hardware decoder
+                // start over: on NVDEC every stream's GPU work stalled for about a second per loop.
                 FOVEA_TRY(seek_to_start());
                 new_pass_ = true;
                 continue;

@@ -195,6 +195,7 @@ Status Session::compile() {
             plan_options.in_place[node.outputs[0]] = node.inputs[in_place];
         step.kernel = kernel.get();
         kernels_.push_back(std::move(kernel));
+        if (profiling_) step.timing = &profile_[node.op_type + " (" + step.backend + ")"];
         steps_.push_back(std::move(step));
     }
     const runtime::MemoryPlan plan = runtime::plan_memory(*graph_, runs, plan_options);
@@ -304,12 +305,13 @@ Result<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& in
                 else
                     out = Tensor(v->dtype, *v->shape);
             }
-            const auto started = std::chrono::steady_clock::now();
+            const auto started =
+                step.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
             if (Status s = step.kernel->run(args, step.buffers); !s.is_ok()) return s;
-            if (profiling_) {
-                OpTime& t = profile_[step.node->op_type + " (" + step.backend + ")"];
-                t.us += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
-                ++t.calls;
+            if (step.timing) {
+                step.timing->us +=
+                    std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+                ++step.timing->calls;
             }
             for (size_t o = 0; o < step.outputs.size(); ++o) {
                 if (step.outputs[o] < 0) continue;

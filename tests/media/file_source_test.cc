@@ -91,11 +91,16 @@ struct ContainerCase {
 
 class OtherContainers : public ::testing::TestWithParam<ContainerCase> {};
 
+// One second of testsrc2 at 320x240, 25 fps, in the case's container and codec.
+std::string container_clip(const ContainerCase& c) {
+    return cached_clip(
+        c.file, std::string("-f lavfi -i testsrc2=size=320x240:rate=25 -t 1 ") + c.encoder_args + " -pix_fmt yuv420p");
+}
+
 TEST_P(OtherContainers, decode_with_the_right_count_size_and_codec) {
     SKIP_WITHOUT_FFMPEG_CLI();
     const ContainerCase& c = GetParam();
-    const std::string clip = cached_clip(
-        c.file, std::string("-f lavfi -i testsrc2=size=320x240:rate=25 -t 1 ") + c.encoder_args + " -pix_fmt yuv420p");
+    const std::string clip = container_clip(c);
     ASSERT_FALSE(clip.empty());
     auto source = opened(file_spec(clip));
     ASSERT_TRUE(source);
@@ -113,9 +118,7 @@ TEST_P(OtherContainers, decode_with_the_right_count_size_and_codec) {
 // must give the same pictures again, one per frame period.
 TEST_P(OtherContainers, loop_gives_every_picture_again_with_increasing_time) {
     SKIP_WITHOUT_FFMPEG_CLI();
-    const ContainerCase& c = GetParam();
-    const std::string clip = cached_clip(
-        c.file, std::string("-f lavfi -i testsrc2=size=320x240:rate=25 -t 1 ") + c.encoder_args + " -pix_fmt yuv420p");
+    const std::string clip = container_clip(GetParam());
     ASSERT_FALSE(clip.empty());
     SourceSpec spec = file_spec(clip);
     spec.loop = true;

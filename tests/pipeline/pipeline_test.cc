@@ -300,14 +300,19 @@ sources:
     EXPECT_GT(inferred, 0);
 }
 
-TEST(Pipeline, WarmupIsLeftOutOfTheStatistics) {
-    const fs::path dir = tmp_dir("warmup");
+// One 40 fps synthetic camera, 64x48, through the brightness detector, in its own folder.
+Result<std::unique_ptr<Pipeline>> synthetic_camera_pipeline(const std::string& name) {
+    const fs::path dir = tmp_dir(name);
     write_file(dir / "det.onnx", brightness_detector());
     const std::string yaml = model_yaml(dir / "det.onnx") + R"(
 sources:
   - {name: a, uri: synthetic, fps: 40, width: 64, height: 48}
 )";
-    auto p = make(yaml, dir);
+    return make(yaml, dir);
+}
+
+TEST(Pipeline, WarmupIsLeftOutOfTheStatistics) {
+    auto p = synthetic_camera_pipeline("warmup");
     ASSERT_TRUE(p.is_ok()) << p.status().message();
     (*p)->run(1.0, nullptr, 1.5);
     const nlohmann::json s = (*p)->summary();
@@ -322,13 +327,7 @@ sources:
 }
 
 TEST(Pipeline, TheSummaryCoversTheWindowAndReportsTheTeardownApart) {
-    const fs::path dir = tmp_dir("window");
-    write_file(dir / "det.onnx", brightness_detector());
-    const std::string yaml = model_yaml(dir / "det.onnx") + R"(
-sources:
-  - {name: a, uri: synthetic, fps: 40, width: 64, height: 48}
-)";
-    auto p = make(yaml, dir);
+    auto p = synthetic_camera_pipeline("window");
     ASSERT_TRUE(p.is_ok()) << p.status().message();
     (*p)->run(1.0);
     const nlohmann::json s = (*p)->summary();

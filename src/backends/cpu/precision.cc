@@ -132,9 +132,9 @@ Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<co
     // Nodes that move or combine whole images and read and write one type: pools, Concat, the binary ops between
     // images of the same shape, and a Mul that scales an image per channel (squeeze-excitation). Their images (and
     // the scale) are bf16 all together or not at all.
-    auto per_channel = [](const Shape& scale, const Shape& image) {
-        return scale.size() == 4 && image.size() == 4 && (scale[0] == image[0] || scale[0] == 1) &&
-               scale[1] == image[1] && scale[2] == 1 && scale[3] == 1;
+    auto per_channel = [&](const ir::Value& scale, const Shape& image) {
+        return one_by_one(scale) && image.size() == 4 && ((*scale.shape)[0] == image[0] || (*scale.shape)[0] == 1) &&
+               (*scale.shape)[1] == image[1];
     };
     auto same_type_node = [&](const ir::Node& n) {
         if (!n.domain.empty() || n.outputs.empty() || !storable(n.outputs[0])) return false;
@@ -148,7 +148,7 @@ Bf16Storage plan_bf16_values(const ir::Graph& graph, const std::unordered_map<co
             if (!storable(in) || !in->shape) return false;
             if (*in->shape == out)
                 ++images;
-            else if (op != "Mul" || !per_channel(*in->shape, out))
+            else if (op != "Mul" || !per_channel(*in, out))
                 return false;
         }
         return images > 0;

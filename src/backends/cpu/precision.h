@@ -27,10 +27,11 @@ std::string_view fp32_reason_name(Fp32Reason reason);
 std::unordered_map<const ir::Node*, Fp32Reason> plan_fp32_nodes(const ir::Graph& graph);
 
 // The activations bf16 precision stores in bf16 between convolutions, and the matrix nodes that then still compute in
-// fp32. A value is stored in bf16 when `nhwc` says the backend keeps it to itself (so no other kernel sees its bytes;
-// never a graph output), a convolution computing in bf16 or a same-type node writes it, and only convolutions that
-// may compute in bf16 (as source or residual) or same-type nodes read it. Same-type nodes (windowed pools, Concat,
-// Add/Mul/Sub/Max/Min between images of one shape) have all their images in bf16 or none. Those convolutions then
+// fp32. A value is stored in bf16 when the backend keeps it to itself (never a graph output; `nhwc` says so of
+// images, and an [N, C, 1, 1] value reads the same in any layout), a convolution computing in bf16 or a same-type
+// node writes it, and only convolutions that may compute in bf16 (as source or residual) or same-type nodes read it.
+// Same-type nodes (pools, global pools, Concat, Add/Mul/Sub/Max/Min between images of one shape, and a Mul scaling
+// an image per channel) have all their values in bf16 or none. Those convolutions then
 // neither convert their source to bf16 nor write fp32, and a depthwise convolution whose source is stored in bf16
 // computes in bf16 too (its fp32 reason was the conversion it needed). `fp32` is plan_fp32_nodes' result.
 struct Bf16Storage {
