@@ -1,6 +1,8 @@
-// CudaPreprocessor throughput: 16 1080p BGR frames in device memory -> one 640x640 float16 NCHW letterboxed batch.
-// Prints a markdown table: the median of 200 runs (CUDA events), the byte floor (bytes read + written divided by
-// the device-to-device cudaMemcpy bandwidth measured in the same run) and the ratio of the two.
+// CudaPreprocessor throughput: 16 1080p frames in device memory (BGR24, as CPU decoding uploads them, and NV12, as
+// NVDEC leaves them) -> one 640x640 float16 NCHW letterboxed batch. Prints a markdown table: medians of 200 runs
+// (CUDA events) of a whole call (host-side setup and launch included) and of the kernels alone (the call captured
+// once in a CUDA graph and replayed), the byte floor (bytes read + written over the device-to-device cudaMemcpy
+// bandwidth measured in the same run) and the ratio of the kernels' time to it.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -50,6 +52,32 @@ std::vector<float> time_runs(cudaStream_t stream, int warmup, int runs, F&& f) {
     return ms;
 }
 
+// One format's frames: random bytes (fixed seed), one pitched allocation each, as a decoder would hand them over.
+struct Frames {
+    std::vector<void*> buffers;
+    std::vector<const unsigned char*> pointers;
+    size_t pitch = 0;
+    size_t bytes = 0;  // per frame, without pitch padding
+};
+
+Frames make_frames(bool nv12) {
+    const size_t row = nv12 ? kWidth : static_cast<size_t>(kWidth) * 3;
+    const size_t rows = nv12 ? kHeight * 3 / 2 : kHeight;
+    std::vector<uint8_t> host(row * rows);
+    uint32_t seed = 12345;
+    for (uint8_t& b : host) b = static_cast<uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
+    Frames f;
+    f.bytes = row * rows;
+    for (int i = 0; i < kFrames; ++i) {
+        void* p = nullptr;
+        check(cudaMallocPitch(&p, &f.pitch, row, rows), "cudaMallocPitch");
+        check(cudaMemcpy2D(p, f.pitch, host.data(), row, row, rows, cudaMemcpyHostToDevice), "cudaMemcpy2D");
+        f.buffers.push_back(p);
+        f.pointers.push_back(static_cast<const unsigned char*>(p));
+    }
+    return f;
+}
+
 }  // namespace
 
 int main() {
@@ -63,21 +91,6 @@ int main() {
     cudaStream_t stream;
     check(cudaStreamCreate(&stream), "cudaStreamCreate");
 
-    // Frames: random bytes (fixed seed), one pitched allocation each, as a decoder would hand them over.
-    std::vector<uint8_t> host(static_cast<size_t>(kWidth) * 3 * kHeight);
-    uint32_t seed = 12345;
-    for (uint8_t& b : host) b = static_cast<uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
-    std::vector<void*> frames(kFrames);
-    size_t pitch = 0;
-    for (void*& f : frames) {
-        check(cudaMallocPitch(&f, &pitch, static_cast<size_t>(kWidth) * 3, kHeight), "cudaMallocPitch");
-        check(cudaMemcpy2D(f, pitch, host.data(), static_cast<size_t>(kWidth) * 3, static_cast<size_t>(kWidth) * 3,
-                           kHeight, cudaMemcpyHostToDevice),
-              "cudaMemcpy2D");
-    }
-    std::vector<const unsigned char*> frame_ptrs;
-    for (void* f : frames) frame_ptrs.push_back(static_cast<const unsigned char*>(f));
-
     std::string error;
     fovea::bench::PreprocessRunner* runner =
         fovea::bench::create_letterbox_runner(kInput, kInput, true, kFrames, error);
@@ -88,14 +101,6 @@ int main() {
     const size_t out_bytes = fovea::bench::runner_item_bytes(runner) * kFrames;
     void* dst = nullptr;
     check(cudaMalloc(&dst, out_bytes), "cudaMalloc");
-
-    const std::vector<float> pre_ms = time_runs(stream, kWarmup, kRuns, [&] {
-        if (!fovea::bench::runner_run(runner, frame_ptrs.data(), kFrames, kWidth, kHeight, static_cast<int>(pitch), dst,
-                                      stream, error)) {
-            std::fprintf(stderr, "preprocess_cuda_bench: %s\n", error.c_str());
-            std::exit(1);
-        }
-    });
 
     // Device-to-device copy bandwidth, counting both the read and the write, on a buffer far larger than L2.
     const size_t copy_bytes = size_t{512} << 20;
@@ -108,30 +113,49 @@ int main() {
     });
     const double copy_gbs = 2.0 * copy_bytes / (median(copy_ms) * 1e-3) / 1e9;
 
-    // Every frame byte read once, every output byte written once.
-    const double read_bytes = static_cast<double>(kFrames) * kWidth * 3 * kHeight;
-    const double moved = read_bytes + static_cast<double>(out_bytes);
-    const double floor_ms = moved / (copy_gbs * 1e9) * 1e3;
-    const double med = median(pre_ms);
-    std::vector<float> sorted = pre_ms;
-    std::sort(sorted.begin(), sorted.end());
-
-    std::printf("## CudaPreprocessor: %d x %dx%d BGR24 -> %dx%d float16 NCHW letterbox (%s, sm_%d%d)\n\n", kFrames,
+    std::printf("## CudaPreprocessor: %d x %dx%d frames -> %dx%d float16 NCHW letterbox (%s, sm_%d%d)\n\n", kFrames,
                 kWidth, kHeight, kInput, kInput, prop.name, prop.major, prop.minor);
     std::printf(
-        "| runs | median ms | p10 ms | p90 ms | frames/s | MB read + written | D2D copy GB/s | floor ms | "
-        "median / floor |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    std::printf("| %d | %.3f | %.3f | %.3f | %.0f | %.1f | %.0f | %.3f | %.2f |\n\n", kRuns, med,
-                sorted[sorted.size() / 10], sorted[sorted.size() * 9 / 10], kFrames / (med * 1e-3), moved / 1e6,
-                copy_gbs, floor_ms, med / floor_ms);
+        "| frames | call median ms | kernels median ms | kernels p10 / p90 ms | frames/s (kernels) | MB read + "
+        "written | D2D copy GB/s | floor ms | kernels / floor |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const bool nv12 : {false, true}) {
+        Frames frames = make_frames(nv12);
+        auto call = [&] {
+            if (!fovea::bench::runner_run(runner, frames.pointers.data(), kFrames, kWidth, kHeight,
+                                          static_cast<int>(frames.pitch), nv12, dst, stream, error)) {
+                std::fprintf(stderr, "preprocess_cuda_bench: %s\n", error.c_str());
+                std::exit(1);
+            }
+        };
+        const std::vector<float> call_ms = time_runs(stream, kWarmup, kRuns, call);
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        call();
+        check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+        check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+        std::vector<float> kernel_ms =
+            time_runs(stream, kWarmup, kRuns, [&] { check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch"); });
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+
+        // Every frame byte read once, every output byte written once.
+        const double moved = static_cast<double>(kFrames) * static_cast<double>(frames.bytes) + out_bytes;
+        const double floor_ms = moved / (copy_gbs * 1e9) * 1e3;
+        const double med = median(kernel_ms);
+        std::sort(kernel_ms.begin(), kernel_ms.end());
+        std::printf("| %s | %.3f | %.3f | %.3f / %.3f | %.0f | %.1f | %.0f | %.3f | %.2f |\n", nv12 ? "NV12" : "BGR24",
+                    median(call_ms), med, kernel_ms[kernel_ms.size() / 10], kernel_ms[kernel_ms.size() * 9 / 10],
+                    kFrames / (med * 1e-3), moved / 1e6, copy_gbs, floor_ms, med / floor_ms);
+        for (void* f : frames.buffers) cudaFree(f);
+    }
     std::printf(
-        "The floor counts every frame byte once. At exactly 1/3 scale the bilinear taps land on pixel centres, "
+        "\nThe floor counts every frame byte once. At exactly 1/3 scale the bilinear taps land on pixel centres, "
         "so the kernel reads only the rows and columns it samples (about 1/3 of the rows): a ratio below 1 is "
-        "possible and not an error.\n");
+        "possible and not an error. A call adds the host-side setup and the launch to the kernels.\n");
 
     fovea::bench::destroy_runner(runner);
-    for (void* f : frames) cudaFree(f);
     cudaFree(dst);
     cudaFree(a);
     cudaFree(b);

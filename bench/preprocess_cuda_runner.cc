@@ -36,10 +36,10 @@ std::size_t runner_item_bytes(const PreprocessRunner* runner) {
 }
 
 bool runner_run(PreprocessRunner* runner, const unsigned char* const* frames, int count, int width, int height,
-                int pitch, void* dst, void* stream, std::string& error) {
+                int pitch, bool nv12, void* dst, void* stream, std::string& error) {
     runner->images.clear();
-    for (int i = 0; i < count; ++i)
-        runner->images.push_back({frames[i], width, height, pitch, media::PixelFormat::kBGR24});
+    const media::PixelFormat format = nv12 ? media::PixelFormat::kNV12 : media::PixelFormat::kBGR24;
+    for (int i = 0; i < count; ++i) runner->images.push_back({frames[i], width, height, pitch, format});
     runner->rois.assign(static_cast<size_t>(count), vision::Rect{});
     runner->transforms.resize(static_cast<size_t>(count));
     const Status s = runner->pre->run(runner->images, runner->rois, dst, stream, runner->transforms);

@@ -12,9 +12,10 @@ struct PreprocessRunner;
 // A letterboxing preprocessor to width x height, NCHW, float16 or float32; nullptr and `error` on failure.
 PreprocessRunner* create_letterbox_runner(int width, int height, bool fp16, int max_batch, std::string& error);
 std::size_t runner_item_bytes(const PreprocessRunner* runner);
-// `count` BGR24 frames in device memory, all width x height with `pitch`; asynchronous on `stream`.
+// `count` frames in device memory, all width x height with `pitch`: BGR24, or NV12 (the UV plane after the luma
+// rows); asynchronous on `stream`.
 bool runner_run(PreprocessRunner* runner, const unsigned char* const* frames, int count, int width, int height,
-                int pitch, void* dst, void* stream, std::string& error);
+                int pitch, bool nv12, void* dst, void* stream, std::string& error);
 void destroy_runner(PreprocessRunner* runner);
 
 }  // namespace fovea::bench

@@ -30,7 +30,7 @@ system_lib='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|lib
 # template instance) would take the place of other libraries' own copies. So only unversioned libraries can be
 # stubbed; FFmpeg's encoders are (libx265, libSvtAv1Enc, librav1e, libaom, libcodec2).
 stubs=" ${STUB_LIBS:-} "
-declare -A stubbed  # soname -> path of the real library
+declare -A stubbed=()  # soname -> path of the real library
 for bin in "${binaries[@]}"; do
   cp "$bin" "$stage/bin/"
   while read -r name path; do

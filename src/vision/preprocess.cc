@@ -269,10 +269,9 @@ device::SpecParams make_spec_params(const PreprocessSpec& spec) {
             p.equalize = device::EqMode::kClahe;
             break;
     }
-    p.scale = spec.scale;
     for (size_t c = 0; c < 3; ++c) {
-        p.mean[c] = spec.mean[c];
-        p.std[c] = spec.std[c];
+        p.mul[c] = spec.scale / spec.std[c];
+        p.add[c] = -spec.mean[c] / spec.std[c];
     }
     p.pad_value = static_cast<float>(spec.pad_value);
     return p;

@@ -1,5 +1,5 @@
 // CUDA kernels of CudaPreprocessor. The arithmetic lives in preprocess_device.h (shared with host tests); this file
-// only maps it onto threads: histograms per (tile, item), one LUT per tile, one thread per model-input pixel.
+// only maps it onto threads: histograms per (tile, item), one LUT per tile, one thread per four model-input pixels.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -9,7 +9,7 @@ namespace fovea::vision::device {
 
 namespace {
 
-constexpr int kBlockX = 32, kBlockY = 8;
+constexpr int kBlockX = 32, kBlockY = 8, kPixelsPerThread = 4;
 
 // Block (slice, tile, item): the luma histogram of a slice of one tile's rows, added to the tile's histogram.
 // __grid_constant__: items[] is indexed by blockIdx, which must not copy the parameter block per thread.
@@ -48,21 +48,61 @@ __global__ void lut_kernel(const __grid_constant__ LaunchParams p) {
         clahe_lut(p.histograms + offset, it.clip_limit, it.lut_scale, p.luts + offset);
 }
 
-// Thread (x, y) of item blockIdx.z: one model-input pixel, all channels.
+// Thread (x, y) of item blockIdx.z: kPixelsPerThread consecutive model-input pixels of row y, all channels. Several
+// pixels per thread write an NCHW row with one 8- or 16-byte store per channel.
 __global__ void preprocess_kernel(const __grid_constant__ LaunchParams p) {
-    const int x = blockIdx.x * kBlockX + threadIdx.x, y = blockIdx.y * kBlockY + threadIdx.y;
+    const int x0 = (blockIdx.x * kBlockX + threadIdx.x) * kPixelsPerThread, y = blockIdx.y * kBlockY + threadIdx.y;
     const SpecParams& sp = p.spec;
-    if (x >= sp.width || y >= sp.height) return;
+    if (x0 >= sp.width || y >= sp.height) return;
     const ItemParams& it = p.items[blockIdx.z];
     const uint8_t* luts = sp.equalize == EqMode::kNone ? nullptr : p.luts + it.scratch_offset;
-    float v[3];
-    input_pixel(it, sp, luts, x, y, v);
-    for (int c = 0; c < sp.channels; ++c) {
-        const size_t i = output_index(sp, x, y, c);
-        if (sp.fp16)
-            static_cast<__half*>(it.dst)[i] = __float2half_rn(v[c]);
-        else
-            static_cast<float*>(it.dst)[i] = v[c];
+    const int n = min(kPixelsPerThread, sp.width - x0);
+    // In phases, each over all the thread's pixels: every read is in flight before the first value is used, where
+    // pixel after pixel would wait for memory once per pixel.
+    Taps t[kPixelsPerThread];
+    Bgr q[kPixelsPerThread][4] = {};
+    float v[kPixelsPerThread][3];
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) t[k] = pixel_taps(it, min(x0 + k, sp.width - 1), y);
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) read_taps(it, t[k], q[k]);
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) equalize_taps(it, sp, luts, t[k], q[k]);
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) finish_pixel(sp, t[k], q[k], v[k]);
+    const size_t first = output_index(sp, x0, y, 0);
+    const size_t align = sp.fp16 ? 8 : 16;
+    if (sp.nchw && n == kPixelsPerThread && sp.width % kPixelsPerThread == 0 &&
+        reinterpret_cast<uintptr_t>(it.dst) % align == 0) {
+        static_assert(kPixelsPerThread == 4, "one 4-element store per channel");
+        const size_t plane = static_cast<size_t>(sp.width) * static_cast<size_t>(sp.height);
+#pragma unroll
+        for (int c = 0; c < 3; ++c) {
+            if (c == sp.channels) break;
+            if (sp.fp16) {
+                const __half2 lo = __floats2half2_rn(v[0][c], v[1][c]), hi = __floats2half2_rn(v[2][c], v[3][c]);
+                uint2 packed;
+                packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+                packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+                reinterpret_cast<uint2*>(static_cast<__half*>(it.dst) + first + c * plane)[0] = packed;
+            } else {
+                reinterpret_cast<float4*>(static_cast<float*>(it.dst) + first + c * plane)[0] =
+                    make_float4(v[0][c], v[1][c], v[2][c], v[3][c]);
+            }
+        }
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < kPixelsPerThread; ++k) {
+#pragma unroll
+        for (int c = 0; c < 3; ++c) {
+            if (k >= n || c == sp.channels) break;
+            const size_t i = output_index(sp, x0 + k, y, c);
+            if (sp.fp16)
+                static_cast<__half*>(it.dst)[i] = __float2half_rn(v[k][c]);
+            else
+                static_cast<float*>(it.dst)[i] = v[k][c];
+        }
     }
 }
 
@@ -79,7 +119,8 @@ const char* launch_preprocess(const LaunchParams& p, int hist_slices, void* stre
         histogram_kernel<<<dim3(hist_slices, p.tiles, p.count), 256, 0, s>>>(p);
         lut_kernel<<<dim3(p.tiles, p.count), 32, 0, s>>>(p);
     }
-    const dim3 grid((p.spec.width + kBlockX - 1) / kBlockX, (p.spec.height + kBlockY - 1) / kBlockY, p.count);
+    const int row_threads = (p.spec.width + kPixelsPerThread - 1) / kPixelsPerThread;
+    const dim3 grid((row_threads + kBlockX - 1) / kBlockX, (p.spec.height + kBlockY - 1) / kBlockY, p.count);
     preprocess_kernel<<<grid, dim3(kBlockX, kBlockY), 0, s>>>(p);
     const cudaError_t e = cudaGetLastError();
     return e == cudaSuccess ? nullptr : cudaGetErrorString(e);

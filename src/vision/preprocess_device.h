@@ -35,8 +35,8 @@ struct SpecParams {
     int32_t nchw;  // 1: NCHW, 0: NHWC
     int32_t fp16;  // 1: float16 output, 0: float32
     EqMode equalize;
-    float scale;
-    float mean[3], std[3];
+    // Normalization folded into one multiply-add per channel: (raw * scale - mean) / std = raw * mul + add.
+    float mul[3], add[3];
     float pad_value;
 };
 
@@ -98,6 +98,23 @@ FOVEA_HD float add_rn(float a, float b) {
 struct Bgr {
     int b, g, r;
 };
+struct Bgrf {
+    float b, g, r;
+};
+
+// An 8-bit value as a float, exactly. On the GPU through the float's bits, an OR and a subtraction at full rate
+// (the int-to-float conversion runs at a fraction of that rate, and a pixel needs up to 12).
+FOVEA_HD float u8_to_float(int v) {
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(0x4B000000u | static_cast<unsigned>(v)) - 8388608.0f;  // 2^23 + v, minus 2^23
+#else
+    return static_cast<float>(v);
+#endif
+}
+
+FOVEA_HD Bgrf to_float(Bgr p) {
+    return {u8_to_float(p.b), u8_to_float(p.g), u8_to_float(p.r)};
+}
 
 // cv::COLOR_YUV2BGR_NV12 (BT.601 limited range, 20-bit fixed point); chroma is shared by 2x2 pixels.
 FOVEA_HD Bgr nv12_to_bgr(int y, int u, int v) {
@@ -116,7 +133,8 @@ FOVEA_HD Bgr load_bgr(const ItemParams& it, int x, int y) {
         return {p[0], p[1], p[2]};
     }
     const int luma = it.src[static_cast<size_t>(y) * static_cast<size_t>(it.pitch) + static_cast<size_t>(x)];
-    const uint8_t* uv = it.uv + static_cast<size_t>(y / 2) * static_cast<size_t>(it.uv_pitch) + static_cast<size_t>(x & ~1);
+    const uint8_t* uv =
+        it.uv + static_cast<size_t>(y / 2) * static_cast<size_t>(it.uv_pitch) + static_cast<size_t>(x & ~1);
     return nv12_to_bgr(luma, uv[0], uv[1]);
 }
 
@@ -213,9 +231,8 @@ FOVEA_HD int clahe_value(const ItemParams& it, const uint8_t* luts, int x, int y
     return round_u8(add_rn(mul_rn(top, ya1), mul_rn(bottom, ya)));
 }
 
-// One source pixel as the resampler sees it: ROI coordinates, after luma equalization.
-FOVEA_HD Bgr tap(const ItemParams& it, const SpecParams& sp, const uint8_t* luts, int x, int y) {
-    const Bgr p = load_bgr(it, it.roi_x + x, it.roi_y + y);
+// A source pixel's luma equalized; (x, y) is its place in the ROI (CLAHE blends the tiles around it).
+FOVEA_HD Bgr equalize_tap(const ItemParams& it, const SpecParams& sp, const uint8_t* luts, Bgr p, int x, int y) {
     if (sp.equalize == EqMode::kNone) return p;
     const int luma = luma_of(p);
     const int eq = sp.equalize == EqMode::kGlobal ? luts[luma] : clahe_value(it, luts, x, y, luma);
@@ -235,23 +252,60 @@ FOVEA_HD void axis_taps(int d, float src_per_dst, int n, int& i0, int& i1, float
     i1 = frac > 0 && i + 1 < n ? i + 1 : i;
 }
 
-// The normalized values of model-input pixel (x, y), in output channel order.
-FOVEA_HD void input_pixel(const ItemParams& it, const SpecParams& sp, const uint8_t* luts, int x, int y, float out[3]) {
+// Where model-input pixel (x, y) samples the ROI: columns x0, x1 and rows y0, y1, the second's weights fx, fy (a
+// zero weight repeats the first). `pad`: the pixel lies outside the placement (the letterbox border).
+struct Taps {
+    int x0, x1, y0, y1;
+    float fx, fy;
+    bool pad;
+};
+
+FOVEA_HD Taps pixel_taps(const ItemParams& it, int x, int y) {
     const int px = x - it.place_x, py = y - it.place_y;
-    float raw[3];
-    if (px < 0 || py < 0 || px >= it.place_w || py >= it.place_h) {
+    Taps t{0, 0, 0, 0, 0, 0, px < 0 || py < 0 || px >= it.place_w || py >= it.place_h};
+    if (t.pad) return t;
+    axis_taps(px, it.src_per_dst_x, it.roi_w, t.x0, t.x1, t.fx);
+    axis_taps(py, it.src_per_dst_y, it.roi_h, t.y0, t.y1, t.fy);
+    return t;
+}
+
+// The pixel's four taps (x0,y0), (x1,y0), (x0,y1), (x1,y1), read and equalized. A tap that repeats another is not
+// read or equalized again. Taps of several pixels can be read before any is used (the CUDA kernel does).
+FOVEA_HD void read_taps(const ItemParams& it, const Taps& t, Bgr q[4]) {
+    if (t.pad) return;
+    q[0] = load_bgr(it, it.roi_x + t.x0, it.roi_y + t.y0);
+    if (t.x1 != t.x0) q[1] = load_bgr(it, it.roi_x + t.x1, it.roi_y + t.y0);
+    if (t.y1 != t.y0) q[2] = load_bgr(it, it.roi_x + t.x0, it.roi_y + t.y1);
+    if (t.x1 != t.x0 && t.y1 != t.y0) q[3] = load_bgr(it, it.roi_x + t.x1, it.roi_y + t.y1);
+}
+
+FOVEA_HD void equalize_taps(const ItemParams& it, const SpecParams& sp, const uint8_t* luts, const Taps& t, Bgr q[4]) {
+    if (t.pad || sp.equalize == EqMode::kNone) return;
+    q[0] = equalize_tap(it, sp, luts, q[0], t.x0, t.y0);
+    if (t.x1 != t.x0) q[1] = equalize_tap(it, sp, luts, q[1], t.x1, t.y0);
+    if (t.y1 != t.y0) q[2] = equalize_tap(it, sp, luts, q[2], t.x0, t.y1);
+    if (t.x1 != t.x0 && t.y1 != t.y0) q[3] = equalize_tap(it, sp, luts, q[3], t.x1, t.y1);
+}
+
+// The normalized values, in output channel order, from the taps read_taps and equalize_taps left in q.
+FOVEA_HD void finish_pixel(const SpecParams& sp, const Taps& t, const Bgr q[4], float out[3]) {
+    float raw[3] = {0, 0, 0};
+    if (t.pad) {
         raw[0] = raw[1] = raw[2] = sp.pad_value;
     } else {
-        int x0, x1, y0, y1;
-        float fx, fy;
-        axis_taps(px, it.src_per_dst_x, it.roi_w, x0, x1, fx);
-        axis_taps(py, it.src_per_dst_y, it.roi_h, y0, y1, fy);
-        const Bgr a = tap(it, sp, luts, x0, y0), b = tap(it, sp, luts, x1, y0);
-        const Bgr c = tap(it, sp, luts, x0, y1), d = tap(it, sp, luts, x1, y1);
-        const float wa = (1 - fx) * (1 - fy), wb = fx * (1 - fy), wc = (1 - fx) * fy, wd = fx * fy;
-        const float bl = wa * a.b + wb * b.b + wc * c.b + wd * d.b;
-        const float gr = wa * a.g + wb * b.g + wc * c.g + wd * d.g;
-        const float rd = wa * a.r + wb * b.r + wc * c.r + wd * d.r;
+        // All taps on one pixel (exact 1/n scales): weights 1, 0, 0, 0, so no blend.
+        const Bgrf a = to_float(q[0]);
+        float bl = a.b, gr = a.g, rd = a.r;
+        if (t.x1 != t.x0 || t.y1 != t.y0) {
+            const Bgrf b = t.x1 == t.x0 ? a : to_float(q[1]);
+            const Bgrf c = t.y1 == t.y0 ? a : to_float(q[2]);
+            const Bgrf d = t.y1 == t.y0 ? b : (t.x1 == t.x0 ? c : to_float(q[3]));
+            const float fx = t.fx, fy = t.fy;
+            const float wa = (1 - fx) * (1 - fy), wb = fx * (1 - fy), wc = (1 - fx) * fy, wd = fx * fy;
+            bl = wa * a.b + wb * b.b + wc * c.b + wd * d.b;
+            gr = wa * a.g + wb * b.g + wc * c.g + wd * d.g;
+            rd = wa * a.r + wb * b.r + wc * c.r + wd * d.r;
+        }
         switch (sp.color) {
             case OutColor::kRGB:
                 raw[0] = rd, raw[1] = gr, raw[2] = bl;
@@ -264,7 +318,16 @@ FOVEA_HD void input_pixel(const ItemParams& it, const SpecParams& sp, const uint
                 break;
         }
     }
-    for (int c = 0; c < sp.channels; ++c) out[c] = (raw[c] * sp.scale - sp.mean[c]) / sp.std[c];
+    for (int c = 0; c < 3; ++c) out[c] = raw[c] * sp.mul[c] + sp.add[c];
+}
+
+// The normalized values of model-input pixel (x, y), in output channel order (out[channels..2] are left unused).
+FOVEA_HD void input_pixel(const ItemParams& it, const SpecParams& sp, const uint8_t* luts, int x, int y, float out[3]) {
+    const Taps t = pixel_taps(it, x, y);
+    Bgr q[4] = {};
+    read_taps(it, t, q);
+    equalize_taps(it, sp, luts, t, q);
+    finish_pixel(sp, t, q, out);
 }
 
 // Element index of (x, y, c) in one item.

@@ -131,7 +131,8 @@ void expect_taps_equal_opencv(const media::Frame& frame, const cv::Mat& frame_bg
     int mismatches = 0;
     for (int y = 0; y < it.roi_h; ++y) {
         for (int x = 0; x < it.roi_w; ++x) {
-            const device::Bgr p = device::tap(it, sp, luts.data(), x, y);
+            const device::Bgr p =
+                device::equalize_tap(it, sp, luts.data(), device::load_bgr(it, it.roi_x + x, it.roi_y + y), x, y);
             const cv::Vec3b e = expected.at<cv::Vec3b>(y, x);
             if (p.b != e[0] || p.g != e[1] || p.r != e[2]) {
                 if (++mismatches <= 3)
