@@ -43,7 +43,7 @@ for precision in ${precisions[*]}; do
     for eq in ${EQUALIZE:-global none}; do
         name="eval_cuda_${precision}_eq_$eq"
         timeout 400 fovea eval "$logs/factory_$precision.yaml" --data "$data" --interval 3 --device cuda \
-            --equalize "$eq" --json "$logs/$name.json" --markdown "$logs/$name.md" >"$logs/$name.log" 2>&1
+            --equalize "$eq" --alarm-sweep 0.6,0.7,0.8,0.9 --json "$logs/$name.json" --markdown "$logs/$name.md" >"$logs/$name.log" 2>&1
         echo "## $name (rc $?)"
         cat "$logs/$name.md" 2>/dev/null || tail -5 "$logs/$name.log"
         echo
