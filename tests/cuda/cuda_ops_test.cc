@@ -653,6 +653,40 @@ PRECISION_TEST(CudaGraph, aliases_reshapes_and_copies_those_that_are_outputs) {
     g.expect_matches_ref(GetParam());
 }
 
+// EfficientNet's squeeze-excitation block after a convolution (NHWC in fp16/tf32): global pooling over long columns
+// (split across blocks), the two 1x1 convolutions of 1x1 maps (warp-per-output kernel, one with a residual), and
+// the broadcast Mul of [N, C, H, W] by [N, C, 1, 1] (vector kernel for C = 24, scalar for C = 7).
+PRECISION_TEST(CudaSqueezeExcitation, matches_ref_in_every_layout) {
+    SKIP_WITHOUT_CUDA();
+    for (const int64_t c : {24, 7}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 5, 40, 36}).last();
+        ir::Value* w = g.random_constant({c, 5, 3, 3}).last();
+        ir::Node& conv = g.node("Conv", {x, w});
+        conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* y = conv.outputs[0];
+        ir::Value* pooled = g.node("GlobalAveragePool", {y}).outputs[0];
+        ir::Value* w1 = g.random_constant({6, c, 1, 1}).last();
+        ir::Value* b1 = g.random_constant({6}).last();
+        ir::Node& fc1 = g.node("FusedConv", {pooled, w1, b1}, 1, 1, "fovea");
+        fc1.attrs = {{"activation", std::string("SiLU")}};
+        ir::Value* w2 = g.random_constant({c, 6, 1, 1}).last();
+        ir::Value* b2 = g.random_constant({c}).last();
+        ir::Node& fc2 = g.node("FusedConv", {fc1.outputs[0], w2, b2, pooled}, 1, 1, "fovea");  // + residual
+        fc2.attrs = {{"activation", std::string("Sigmoid")}};
+        g.node("Mul", {y, fc2.outputs[0]});
+        SCOPED_TRACE("channels " + std::to_string(c));
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // a reduction over a long middle axis of a graph input
+        ir::Value* x = g.input({2, 300, 4, 5}).last();
+        ir::Value* a = g.constant(Tensor::from_vector<int64_t>({1}, {1})).last();
+        g.node("ReduceMean", {x, a}, 1, 18).attrs = {{"keepdims", int64_t{1}}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
 TEST(CudaEngine, names_the_node_and_op_it_cannot_run) {
     SKIP_WITHOUT_CUDA();
     GraphCase g;

@@ -379,8 +379,10 @@ Result<Launch> build_reduce(const ir::Node& node, Builder& b) {
         FOVEA_ASSIGN(x, b.pointer(node, xv));
     }
     FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    if (inner > 1) b.need_workspace(reduce_scratch_bytes(outer, count, inner));  // split long columns
     return Launch([=, &node](const Exec& e) {
-        return launched(node, launch_reduce(t, op, x, y, outer, count, inner, e.stream));
+        return launched(node,
+                        launch_reduce(t, op, x, y, outer, count, inner, e.workspace, e.workspace_bytes, e.stream));
     });
 }
 

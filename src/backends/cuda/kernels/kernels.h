@@ -77,11 +77,18 @@ cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t ou
 cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const void* bias, void* y, void* mean,
                               void* inv_std, int64_t rows, int64_t size, float epsilon, cudaStream_t stream);
 
+// y[r, j] = f(sum_i x[r, i] * w[j, i] + bias[j] + sum[r, j]) for x [rows, c], w [k, c] (bias and sum may be null):
+// a 1x1 convolution of 1x1 maps (squeeze-excitation blocks), one warp per output.
+cudaError_t launch_dense_rows(Float t, UnaryParams f, const void* x, const void* w, const void* bias, const void* sum,
+                              void* y, int64_t rows, int64_t c, int64_t k, cudaStream_t stream);
+
 enum class Reduce { kSum, kMean, kMax, kMin };
 
-// y[o, i] = reduce over r of x[o, r, i], with x viewed as [outer, count, inner].
+// y[o, i] = reduce over r of x[o, r, i], with x viewed as [outer, count, inner]. Long columns (global pooling of
+// NHWC maps) are split across blocks when `scratch` holds reduce_scratch_bytes(...) bytes; it may be null.
 cudaError_t launch_reduce(Float t, Reduce op, const void* x, void* y, int64_t outer, int64_t count, int64_t inner,
-                          cudaStream_t stream);
+                          void* scratch, size_t scratch_bytes, cudaStream_t stream);
+size_t reduce_scratch_bytes(int64_t outer, int64_t count, int64_t inner);
 
 // 2-D max or average pooling of NCHW images (planes = N*C), or of NHWC ones (channels_last: planes = N).
 struct Pool2dParams {
