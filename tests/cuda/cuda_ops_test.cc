@@ -212,6 +212,50 @@ PRECISION_TEST(CudaConv, matches_ref_with_odd_shapes_strides_groups_and_dilation
     }
 }
 
+// Depthwise convolutions in NHWC (fp16, tf32), through fovea's kernel and through cuDNN's, each forced: 3x3 and 5x5,
+// strides 1 and 2, dilation, a bias, ReLU6 or SiLU and a residual; channel counts that take 16-byte vectors (16, 24)
+// and one that does not (6: cuDNN either way).
+PRECISION_TEST(CudaDepthwise, matches_ref_through_either_kernel) {
+    SKIP_WITHOUT_CUDA();
+    struct Case {
+        int64_t channels, kernel, stride, dilation;
+        const char* activation;
+        bool residual;
+    };
+    const Case cases[] = {{16, 3, 1, 1, "Clip", false},
+                          {24, 5, 2, 1, "SiLU", false},
+                          {16, 3, 1, 2, "", true},
+                          {6, 3, 2, 1, "Clip", false}};
+    for (const char* choice : {"fovea", "cudnn"}) {
+        ::setenv("FOVEA_CUDA_DEPTHWISE", choice, 1);
+        for (const Case& c : cases) {
+            GraphCase g;
+            ir::Value* x = g.input({2, 5, 15, 13}).last();
+            ir::Value* w0 = g.random_constant({c.channels, 5, 1, 1}).last();
+            ir::Value* y0 = g.node("Conv", {x, w0}).outputs[0];  // an NHWC producer, as in a network
+            ir::Value* w = g.random_constant({c.channels, 1, c.kernel, c.kernel}).last();
+            ir::Value* b = g.random_constant({c.channels}).last();
+            const int64_t pad = c.dilation * (c.kernel / 2);
+            const int64_t out_h = (15 + 2 * pad - c.dilation * (c.kernel - 1) - 1) / c.stride + 1;
+            const int64_t out_w = (13 + 2 * pad - c.dilation * (c.kernel - 1) - 1) / c.stride + 1;
+            std::vector<ir::Value*> inputs = {y0, w, b};
+            if (c.residual) inputs.push_back(g.input({2, c.channels, out_h, out_w}).last());
+            const std::string activation = c.activation;
+            g.node("FusedConv", inputs, 1, 1, "fovea").attrs = {
+                {"pads", Ints{pad, pad, pad, pad}},
+                {"strides", Ints{c.stride, c.stride}},
+                {"dilations", Ints{c.dilation, c.dilation}},
+                {"group", c.channels},
+                {"activation", activation},
+                {"activation_params", activation == "Clip" ? Floats{0.f, 6.f} : Floats{}}};
+            SCOPED_TRACE(std::string(choice) + " channels " + std::to_string(c.channels) + " kernel " +
+                         std::to_string(c.kernel) + " stride " + std::to_string(c.stride));
+            g.expect_matches_ref(GetParam());
+        }
+    }
+    ::unsetenv("FOVEA_CUDA_DEPTHWISE");
+}
+
 class CudaFusedConv : public ::testing::TestWithParam<std::tuple<std::string, bool, std::string>> {};
 
 TEST_P(CudaFusedConv, matches_ref) {

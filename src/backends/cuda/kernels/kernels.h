@@ -82,6 +82,18 @@ cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const v
 cudaError_t launch_dense_rows(Float t, UnaryParams f, const void* x, const void* w, const void* bias, const void* sum,
                               void* y, int64_t rows, int64_t c, int64_t k, cudaStream_t stream);
 
+// A depthwise 2-D convolution (one filter per channel, group = channels) of NHWC maps, weights [kernel_h, kernel_w,
+// channels], with the convolution epilogue y = f(conv + bias[c] + sum) (bias and sum may be null; sum is NHWC like y).
+struct DepthwiseParams {
+    int batch = 0, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+    int kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+};
+// Whether launch_depthwise_nhwc takes these: channels a multiple of 16 bytes' worth, buffers 16-byte aligned.
+bool depthwise_supported(Float t, const DepthwiseParams& p, const void* x, const void* w, const void* sum,
+                         const void* y);
+cudaError_t launch_depthwise_nhwc(Float t, const DepthwiseParams& p, UnaryParams f, const void* x, const void* w,
+                                  const void* bias, const void* sum, void* y, cudaStream_t stream);
+
 enum class Reduce { kSum, kMean, kMax, kMin };
 
 // y[o, i] = reduce over r of x[o, r, i], with x viewed as [outer, count, inner]. Long columns (global pooling of
