@@ -114,6 +114,13 @@ inline void set_attr(pb::NodeProto& n, const std::string& name, const std::vecto
     for (int64_t x : v) a->add_ints(x);
 }
 
+inline void set_attr(pb::NodeProto& n, const std::string& name, const std::string& v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(pb::AttributeProto::STRING);
+    a->set_s(v);
+}
+
 inline std::span<const std::byte> as_bytes(const std::string& s) {
     return std::as_bytes(std::span(s.data(), s.size()));
 }

@@ -192,6 +192,88 @@ TEST(FoldBatchnorm, LeavesNormsOfSharedOutputsOrVariableStatistics) {
     EXPECT_EQ(op_counts(*g), (Counts{{"BatchNormalization", 2}, {"Conv", 2}, {"Relu", 1}}));
 }
 
+TEST(FoldAffine, ScalarAndPerChannelMapsAfterConvAndGemmFold) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    m.input("v", {"5", "8"});
+    conv_3x3(m, "x", "c", false);
+    m.constant("s", {}, {1.7f});
+    m.weight("t", {4, 1, 1});
+    m.weight("u", {1, 4, 1, 1});
+    m.weight("d", {4, 1, 1}, 0.5f, 1.5f);
+    m.node("Mul", {"s", "c"}, {"a1"});  // constant first
+    m.node("Add", {"a1", "t"}, {"a2"});
+    m.node("Sub", {"u", "a2"}, {"a3"});  // u - x: scale -1
+    m.node("Div", {"a3", "d"}, {"y"});
+    m.weight("b", {8, 6});
+    m.node("Gemm", {"v", "b"}, {"g"});
+    m.weight("k", {6});
+    m.node("Mul", {"g", "k"}, {"g1"});
+    m.node("Add", {"g1", "s"}, {"z"});
+    m.output("y");
+    m.output("z");
+    auto g = after_pass(m.bytes(), ir::passes::fold_affine);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Conv", 1}, {"Gemm", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({1, 3, 7, 9})}, {"v", random_tensor({5, 8})}});
+}
+
+TEST(FoldAffineIntoConv, MapsBeforeAnUnpaddedConvFoldIntoItsInputChannels) {
+    ModelBuilder m;
+    m.input("x", {"1", "4", "6", "5"});
+    m.input("r", {"1", "4", "6", "5"});
+    m.node("Relu", {"r"}, {"h"});
+    m.constant("s", {}, {0.6f});
+    m.weight("t", {1, 4, 1, 1});
+    m.node("Mul", {"x", "s"}, {"a"});
+    m.node("Add", {"a", "t"}, {"p"});
+    m.weight("w1", {6, 4, 1, 1});
+    m.weight("b1", {6});
+    auto& fused = m.node("FusedConv", {"p", "w1", "b1"}, {"y1"});  // 1x1, with an epilogue
+    fused.set_domain("fovea");
+    set_attr(fused, "activation", std::string("Relu"));
+    m.node("Sub", {"h", "t"}, {"q"});
+    m.weight("w2", {8, 2, 2, 3});  // 2 groups, 2x3 kernel, stride 2, no padding
+    auto& grouped = m.node("Conv", {"q", "w2"}, {"y2"});
+    set_attr(grouped, "group", int64_t{2});
+    set_attr(grouped, "strides", std::vector<int64_t>{2, 2});
+    m.output("y1");
+    m.output("y2");
+    auto g = after_pass(m.bytes(), ir::passes::fold_affine_into_conv);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Conv", 1}, {"FusedConv", 1}, {"Relu", 1}}));
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({1, 4, 6, 5})}, {"r", random_tensor({1, 4, 6, 5})}});
+}
+
+Status both_affine_folds(ir::Graph& g) {
+    FOVEA_TRY(ir::passes::fold_affine(g));
+    return ir::passes::fold_affine_into_conv(g);
+}
+
+TEST(FoldAffine, LeavesMapsThatAreNotPerChannelOrWouldReadPaddingOrSharedOutputs) {
+    ModelBuilder m;
+    m.input("x", {"1", "3", "7", "9"});
+    m.input("one", {"1", "1", "7", "9"});
+    conv_3x3(m, "x", "c1");
+    m.weight("sp", {1, 1, 7, 9});
+    m.node("Mul", {"c1", "sp"}, {"y1"});  // varies over space
+    conv_3x3(m, "x", "c2");
+    m.constant("s", {}, {2.0f});
+    m.node("Mul", {"c2", "s"}, {"y2m"});  // c2 has another reader
+    m.node("Relu", {"c2"}, {"y2"});
+    m.node("Mul", {"x", "s"}, {"xs"});
+    conv_3x3(m, "xs", "c3");             // padded conv reads the map of x
+    m.node("Div", {"s", "c3"}, {"y3"});  // s / conv: not affine
+    m.weight("t", {1, 3, 1, 1});
+    m.node("Add", {"one", "t"}, {"o3"});  // one channel broadcast to three
+    m.weight("w4", {2, 3, 1, 1});
+    m.node("Conv", {"o3", "w4"}, {"y4"});
+    for (const char* y : {"y1", "y2", "y2m", "y3", "y4"}) m.output(y);
+    auto g = after_pass(m.bytes(), both_affine_folds);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Add", 1}, {"Conv", 4}, {"Div", 1}, {"Mul", 3}, {"Relu", 1}}));
+}
+
 TEST(BatchnormToConv, NormFollowedByAnActivationBecomesADepthwiseConv) {
     // DenseNet's pre-activation: features concatenated, normalized, then Relu; no conv before the norm to fold into.
     ModelBuilder m;
@@ -311,6 +393,31 @@ std::vector<ActivationCase> activation_cases() {
              auto& h = m.node("HardSigmoid", {"c"}, {"h"});
              set_attr(h, "alpha", 1.0f / 6);
              m.node("Mul", {"c", "h"}, {"y"});
+         }},
+        {"HardSwishDecomposed",
+         "HardSwish",
+         {},
+         [=](ModelBuilder& m) {
+             scalar(m, "three", 3.0f);
+             scalar(m, "zero", 0.0f);
+             scalar(m, "six", 6.0f);
+             m.node("Add", {"c", "three"}, {"t"});
+             m.node("Clip", {"t", "zero", "six"}, {"g"});
+             m.node("Mul", {"c", "g"}, {"p"});
+             m.node("Div", {"p", "six"}, {"y"});
+         }},
+        {"HardSwishGateTimesSixth",
+         "HardSwish",
+         {},
+         [=](ModelBuilder& m) {
+             scalar(m, "three", 3.0f);
+             scalar(m, "zero", 0.0f);
+             scalar(m, "six", 6.0f);
+             scalar(m, "sixth", 1.0f / 6);
+             m.node("Add", {"three", "c"}, {"t"});
+             m.node("Clip", {"t", "zero", "six"}, {"g"});
+             m.node("Mul", {"g", "sixth"}, {"h"});
+             m.node("Mul", {"h", "c"}, {"y"});
          }},
         {"GeluProductThenHalf",
          "Gelu",
@@ -802,15 +909,51 @@ TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
     std::vector<std::string> names;
     for (const auto& r : *reports)
         names.push_back(r.name + " " + std::to_string(r.nodes_before) + "->" + std::to_string(r.nodes_after));
-    EXPECT_EQ(names, (std::vector<std::string>{
-                         "eliminate_dead_nodes 6->5", "remove_identity 5->4", "cancel_transpose_reshape 4->4",
-                         "fold_batchnorm 4->3", "batchnorm_to_conv 3->3", "fuse_residual_add 3->3",
-                         "fuse_activation 3->3", "fuse_layernorm 3->3", "fuse_activation_patterns 3->3"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4",
+                                               "cancel_transpose_reshape 4->4", "fold_batchnorm 4->3",
+                                               "fold_affine 3->3", "batchnorm_to_conv 3->3", "fuse_residual_add 3->3",
+                                               "fuse_activation 3->3", "fuse_layernorm 3->3",
+                                               "fuse_activation_patterns 3->3", "fold_affine_into_conv 3->3"}));
     ASSERT_EQ(g->outputs.size(), 1u);
     EXPECT_EQ(g->outputs[0]->name, "y");
     // The folded weights replace the originals, which are dropped.
     EXPECT_FALSE(g->find_value("c_w"));
     EXPECT_TRUE(g->find_value("c_w_bn_folded"));
+    expect_same_outputs(m.bytes(), *g, kConvInput);
+}
+
+// PP-LCNet's block as Paddle exports it: conv, an affine pair, HardSwish written out, another affine pair, a 1x1
+// conv. The pipeline leaves two convolutions: the HardSwish fused into the first (its divide by 6 not taken by the
+// affine folds first), the pairs folded into the weights around it.
+TEST(Optimize, PaddleAffineBlocksAroundADecomposedHardSwishLeaveTwoConvs) {
+    ModelBuilder m(13);
+    m.input("x", {"1", "3", "7", "9"});
+    conv_3x3(m);
+    m.constant("s1", {1}, {0.8f});
+    m.constant("t1", {1}, {0.3f});
+    m.constant("three", {}, {3.0f});
+    m.constant("zero", {}, {0.0f});
+    m.constant("six", {}, {6.0f});
+    m.constant("s2", {1}, {1.3f});
+    m.constant("t2", {1}, {-0.2f});
+    m.node("Mul", {"s1", "c"}, {"a1"});
+    m.node("Add", {"a1", "t1"}, {"a"});
+    m.node("Add", {"a", "three"}, {"p3"});
+    m.node("Clip", {"p3", "zero", "six"}, {"g"});
+    m.node("Mul", {"a", "g"}, {"p"});
+    m.node("Div", {"p", "six"}, {"h"});
+    m.node("Mul", {"s2", "h"}, {"b1"});
+    m.node("Add", {"b1", "t2"}, {"b"});
+    m.weight("w", {5, 4, 1, 1});
+    m.node("Conv", {"b", "w"}, {"y"});
+    m.output("y");
+    auto g = import_model(m.bytes());
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(ir::passes::optimize(*g).is_ok());
+    EXPECT_EQ(op_counts(*g), (Counts{{"Conv", 1}, {"FusedConv", 1}}));
+    const ir::Node* fused = find_op(*g, "FusedConv");
+    ASSERT_TRUE(fused);
+    EXPECT_EQ(fused->attr_string("activation", ""), "HardSwish");
     expect_same_outputs(m.bytes(), *g, kConvInput);
 }
 

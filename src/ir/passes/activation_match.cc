@@ -34,6 +34,7 @@ class Matcher {
                 if (uses[i] == uses[j]) continue;
                 if (auto m = gated(*uses[i], *uses[j])) return m;
                 if (auto m = gelu(*uses[i], *uses[j])) return m;
+                if (auto m = decomposed_hard_swish(*uses[i], *uses[j])) return m;
             }
         }
         return std::nullopt;
@@ -75,6 +76,41 @@ class Matcher {
         const Value* g = output0(&gate);
         if (sole_reader(graph_, g) != &mul || other_input(&mul, g) != x_) return std::nullopt;
         return Match{sigmoid ? Activation::kSiLU : Activation::kHardSwish, {}, {&gate, &mul}};
+    }
+
+    // Whether `n` divides `v` by 6 or multiplies it by 1/6.
+    bool sixth_of(const Node* n, const Value* v) const {
+        if (is_op(n, "Div"))
+            return n->inputs.size() == 2 && n->inputs[0] == v && is_near(scalar_constant(n->inputs[1], rank_), 6.0);
+        return is_op(n, "Mul") && is_near(scalar_constant(other_input(n, v), rank_), 1.0 / 6);
+    }
+
+    // Clip to [0, 6]: bounds as inputs (opset 11 on) or attributes (before).
+    bool relu6(const Node* n, const Value* v) const {
+        if (!is_op(n, "Clip") || n->inputs.empty() || n->inputs[0] != v) return false;
+        if (n->opset < 11) return is_near(n->attr_float("min", -1), 0.0) && is_near(n->attr_float("max", -1), 6.0);
+        return is_near(scalar_constant(n->input(1), rank_), 0.0) && is_near(scalar_constant(n->input(2), rank_), 6.0);
+    }
+
+    // HardSwish as Paddle and older exporters write it: x * Clip(x + 3, 0, 6) / 6, the sixth taken of the product
+    // or of the clipped gate.
+    std::optional<Match> decomposed_hard_swish(const Node& plus3, const Node& product) const {
+        if (!is_op(&plus3, "Add") || !is_near(scalar_constant(other_input(&plus3, x_), rank_), 3.0) ||
+            !is_op(&product, "Mul"))
+            return std::nullopt;
+        const Node* clip = sole_reader(graph_, output0(&plus3));
+        if (!relu6(clip, output0(&plus3))) return std::nullopt;
+        const Value* gate = output0(clip);
+        if (other_input(&product, x_) == gate) {  // (x * gate) / 6
+            const Node* sixth = sole_reader(graph_, output0(&product));
+            if (sole_reader(graph_, gate) != &product || !sixth_of(sixth, output0(&product))) return std::nullopt;
+            return Match{Activation::kHardSwish, {}, {&plus3, clip, &product, sixth}};
+        }
+        const Node* sixth = sole_reader(graph_, gate);  // x * (gate / 6)
+        if (!sixth_of(sixth, gate) || other_input(&product, x_) != output0(sixth) ||
+            sole_reader(graph_, output0(sixth)) != &product)
+            return std::nullopt;
+        return Match{Activation::kHardSwish, {}, {&plus3, clip, sixth, &product}};
     }
 
     // The node reading `v` alone if it is `op_type` with a constant near `constant` as its other operand.

@@ -20,7 +20,7 @@ Status batchnorm_to_conv(Graph& graph) {
         Value* y = output0(bn);
         // Images only (a Conv needs the spatial dims), and only where an activation then fuses.
         if (!x || !y || !x->shape || x->shape->size() != 4 || !match_activation(graph, y)) continue;
-        const std::optional<BatchNormAffine> affine = batchnorm_affine(*bn);
+        const std::optional<ChannelAffine> affine = batchnorm_affine(*bn);
         if (!affine) continue;
         const auto channels = static_cast<int64_t>(affine->scale.size());
         if ((*x->shape)[1] >= 0 && (*x->shape)[1] != channels) continue;

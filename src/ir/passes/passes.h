@@ -35,6 +35,10 @@ Status cancel_transpose_reshape(Graph& graph);
 // Folds BatchNormalization with constant parameters into the weights and bias of a Conv, ConvTranspose or Gemm before
 // it.
 Status fold_batchnorm(Graph& graph);
+// Folds Mul, Add, Sub or Div by a per-channel (or scalar) constant into the Conv, ConvTranspose or Gemm before it.
+Status fold_affine(Graph& graph);
+// Folds Mul, Add, Sub or Div by a per-channel (or scalar) constant into the unpadded Conv or FusedConv after it.
+Status fold_affine_into_conv(Graph& graph);
 // Makes a BatchNormalization with constant parameters that an activation follows (one fold_batchnorm left: no conv
 // before it) a depthwise 1x1 Conv, for fuse_activation to give the activation.
 Status batchnorm_to_conv(Graph& graph);

@@ -10,11 +10,13 @@ const std::vector<Pass>& default_pipeline() {
         {"remove_identity", &remove_identity},
         {"cancel_transpose_reshape", &cancel_transpose_reshape},
         {"fold_batchnorm", &fold_batchnorm},
+        {"fold_affine", &fold_affine},
         {"batchnorm_to_conv", &batchnorm_to_conv},
         {"fuse_residual_add", &fuse_residual_add},
         {"fuse_activation", &fuse_activation},
         {"fuse_layernorm", &fuse_layernorm},
         {"fuse_activation_patterns", &fuse_activation_patterns},
+        {"fold_affine_into_conv", &fold_affine_into_conv},
     };
     return pipeline;
 }

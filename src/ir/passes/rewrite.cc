@@ -33,7 +33,152 @@ bool is_op(const Node* n, std::string_view op_type) {
     return n && n->domain.empty() && n->op_type == op_type;
 }
 
-std::optional<BatchNormAffine> batchnorm_affine(const Node& bn) {
+namespace {
+
+// A new initializer named after the value it replaces, holding `t`.
+Value* add_constant(Graph& graph, const std::string& replaced, Tensor t, std::string_view suffix) {
+    Value* v = graph.add_value(graph.unique_value_name(replaced + std::string(suffix)));
+    v->set_initializer(std::move(t));
+    return v;
+}
+
+// Conv weights are [M, C/group, k...]; ConvTranspose weights are [C, M/group, k...]. Output channel of each filter
+// row, or -1 when the weights do not produce `channels` outputs.
+int64_t output_channel(const Node& conv, const Tensor& w, int64_t row, int64_t col, int64_t channels) {
+    if (conv.op_type == "Conv") return w.dim(0) == channels ? row : -1;
+    const int64_t group = conv.attr_int("group", 1);
+    const int64_t per_group = w.dim(1);
+    if (per_group * group != channels || w.dim(0) % group != 0) return -1;
+    return row / (w.dim(0) / group) * per_group + col;
+}
+
+// Conv and ConvTranspose: weights scaled per output channel, bias shifted.
+bool fold_into_conv(Graph& graph, Node& conv, const ChannelAffine& a, std::string_view suffix) {
+    const Tensor* w = float32_constant(conv.input(1));
+    const Value* b = conv.input(2);
+    const auto channels = static_cast<int64_t>(a.scale.size());
+    if (!w || w->rank() < 3 || (b && (!float32_constant(b) || b->constant->numel() != channels))) return false;
+    const int64_t rows = w->dim(0), cols = w->dim(1), inner = w->numel() / std::max<int64_t>(rows * cols, 1);
+    Tensor folded(DType::kFloat32, w->shape());
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+            const int64_t m = output_channel(conv, *w, r, c, channels);
+            if (m < 0) return false;
+            for (int64_t k = 0; k < inner; ++k) {
+                const int64_t i = (r * cols + c) * inner + k;
+                folded.data<float>()[i] = static_cast<float>(w->element_as_double(i) * a.scale[static_cast<size_t>(m)]);
+            }
+        }
+    }
+    Tensor bias(DType::kFloat32, {channels});
+    for (int64_t m = 0; m < channels; ++m) {
+        const double before = b ? b->constant->element_as_double(m) : 0.0;
+        bias.data<float>()[m] =
+            static_cast<float>(before * a.scale[static_cast<size_t>(m)] + a.shift[static_cast<size_t>(m)]);
+    }
+    const std::string weight_name = conv.inputs[1]->name;
+    conv.inputs[1] = add_constant(graph, weight_name, std::move(folded), suffix);
+    conv.inputs.resize(3, nullptr);
+    conv.inputs[2] = add_constant(graph, b ? b->name : weight_name + "_bias", std::move(bias), suffix);
+    return true;
+}
+
+// Gemm, Y = alpha * A * B + beta * C with channels along N: B's columns (rows when transB) scaled, C rewritten as
+// beta * C * s + shift (broadcast over N, keeping C's rows), beta set to 1.
+bool fold_into_gemm(Graph& graph, Node& gemm, const ChannelAffine& a, std::string_view suffix) {
+    const Tensor* b = float32_constant(gemm.input(1));
+    const Value* c_value = gemm.input(2);
+    const Tensor* c = float32_constant(c_value);
+    if (!b || b->rank() != 2 || (c_value && (!c || c->rank() > 2))) return false;
+    const bool trans_b = gemm.attr_int("transB", 0) != 0;
+    const auto n = static_cast<int64_t>(a.scale.size());
+    if (b->dim(trans_b ? 0 : 1) != n) return false;
+    Tensor folded(DType::kFloat32, b->shape());
+    for (int64_t i = 0; i < b->numel(); ++i) {
+        const int64_t col = trans_b ? i / b->dim(1) : i % n;
+        folded.data<float>()[i] = static_cast<float>(b->element_as_double(i) * a.scale[static_cast<size_t>(col)]);
+    }
+    // C broadcasts to [M, N]: its last dim is 1 or N, its first (if any) 1 or M.
+    const int64_t c_cols = c && c->rank() >= 1 ? c->dim(c->rank() - 1) : 1;
+    const int64_t rows = c && c->rank() == 2 ? c->dim(0) : 1;
+    if (c_cols != 1 && c_cols != n) return false;
+    const double beta = gemm.attr_float("beta", 1.0f);
+    Tensor bias(DType::kFloat32, c && c->rank() == 2 ? Shape{rows, n} : Shape{n});
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < n; ++j) {
+            const double before = c ? beta * c->element_as_double(r * c_cols + (c_cols == 1 ? 0 : j)) : 0.0;
+            bias.data<float>()[r * n + j] =
+                static_cast<float>(before * a.scale[static_cast<size_t>(j)] + a.shift[static_cast<size_t>(j)]);
+        }
+    }
+    const std::string weight_name = gemm.inputs[1]->name;
+    gemm.inputs[1] = add_constant(graph, weight_name, std::move(folded), suffix);
+    gemm.inputs.resize(3, nullptr);
+    gemm.inputs[2] = add_constant(graph, c_value ? c_value->name : weight_name + "_bias", std::move(bias), suffix);
+    gemm.attrs["beta"] = 1.0f;
+    return true;
+}
+
+// The per-channel values of constant `c` broadcast against a tensor of rank `rank` whose channel dim is `axis` with
+// `channels` entries, if the broadcast leaves that tensor's shape as it is: a scalar, or ones except `channels` at
+// the channel dim. Empty otherwise.
+std::vector<double> per_channel(const Value* c, size_t rank, size_t axis, int64_t channels) {
+    const Tensor* t = float32_constant(c);
+    const auto t_rank = t ? static_cast<size_t>(t->rank()) : 0;
+    if (!t || t_rank > rank) return {};
+    const size_t offset = rank - t_rank;  // t's dims are right-aligned
+    for (size_t d = 0; d < t_rank; ++d) {
+        const int64_t dim = t->dim(static_cast<int64_t>(d));
+        if (dim != 1 && !(d + offset == axis && dim == channels)) return {};
+    }
+    std::vector<double> v(static_cast<size_t>(channels));
+    for (int64_t i = 0; i < channels; ++i) v[static_cast<size_t>(i)] = t->element_as_double(t->numel() == 1 ? 0 : i);
+    return v;
+}
+
+}  // namespace
+
+const Tensor* float32_constant(const Value* v) {
+    return v && v->constant && v->constant->dtype() == DType::kFloat32 ? &*v->constant : nullptr;
+}
+
+bool is_affine_op(const Node* n) {
+    return is_op(n, "Mul") || is_op(n, "Add") || is_op(n, "Sub") || is_op(n, "Div");
+}
+
+std::optional<ChannelAffine> constant_affine(const Node& n, const Value* x, size_t rank, size_t axis,
+                                             int64_t channels) {
+    if (n.inputs.size() != 2 || n.outputs.size() != 1 || !n.domain.empty()) return std::nullopt;
+    const bool x_first = n.inputs[0] == x;
+    const Value* c = other_input(&n, x);
+    if (!c || n.inputs[0] == n.inputs[1]) return std::nullopt;
+    const std::vector<double> k = per_channel(c, rank, axis, channels);
+    if (k.empty()) return std::nullopt;
+    ChannelAffine a{std::vector<double>(k.size(), 1.0), std::vector<double>(k.size(), 0.0)};
+    for (size_t i = 0; i < k.size(); ++i) {
+        if (n.op_type == "Mul") {
+            a.scale[i] = k[i];
+        } else if (n.op_type == "Add") {
+            a.shift[i] = k[i];
+        } else if (n.op_type == "Sub") {
+            a.scale[i] = x_first ? 1.0 : -1.0;
+            a.shift[i] = x_first ? -k[i] : k[i];
+        } else if (n.op_type == "Div" && x_first && k[i] != 0.0) {
+            a.scale[i] = 1.0 / k[i];
+        } else {
+            return std::nullopt;
+        }
+    }
+    return a;
+}
+
+bool fold_channel_affine(Graph& graph, Node& producer, const ChannelAffine& a, std::string_view suffix) {
+    if (is_op(&producer, "Conv") || is_op(&producer, "ConvTranspose"))
+        return fold_into_conv(graph, producer, a, suffix);
+    return is_op(&producer, "Gemm") && fold_into_gemm(graph, producer, a, suffix);
+}
+
+std::optional<ChannelAffine> batchnorm_affine(const Node& bn) {
     if (bn.opset < 9 && bn.attr_int("spatial", 1) == 0) return std::nullopt;  // statistics per activation
     if (bn.attr_int("training_mode", 0) != 0) return std::nullopt;
     for (size_t i = 1; i < bn.outputs.size(); ++i)
@@ -49,7 +194,7 @@ std::optional<BatchNormAffine> batchnorm_affine(const Node& bn) {
     for (const Tensor* p : params)
         if (p->numel() != channels) return std::nullopt;
     const double epsilon = bn.attr_float("epsilon", 1e-5f);
-    BatchNormAffine a;
+    ChannelAffine a;
     for (int64_t c = 0; c < channels; ++c) {
         const double s = params[0]->element_as_double(c) / std::sqrt(params[3]->element_as_double(c) + epsilon);
         a.scale.push_back(s);

@@ -34,14 +34,28 @@ Value* other_input(const Node* n, const Value* v);
 // The only node reading `v` (in one input slot), if `v` is also no graph output.
 Node* sole_reader(const Graph& graph, const Value* v);
 
-// An inference BatchNormalization as y = x * scale + shift per channel: scale = gamma / sqrt(var + epsilon), shift =
-// beta - mean * scale. nullopt unless its parameters are constant float32 vectors of one length (and it computes no
-// training statistics).
-struct BatchNormAffine {
+// y = x * scale + shift, per channel.
+struct ChannelAffine {
     std::vector<double> scale;
     std::vector<double> shift;
 };
-std::optional<BatchNormAffine> batchnorm_affine(const Node& bn);
+// An inference BatchNormalization as a ChannelAffine: scale = gamma / sqrt(var + epsilon), shift = beta - mean *
+// scale. nullopt unless its parameters are constant float32 vectors of one length (and it computes no training
+// statistics).
+std::optional<ChannelAffine> batchnorm_affine(const Node& bn);
+
+// A float32 constant's tensor, or nullptr.
+const Tensor* float32_constant(const Value* v);
+// Folds y = z * scale + shift (per output channel) into the Conv, ConvTranspose or Gemm producing z: weights and bias
+// become new initializers named after the old with `suffix` (the originals may be shared). False, and nothing
+// changed, when the producer's constants do not fit.
+bool fold_channel_affine(Graph& graph, Node& producer, const ChannelAffine& a, std::string_view suffix);
+// Mul, Add, Sub or Div: the ops constant_affine reads.
+bool is_affine_op(const Node* n);
+// The affine map that `n` (Mul, Add, Sub or Div, its other operand a float32 constant of one value, or one per
+// channel) applies to `x`, whose channel dim is `axis` of `rank` with `channels` entries. nullopt for anything
+// else: a constant that would broadcast x to another shape, a constant divided by x, a zero divisor.
+std::optional<ChannelAffine> constant_affine(const Node& n, const Value* x, size_t rank, size_t axis, int64_t channels);
 
 // Turns a Conv node into a FusedConv with no epilogue yet; a FusedConv is returned as is.
 void make_fused_conv(Node& conv);
