@@ -46,16 +46,7 @@ bool fold_after(Graph& graph, Node& n) {
 }  // namespace
 
 Status fold_affine(Graph& graph) {
-    // One fold at a time, then a fresh scan: a fold removes a node and opens the next (Mul then Add).
-    for (bool folded = true; folded;) {
-        folded = false;
-        for (const auto& n : graph.nodes()) {
-            if (is_affine_op(n.get()) && fold_after(graph, *n)) {
-                folded = true;
-                break;
-            }
-        }
-    }
+    fold_each_affine_op(graph, fold_after);  // Mul then Add: the first fold opens the second
     return Status::ok();
 }
 

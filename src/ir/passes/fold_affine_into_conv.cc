@@ -76,16 +76,7 @@ bool fold_into_next(Graph& graph, Node& n) {
 }  // namespace
 
 Status fold_affine_into_conv(Graph& graph) {
-    // One fold at a time, then a fresh scan: a fold removes a node and opens the next (Add, then the Mul before it).
-    for (bool folded = true; folded;) {
-        folded = false;
-        for (const auto& n : graph.nodes()) {
-            if (is_affine_op(n.get()) && fold_into_next(graph, *n)) {
-                folded = true;
-                break;
-            }
-        }
-    }
+    fold_each_affine_op(graph, fold_into_next);  // Add then the Mul before it: the first fold opens the second
     return Status::ok();
 }
 

@@ -146,6 +146,18 @@ bool is_affine_op(const Node* n) {
     return is_op(n, "Mul") || is_op(n, "Add") || is_op(n, "Sub") || is_op(n, "Div");
 }
 
+void fold_each_affine_op(Graph& graph, bool (*fold)(Graph& graph, Node& n)) {
+    for (bool folded = true; folded;) {
+        folded = false;
+        for (const auto& n : graph.nodes()) {
+            if (is_affine_op(n.get()) && fold(graph, *n)) {
+                folded = true;
+                break;  // n is gone and the node list changed
+            }
+        }
+    }
+}
+
 std::optional<ChannelAffine> constant_affine(const Node& n, const Value* x, size_t rank, size_t axis,
                                              int64_t channels) {
     if (n.inputs.size() != 2 || n.outputs.size() != 1 || !n.domain.empty()) return std::nullopt;

@@ -52,6 +52,9 @@ const Tensor* float32_constant(const Value* v);
 bool fold_channel_affine(Graph& graph, Node& producer, const ChannelAffine& a, std::string_view suffix);
 // Mul, Add, Sub or Div: the ops constant_affine reads.
 bool is_affine_op(const Node* n);
+// Offers every affine op to `fold` (which returns whether it rewrote the graph, removing that node) until none
+// folds: one fold at a time, then a fresh scan, since a fold removes nodes and may open another.
+void fold_each_affine_op(Graph& graph, bool (*fold)(Graph& graph, Node& n));
 // The affine map that `n` (Mul, Add, Sub or Div, its other operand a float32 constant of one value, or one per
 // channel) applies to `x`, whose channel dim is `axis` of `rank` with `channels` entries. nullopt for anything
 // else: a constant that would broadcast x to another shape, a constant divided by x, a zero divisor.
