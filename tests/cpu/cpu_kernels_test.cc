@@ -218,6 +218,14 @@ TEST(CpuConvTranspose, matches_ref_with_groups_output_padding_and_output_shape) 
         .attr("strides", Ints{2, 2})
         .attr("output_shape", Ints{10, 9})
         .expect_matches_ref();
+    // 16 output channels: oneDNN's blocked destination, the bias added after the deconvolution on the stored output
+    // (the 6-channel case above writes its stored layout directly).
+    NodeCase("ConvTranspose")
+        .input({2, 8, 6, 5})
+        .random_constant({8, 16, 2, 2})
+        .random_constant({16})
+        .attr("strides", Ints{2, 2})
+        .expect_matches_ref();
 }
 
 // ---- matrix products ----
@@ -227,7 +235,7 @@ TEST(CpuMatMul, matches_ref_with_batch_broadcast_and_vectors) {
     NodeCase("MatMul").input({3, 7}).random_constant({7, 5}).expect_matches_ref();
     NodeCase("MatMul").input({7}).input({2, 7, 5}).expect_matches_ref();
     NodeCase("MatMul").input({2, 3, 7}).input({7}).expect_matches_ref();
-    // Weights shared by every batch run as one 2-D product with packed weights (a Linear layer over NHWC).
+    // Weights shared by every batch run as one 2-D product (a Linear layer over NHWC), read in place in fp32.
     NodeCase("MatMul").input({2, 5, 3, 16}).random_constant({16, 24}).expect_matches_ref();
     NodeCase("MatMul").input({4, 3, 16}).random_constant({1, 16, 24}).expect_matches_ref();
 }
