@@ -340,6 +340,14 @@ std::vector<ActivationCase> activation_cases() {
         m.node("Erf", {"d"}, {"e"});
         m.node("Add", {"one", "e"}, {"t"});
     };
+    // g = Clip(c + 3, 0, 6), the constant added second or first; "six" is left for the rest of the pattern.
+    auto relu6_gate = [=](ModelBuilder& m, bool c_first) {
+        scalar(m, "three", 3.0f);
+        scalar(m, "zero", 0.0f);
+        scalar(m, "six", 6.0f);
+        m.node("Add", c_first ? std::vector<std::string>{"c", "three"} : std::vector<std::string>{"three", "c"}, {"t"});
+        m.node("Clip", {"t", "zero", "six"}, {"g"});
+    };
     return {
         {"Relu", "Relu", {}, [](ModelBuilder& m) { m.node("Relu", {"c"}, {"y"}); }},
         {"ClipBoth",
@@ -398,11 +406,7 @@ std::vector<ActivationCase> activation_cases() {
          "HardSwish",
          {},
          [=](ModelBuilder& m) {
-             scalar(m, "three", 3.0f);
-             scalar(m, "zero", 0.0f);
-             scalar(m, "six", 6.0f);
-             m.node("Add", {"c", "three"}, {"t"});
-             m.node("Clip", {"t", "zero", "six"}, {"g"});
+             relu6_gate(m, true);
              m.node("Mul", {"c", "g"}, {"p"});
              m.node("Div", {"p", "six"}, {"y"});
          }},
@@ -410,12 +414,8 @@ std::vector<ActivationCase> activation_cases() {
          "HardSwish",
          {},
          [=](ModelBuilder& m) {
-             scalar(m, "three", 3.0f);
-             scalar(m, "zero", 0.0f);
-             scalar(m, "six", 6.0f);
+             relu6_gate(m, false);
              scalar(m, "sixth", 1.0f / 6);
-             m.node("Add", {"three", "c"}, {"t"});
-             m.node("Clip", {"t", "zero", "six"}, {"g"});
              m.node("Mul", {"g", "sixth"}, {"h"});
              m.node("Mul", {"h", "c"}, {"y"});
          }},

@@ -350,6 +350,11 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         return Status::ok();
     };
 
+    // Timings at build run with the build's scratch as workspace (nothing in it is live yet).
+    Exec trial = b.exec;
+    trial.workspace = b.scratch;
+    trial.workspace_bytes = b.scratch_bytes;
+
     // Depthwise convolutions (MobileNet, EfficientNet): fovea's NHWC kernel where it measures clearly faster than the
     // above, measured at every build, cached or not (a few runs per convolution). FOVEA_CUDA_DEPTHWISE=fovea or =cudnn
     // forces the choice (tests, comparisons).
@@ -374,11 +379,8 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
                 return launched(node, launch_depthwise_nhwc(t, dp, f, x, wd, node_bias, sum, y_out, e.stream));
             };
             if (depthwise_choice != "fovea") {
-                Exec e = b.exec;
-                e.workspace = b.scratch;
-                e.workspace_bytes = b.scratch_bytes;
-                FOVEA_ASSIGN(const float own_ms, measure_ms(e.stream, [&] { return depthwise(e); }));
-                FOVEA_ASSIGN(const float legacy_ms, measure_ms(e.stream, [&] { return legacy(e); }));
+                FOVEA_ASSIGN(const float own_ms, measure_ms(trial.stream, [&] { return depthwise(trial); }));
+                FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
                 // A clear win only: at batch 128 on the H200 single timings picked fovea's kernel for layers where
                 // it was not faster inside the network (MobileNetV2 4.3-4.5 ms against cuDNN's 4.0), at batch 1 it
                 // wins by far (0.45 against 0.60 ms).
@@ -407,10 +409,7 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         if (built.is_ok()) {
             bool faster = cached != nullptr;
             if (!cached) {
-                Exec e = b.exec;  // the build's scratch as workspace
-                e.workspace = b.scratch;
-                e.workspace_bytes = b.scratch_bytes;
-                FOVEA_ASSIGN(const float legacy_ms, measure_ms(e.stream, [&] { return legacy(e); }));
+                FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
                 faster = (*built)->measured_ms() < legacy_ms;
             }
             if (faster) graph = std::move(*built);

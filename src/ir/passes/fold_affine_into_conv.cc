@@ -59,14 +59,10 @@ bool fold_into_next(Graph& graph, Node& n) {
             bias.data<float>()[m] = static_cast<float>(shift);
         }
         const std::string weight_name = conv->inputs[1]->name;
-        Value* wv = graph.add_value(graph.unique_value_name(weight_name + "_affine_folded"));
-        wv->set_initializer(std::move(folded));
-        Value* bv = graph.add_value(graph.unique_value_name((b ? b->name : weight_name + "_bias") + "_affine_folded"));
-        bv->set_initializer(std::move(bias));
         conv->inputs[0] = x;
-        conv->inputs[1] = wv;
+        conv->inputs[1] = add_constant(graph, weight_name, std::move(folded), "_affine_folded");
         conv->inputs.resize(3, nullptr);
-        conv->inputs[2] = bv;
+        conv->inputs[2] = add_constant(graph, b ? b->name : weight_name + "_bias", std::move(bias), "_affine_folded");
         graph.remove_nodes({&n});
         return true;
     }

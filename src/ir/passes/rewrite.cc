@@ -35,13 +35,6 @@ bool is_op(const Node* n, std::string_view op_type) {
 
 namespace {
 
-// A new initializer named after the value it replaces, holding `t`.
-Value* add_constant(Graph& graph, const std::string& replaced, Tensor t, std::string_view suffix) {
-    Value* v = graph.add_value(graph.unique_value_name(replaced + std::string(suffix)));
-    v->set_initializer(std::move(t));
-    return v;
-}
-
 // Conv weights are [M, C/group, k...]; ConvTranspose weights are [C, M/group, k...]. Output channel of each filter
 // row, or -1 when the weights do not produce `channels` outputs.
 int64_t output_channel(const Node& conv, const Tensor& w, int64_t row, int64_t col, int64_t channels) {
@@ -137,6 +130,12 @@ std::vector<double> per_channel(const Value* c, size_t rank, size_t axis, int64_
 }
 
 }  // namespace
+
+Value* add_constant(Graph& graph, const std::string& replaced, Tensor t, std::string_view suffix) {
+    Value* v = graph.add_value(graph.unique_value_name(replaced + std::string(suffix)));
+    v->set_initializer(std::move(t));
+    return v;
+}
 
 const Tensor* float32_constant(const Value* v) {
     return v && v->constant && v->constant->dtype() == DType::kFloat32 ? &*v->constant : nullptr;

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,8 @@ struct ChannelAffine {
 // statistics).
 std::optional<ChannelAffine> batchnorm_affine(const Node& bn);
 
+// A new initializer holding `t`, named after the value `replaced` with `suffix` (made unique).
+Value* add_constant(Graph& graph, const std::string& replaced, Tensor t, std::string_view suffix);
 // A float32 constant's tensor, or nullptr.
 const Tensor* float32_constant(const Value* v);
 // Folds y = z * scale + shift (per output channel) into the Conv, ConvTranspose or Gemm producing z: weights and bias
