@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <future>
+#include <semaphore>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "backends/cuda/profile.h"
@@ -184,12 +186,25 @@ std::string spec_key(const GraphConvSpec& s, int only) {
     return key;
 }
 
-Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
-                                                   const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
-                                                   int only) {
+// A spec's candidate plans, finalized or not, and every descriptor they were made from.
+struct Candidates {
+    std::vector<Desc> keep, configs, plans;
+    std::vector<int64_t> indices;  // each plan's rank among the heuristics' results (its config's index)
+    std::vector<bool> compiled;
+};
+
+// Plan compilations running at once, process-wide: one per core (each takes a core for up to a second).
+std::counting_semaphore<>& compile_slots() {
+    static std::counting_semaphore<> slots(std::max(2u, std::thread::hardware_concurrency()));
+    return slots;
+}
+
+// Compiles a spec's candidate plans: the heuristics' first kCandidates, or candidate `only`.
+Result<std::shared_ptr<Candidates>> compile_candidates(cudnnHandle_t handle, const GraphConvSpec& spec, int only) {
     if (!graph_conv_supports(spec.activation)) return unsupported("cuDNN graph: activation");
-    std::vector<Desc> keep;  // every descriptor the plan was made from, alive as long as it
-    keep.reserve(32);        // pointers into it are held while it grows
+    auto made = std::make_shared<Candidates>();
+    std::vector<Desc>& keep = made->keep;
+    keep.reserve(32);  // pointers into it are held while it grows
     const Dims x_dims{spec.n, spec.c, spec.h, spec.w}, w_dims{spec.k, spec.c, spec.r, spec.s};
     const Dims y_dims{spec.n, spec.k, spec.p, spec.q}, b_dims{1, spec.k, 1, 1};
 
@@ -204,8 +219,6 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
     FOVEA_ASSIGN(Desc x, tensor(kX, CUDNN_DATA_HALF, x_dims, false));
     FOVEA_ASSIGN(Desc w, tensor(kW, CUDNN_DATA_HALF, w_dims, false));
     FOVEA_ASSIGN(Desc y, tensor(kY, CUDNN_DATA_HALF, y_dims, false));
-    const std::vector<int64_t> uids = buffer_uids(spec);
-    const std::vector<void*> pointers = buffer_pointers(spec, buffers);
     int64_t next_virtual = kVirtual;
     auto stage = [&](bool last) -> Result<Desc> {
         if (last) return tensor(kY, CUDNN_DATA_HALF, y_dims, false);
@@ -271,7 +284,7 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
                                  &available, nullptr) != CUDNN_STATUS_SUCCESS)
         return unsupported("cuDNN graph: no heuristics results");
     const int64_t wanted = std::min(available, only >= 0 ? int64_t{only} + 1 : kCandidates);
-    std::vector<Desc> configs;
+    std::vector<Desc>& configs = made->configs;
     std::vector<cudnnBackendDescriptor_t> raw;
     for (int64_t i = 0; i < wanted; ++i) {
         configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
@@ -283,38 +296,45 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
                                  &returned, raw.data()) != CUDNN_STATUS_SUCCESS)
         return unsupported("cuDNN graph: reading heuristics results");
 
-    // Finalizing a runtime-fusion plan compiles its kernel (tens of milliseconds each): the candidates compile on
-    // threads at once, then are timed one after another.
-    std::vector<Desc> plans;
-    std::vector<int64_t> indices;
+    // Finalizing a runtime-fusion plan compiles its kernel (tens of milliseconds to a second each): candidates
+    // compile on threads at once, at most one per core across the build.
     for (int64_t i = only >= 0 ? only : 0; i < returned; ++i) {
         if (reduced_precision(configs[i])) continue;
-        plans.emplace_back(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-        cudnnBackendSetAttribute(plans.back().get(), kPlanHandle, CUDNN_TYPE_HANDLE, 1, &handle);  // see kPlanHandle
-        plans.back().set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[i]);
-        indices.push_back(i);
+        made->plans.emplace_back(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+        cudnnBackendSetAttribute(made->plans.back().get(), kPlanHandle, CUDNN_TYPE_HANDLE, 1, &handle);  // kPlanHandle
+        made->plans.back().set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, configs[i]);
+        made->indices.push_back(i);
         if (only >= 0) break;
     }
-    std::vector<bool> compiled(plans.size());
-    if (plans.size() == 1) {
-        compiled[0] = plans[0].finalize("execution plan").is_ok();
-    } else {
-        int device = 0;
-        cudaGetDevice(&device);
-        std::vector<std::future<bool>> compiling;
-        for (Desc& plan : plans)
-            compiling.push_back(std::async(std::launch::async, [&plan, device] {
-                cudaSetDevice(device);  // the plan's module loads into this device's context
-                return plan.finalize("execution plan").is_ok();
-            }));
-        for (size_t j = 0; j < plans.size(); ++j) compiled[j] = compiling[j].get();
-    }
+    int device = 0;
+    cudaGetDevice(&device);
+    std::vector<std::future<bool>> compiling;
+    for (Desc& plan : made->plans)
+        compiling.push_back(std::async(std::launch::async, [&plan, device] {
+            cudaSetDevice(device);  // the plan's module loads into this device's context
+            compile_slots().acquire();
+            const bool ok = plan.finalize("execution plan").is_ok();
+            compile_slots().release();
+            return ok;
+        }));
+    for (auto& c : compiling) made->compiled.push_back(c.get());
+    keep.push_back(std::move(graph));
+    keep.push_back(std::move(heuristics));
+    return made;
+}
 
+// The fastest compiled candidate, each timed on `stream` on the spec's buffers with `scratch` as workspace; or, with
+// `only` >= 0, that candidate untimed.
+Result<std::shared_ptr<const GraphPlan>> choose_plan(cudnnHandle_t handle, cudaStream_t stream, Candidates& made,
+                                                     const GraphConvSpec& spec, const GraphConvBuffers& buffers,
+                                                     void* scratch, size_t scratch_bytes, int only) {
+    const std::vector<int64_t> uids = buffer_uids(spec);
+    const std::vector<void*> pointers = buffer_pointers(spec, buffers);
     std::shared_ptr<GraphPlan> best;
-    for (size_t j = 0; j < plans.size(); ++j) {
-        if (!compiled[j]) continue;
-        Desc& plan = plans[j];
-        const int64_t i = indices[j];
+    for (size_t j = 0; j < made.plans.size(); ++j) {
+        if (!made.compiled[j]) continue;
+        Desc& plan = made.plans[j];
+        const int64_t i = made.indices[j];
         int64_t bytes = 0, count = 0;
         if (cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &count,
                                      &bytes) != CUDNN_STATUS_SUCCESS ||
@@ -339,15 +359,13 @@ Result<std::shared_ptr<const GraphPlan>> make_plan(cudnnHandle_t handle, cudaStr
         chosen->workspace = static_cast<size_t>(bytes);
         chosen->measured_ms = ms;
         chosen->plan = plan.release();
-        chosen->owned.push_back(configs[i].release());
+        chosen->owned.push_back(made.configs[i].release());
         best = std::move(chosen);
     }
     if (!best) return not_found("cuDNN graph: no engine runs this convolution");
     // The plan is self-contained once finalized; what it was made from is kept alive with it anyway, so that no
     // cuDNN version's internal references can dangle.
-    for (Desc& d : keep) best->owned.push_back(d.release());
-    best->owned.push_back(graph.release());
-    best->owned.push_back(heuristics.release());
+    for (Desc& d : made.keep) best->owned.push_back(d.release());
     return std::shared_ptr<const GraphPlan>(std::move(best));
 }
 
@@ -361,7 +379,8 @@ const GraphPlan* GraphConv::plan() const {
     return plan_.get().get();
 }
 int GraphConv::candidate() const {
-    return candidate_;
+    if (only_ >= 0) return only_;
+    return plan() ? plan()->candidate : -1;
 }
 size_t GraphConv::workspace() const {
     return plan() ? plan()->workspace : 0;
@@ -379,33 +398,26 @@ Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaSt
     const std::string key = spec_key(spec, only);
     auto it = plans.find(key);
     if (it == plans.end()) {
-        std::shared_future<std::shared_ptr<const GraphPlan>> plan;
-        if (only >= 0) {
-            // A cached choice: nothing to measure, so the plan compiles on a thread of its own while the build goes
-            // on; every plan of a cached build compiles at once.
-            int device = 0;
-            cudaGetDevice(&device);
-            plan = std::async(std::launch::async, [=]() -> std::shared_ptr<const GraphPlan> {
-                       cudaSetDevice(device);
-                       auto made = make_plan(handle, nullptr, spec, buffers, nullptr, 0, only);
-                       return made.is_ok() ? *made : nullptr;
-                   }).share();
-        } else {
-            auto made = make_plan(handle, stream, spec, buffers, scratch, scratch_bytes, only);
-            std::promise<std::shared_ptr<const GraphPlan>> ready;
-            ready.set_value(made.is_ok() ? *made : nullptr);
-            plan = ready.get_future().share();
-            if (!made.is_ok()) {
-                plans.emplace(key, plan);
-                return made.status();
-            }
-        }
+        // Compiling starts now, on threads of its own; the choice (timing each candidate, for a search) is made on
+        // the thread that first asks for the plan, once the build has started every convolution's compilation.
+        int device = 0;
+        cudaGetDevice(&device);
+        auto compiling = std::async(std::launch::async, [=] {
+                             cudaSetDevice(device);
+                             return compile_candidates(handle, spec, only);
+                         }).share();
+        auto plan = std::async(std::launch::deferred, [=]() -> std::shared_ptr<const GraphPlan> {
+                        const auto& candidates = compiling.get();
+                        if (!candidates.is_ok()) return nullptr;
+                        auto made = choose_plan(handle, stream, *candidates.value(), spec, buffers, scratch,
+                                                scratch_bytes, only);
+                        return made.is_ok() ? *made : nullptr;
+                    }).share();
         it = plans.emplace(key, plan).first;
     }
-    if (only < 0 && !it->second.get()) return not_found("cuDNN graph: no engine runs this convolution");
     auto conv = std::unique_ptr<GraphConv>(new GraphConv());
     conv->plan_ = it->second;
-    conv->candidate_ = only >= 0 ? only : it->second.get()->candidate;
+    conv->only_ = only;
     conv->uids_ = buffer_uids(spec);
     conv->pointers_ = buffer_pointers(spec, buffers);
     return conv;

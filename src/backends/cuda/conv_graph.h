@@ -55,25 +55,29 @@ class GraphConv {
     GraphConv(const GraphConv&) = delete;
     GraphConv& operator=(const GraphConv&) = delete;
 
-    // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace (not_found
-    // when no candidate works); or, with `only` >= 0, that candidate untimed (a cached choice), compiling in the
-    // background: usable() waits for it. A plan already in `plans` for this spec is reused, a new one recorded there.
+    // The fastest of the heuristics' first candidates, each timed on `stream` with `scratch` as workspace; or, with
+    // `only` >= 0, that candidate untimed (a cached choice). A plan already in `plans` for this spec is reused, a new
+    // one recorded there. The candidates compile in the background; the first call that needs the plan (usable,
+    // measured_ms, workspace, candidate) waits for them and, for a search, times them on the calling thread, so
+    // `stream`, `scratch` and `buffers` must stay valid until then. A build therefore asks after it has started
+    // every convolution's compilation: compilations of different specs overlap.
     static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream,
                                                     const GraphConvSpec& spec, const GraphConvBuffers& buffers,
                                                     void* scratch, size_t scratch_bytes, int only, GraphPlans& plans);
 
-    // Whether the plan compiled and fits `workspace_bytes` (waits for it). Else the caller runs its legacy path.
+    // Whether a plan compiled (and, for a search, ran) and fits `workspace_bytes`. Else the caller runs its legacy
+    // path.
     bool usable(size_t workspace_bytes) const;
     Status run(cudnnHandle_t handle, void* workspace);
     int candidate() const;
-    size_t workspace() const;  // waits for the plan
+    size_t workspace() const;
     float measured_ms() const;
 
   private:
     GraphConv() = default;
     const GraphPlan* plan() const;  // null: it did not compile
     std::shared_future<std::shared_ptr<const GraphPlan>> plan_;
-    int candidate_ = -1;
+    int only_ = -1;
     std::vector<int64_t> uids_;
     std::vector<void*> pointers_;              // one per id in uids_
     cudnnBackendDescriptor_t pack_ = nullptr;  // for pack_workspace_

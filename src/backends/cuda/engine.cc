@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -105,6 +106,10 @@ bool is_alias_op(const ir::Node& node) {
 }
 
 namespace {
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
 
 std::mutex last_run_mutex;
 LastRun last_run_info;
@@ -241,12 +246,15 @@ class Engine final : public runtime::GraphEngine, public Builder {
         if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
         if (device_graph_exec_) cudaGraphExecDestroy(device_graph_exec_);
         launches_.clear();  // their descriptors go before the handles
+        deferred.clear();
+        graph_plans.clear();  // waits for compilations still running (a failed build's) that use the cuDNN handle
         if (exec.cublas) cublasDestroy(exec.cublas);
         if (exec.cudnn) cudnnDestroy(exec.cudnn);
         if (exec.stream) cudaStreamDestroy(exec.stream);
     }
 
     Status build(const std::vector<bool>& run) {
+        const auto build_start = std::chrono::steady_clock::now();
         FOVEA_CUDA_TRY(cudaStreamCreateWithFlags(&exec.stream, cudaStreamNonBlocking), "creating a stream");
         FOVEA_CUDNN_TRY(cudnnCreate(&exec.cudnn), "creating a cuDNN handle");
         FOVEA_CUDNN_TRY(cudnnSetStream(exec.cudnn, exec.stream), "cudnnSetStream");
@@ -317,6 +325,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
             }
         }
 
+        // Where a build's time goes (FOVEA_CUDA_PROFILE=1): each node's builder, timed on the host.
+        std::vector<std::pair<double, const ir::Node*>> build_ms;
+        const auto nodes_start = std::chrono::steady_clock::now();
         for (size_t i = 0; i < nodes.size(); ++i) {
             if (!run[i]) continue;
             const ir::Node& node = *nodes[i];
@@ -332,11 +343,17 @@ class Engine final : public runtime::GraphEngine, public Builder {
                      }});
                 continue;
             }
+            const auto node_start = std::chrono::steady_clock::now();
             FOVEA_ASSIGN(Launch launch, find_builder(node)(node, *this));
+            build_ms.emplace_back(ms_since(node_start), &node);
             launches_.push_back({&node, nullptr, std::move(launch)});
             for (Launch& post : post_) launches_.push_back({&node, kConversion, std::move(post)});
             post_.clear();
         }
+        const auto deferred_start = std::chrono::steady_clock::now();
+        for (const auto& finish : deferred) FOVEA_TRY(finish());
+        deferred.clear();
+        const double deferred_ms = ms_since(deferred_start);
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "building the engine");
         scratch = nullptr;
         if (StepProfiler::requested()) {
@@ -344,6 +361,15 @@ class Engine final : public runtime::GraphEngine, public Builder {
             for (const auto& [signature, choice] : chosen.convs) graph_convs += choice.graph >= 0;
             std::fprintf(stderr, "fovea cuda profile: %zu of %zu convolutions run as cuDNN graph-API fused kernels\n",
                          graph_convs, chosen.convs.size());
+            std::fprintf(stderr,
+                         "fovea cuda profile: build %.0f ms: setup %.0f ms, node builders %.0f ms, deferred choices "
+                         "(waiting for plan compilation, timing) %.0f ms\n",
+                         ms_since(build_start), ms_since(build_start) - ms_since(nodes_start),
+                         ms_since(nodes_start) - deferred_ms, deferred_ms);
+            std::sort(build_ms.begin(), build_ms.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+            for (size_t i = 0; i < std::min<size_t>(build_ms.size(), 8); ++i)
+                std::fprintf(stderr, "fovea cuda profile:   %8.1f ms  %s\n", build_ms[i].first,
+                             build_ms[i].second->describe().c_str());
         }
         cache_hit_ = cached != nullptr && searched == 0;
         if (!cache_file.empty() && (searched > 0 || cached == nullptr || previous.convs != chosen.convs)) {

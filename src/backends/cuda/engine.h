@@ -100,6 +100,9 @@ class Builder {
     int searched = 0;
     // Graph-API convolution plans compiled so far in this build, shared by convolutions of one spec.
     GraphPlans graph_plans;
+    // Work a builder leaves until every node is built, run in order before the first run: choices that time
+    // graph-API plans, which wait for their compilation, so that the compilations of all nodes overlap.
+    std::vector<std::function<Status()>> deferred;
     // The launches of this node need `bytes` of the shared workspace.
     void need_workspace(size_t bytes) { workspace_bytes = std::max(workspace_bytes, bytes); }
     size_t workspace_bytes = 0;

@@ -389,8 +389,19 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         }
     }
 
-    // The graph API's fused kernel where it measures faster than the above (or where the cache says it did).
+    // The graph API's fused kernel where it measures faster than the above (or where the cache says it did). A search
+    // compares them once every node is built (Builder::deferred): the plans compile meanwhile.
     std::shared_ptr<GraphConv> graph;
+    auto chosen_graph = std::make_shared<std::shared_ptr<GraphConv>>();  // what the launch runs, once decided
+    const auto record = [&b, signature, s, cached](const GraphConv* g) {
+        // A cached build's plans are still compiling: the workspace they need is the one recorded.
+        const size_t graph_workspace = !g ? 0 : cached ? cached->graph_workspace : g->workspace();
+        b.need_workspace(graph_workspace);
+        cudnnMathType_t used = CUDNN_DEFAULT_MATH;
+        cudnnGetConvolutionMathType(s->conv, &used);
+        b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused,
+                                     g ? g->candidate() : -1,   graph_workspace};
+    };
     if (t == Float::kF16 && nhwc && group == 1 && !padded_out && graph_conv_supports(f.op) && !(sum && sum == y) &&
         (!cached || cached->graph >= 0)) {
         GraphConvSpec spec;
@@ -406,23 +417,20 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         const GraphConvBuffers buffers{x, wp, node_bias, sum, y};
         auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
                                       cached ? cached->graph : -1, b.graph_plans);
-        if (built.is_ok()) {
-            bool faster = cached != nullptr;
-            if (!cached) {
-                FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
-                faster = (*built)->measured_ms() < legacy_ms;
-            }
-            if (faster) graph = std::move(*built);
-        }
+        if (built.is_ok()) graph = std::move(*built);
     }
-    // A cached build's plans are still compiling: the workspace they need is the one recorded.
-    const size_t graph_workspace = !graph ? 0 : cached ? cached->graph_workspace : graph->workspace();
-    b.need_workspace(graph_workspace);
-    {
-        cudnnMathType_t used = math;
-        cudnnGetConvolutionMathType(s->conv, &used);
-        b.chosen.convs[signature] = {static_cast<int>(s->algo),       static_cast<int>(used), s->workspace, s->fused,
-                                     graph ? graph->candidate() : -1, graph_workspace};
+    if (graph && !cached) {
+        b.deferred.push_back([=, &b]() -> Status {
+            if (graph->usable(b.scratch_bytes)) {
+                FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
+                if (graph->measured_ms() < legacy_ms) *chosen_graph = graph;
+            }
+            record(chosen_graph->get());
+            return Status::ok();
+        });
+    } else {
+        *chosen_graph = graph;
+        record(graph.get());
     }
     return Launch([=, &node](const Exec& e) -> Status {
         if (gather_nchw)
@@ -432,8 +440,9 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
             FOVEA_TRY(launched(node, launch_copy_rows(esize, x_stored, channels_in, x, channels_padded, pixels,
                                                       channels_in, e.stream)));
         if (depthwise) return depthwise(e);
-        if (!graph || !graph->usable(e.workspace_bytes)) return legacy(e);
-        const Status ran = graph->run(e.cudnn, e.workspace);
+        GraphConv* const fused = chosen_graph->get();
+        if (!fused || !fused->usable(e.workspace_bytes)) return legacy(e);
+        const Status ran = fused->run(e.cudnn, e.workspace);
         return ran.is_ok() ? ran : internal_error(node.describe() + ": " + ran.message());
     });
 }
