@@ -285,6 +285,37 @@ INSTANTIATE_TEST_SUITE_P(Epilogues, CudaFusedConv,
                              return name + (std::get<1>(p.param) ? "_residual_" : "_") + std::get<2>(p.param);
                          });
 
+// The cuDNN graph-API path itself, which a build takes only where it measures faster: forced here, so that a build
+// fails where cuDNN has no engine for it. Every epilogue it expresses (ReLU6 and a general Clip as a clipped ReLU),
+// with and without a residual, fp16 NHWC with channels tensor cores take.
+TEST(CudaGraphConv, matches_ref_when_forced) {
+    SKIP_WITHOUT_CUDA();
+    ::setenv("FOVEA_CUDA_GRAPH_CONV", "force", 1);
+    ::setenv("FOVEA_ENGINE_CACHE", "0", 1);  // a cached choice would skip the path
+    struct Case {
+        const char* activation;
+        Floats params;
+        bool residual;
+    };
+    const Case cases[] = {
+        {"", {}, false},        {"Relu", {}, true}, {"Clip", {0.f, 6.f}, false}, {"Clip", {-0.5f, 0.7f}, true},
+        {"Sigmoid", {}, false}, {"SiLU", {}, true}};
+    for (const Case& c : cases) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 8, 13, 11}).last();
+        ir::Value* w = g.random_constant({16, 8, 3, 3}).last();
+        ir::Value* b = g.random_constant({16}).last();
+        std::vector<ir::Value*> inputs = {x, w, b};
+        if (c.residual) inputs.push_back(g.input({2, 16, 13, 11}).last());
+        g.node("FusedConv", inputs, 1, 1, "fovea").attrs = {
+            {"pads", Ints{1, 1, 1, 1}}, {"activation", std::string(c.activation)}, {"activation_params", c.params}};
+        SCOPED_TRACE(std::string("activation '") + c.activation + "'" + (c.residual ? " with a residual" : ""));
+        g.expect_matches_ref("fp16");
+    }
+    ::unsetenv("FOVEA_CUDA_GRAPH_CONV");
+    ::unsetenv("FOVEA_ENGINE_CACHE");
+}
+
 PRECISION_TEST(CudaConvTranspose, matches_ref_with_strides_pads_groups_dilations_and_output_padding) {
     SKIP_WITHOUT_CUDA();
     {

@@ -25,13 +25,17 @@ struct GraphConvSpec {
     int64_t p = 0, q = 0;                // output height and width, NHWC
     std::array<int64_t, 2> pads{}, strides{1, 1}, dilations{1, 1};
     bool bias = false, sum = false;       // y = act(conv + bias[k] + sum)
-    Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kSigmoid or kSiLU
+    Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kClip, kSigmoid or kSiLU
+    std::array<float, 2> clip{};          // kClip's min and max (ReLU6: 0, 6)
 };
 
 // Whether the graph path can express this epilogue. FOVEA_CUDA_GRAPH_CONV=0 turns the path off: its runtime-fusion
 // kernels are compiled at engine build (seconds per model, and again from the engine cache), which a quick start
 // may value above their speed.
 bool graph_conv_supports(Unary activation);
+// FOVEA_CUDA_GRAPH_CONV=force: every convolution the graph path can express takes it, untimed, and a build fails
+// where cuDNN has no engine for one (tests of the path itself).
+bool graph_conv_forced();
 
 struct GraphConvBuffers {
     const void* x;

@@ -402,8 +402,8 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         b.chosen.convs[signature] = {static_cast<int>(s->algo), static_cast<int>(used), s->workspace, s->fused,
                                      g ? g->candidate() : -1,   graph_workspace};
     };
-    if (t == Float::kF16 && nhwc && group == 1 && !padded_out && graph_conv_supports(f.op) && !(sum && sum == y) &&
-        (!cached || cached->graph >= 0)) {
+    if (t == Float::kF16 && nhwc && group == 1 && !padded_out && graph_conv_supports(f.op) &&
+        (f.op != Unary::kClip || f.p0 <= f.p1) && !(sum && sum == y) && (!cached || cached->graph >= 0)) {
         GraphConvSpec spec;
         spec.n = xs[0], spec.c = xs[1], spec.h = xs[2], spec.w = xs[3];
         spec.k = ws[0], spec.r = ws[2], spec.s = ws[3];
@@ -414,16 +414,19 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         spec.bias = node_bias != nullptr;
         spec.sum = sum != nullptr;
         spec.activation = f.op;
+        spec.clip = {f.p0, f.p1};
         const GraphConvBuffers buffers{x, wp, node_bias, sum, y};
         auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
                                       cached ? cached->graph : -1, b.graph_plans);
         if (built.is_ok()) graph = std::move(*built);
     }
     if (graph && !cached) {
-        b.deferred.push_back([=, &b]() -> Status {
+        b.deferred.push_back([=, &b, &node]() -> Status {
             if (graph->usable(b.scratch_bytes)) {
                 FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
-                if (graph->measured_ms() < legacy_ms) *chosen_graph = graph;
+                if (graph_conv_forced() || graph->measured_ms() < legacy_ms) *chosen_graph = graph;
+            } else if (graph_conv_forced()) {
+                return node_unsupported(node, "FOVEA_CUDA_GRAPH_CONV=force: cuDNN's graph API has no engine for it");
             }
             record(chosen_graph->get());
             return Status::ok();
