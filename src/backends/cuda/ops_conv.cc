@@ -2,6 +2,7 @@
 // the others by fovea's bias + activation kernel), transposed convolutions as cuDNN's backward-data convolution, and
 // matrix products through cuBLAS.
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -419,13 +420,22 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
                                       cached ? cached->graph : -1, b.graph_plans);
         if (built.is_ok()) graph = std::move(*built);
+    } else if (StepProfiler::requested() && t == Float::kF16 && nhwc && group == 1) {
+        std::fprintf(stderr, "fovea cuda profile: %s: not for the graph API (epilogue %d, padded output %d)\n",
+                     node.describe().c_str(), static_cast<int>(f.op), int{padded_out});
     }
     if (graph && !cached) {
         b.deferred.push_back([=, &b, &node]() -> Status {
             if (graph->usable(b.scratch_bytes)) {
                 FOVEA_ASSIGN(const float legacy_ms, measure_ms(trial.stream, [&] { return legacy(trial); }));
                 if (graph_conv_forced() || graph->measured_ms() < legacy_ms) *chosen_graph = graph;
-            } else if (graph_conv_forced()) {
+                if (StepProfiler::requested())
+                    std::fprintf(stderr, "fovea cuda profile: %s: graph API %.3f ms, legacy %.3f ms\n",
+                                 node.describe().c_str(), graph->measured_ms(), legacy_ms);
+            } else if (StepProfiler::requested()) {
+                std::fprintf(stderr, "fovea cuda profile: %s: no graph-API plan\n", node.describe().c_str());
+            }
+            if (!*chosen_graph && graph_conv_forced()) {
                 return node_unsupported(node, "FOVEA_CUDA_GRAPH_CONV=force: cuDNN's graph API has no engine for it");
             }
             record(chosen_graph->get());
