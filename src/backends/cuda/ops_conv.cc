@@ -421,8 +421,8 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
                                       cached ? cached->graph : -1, b.graph_plans);
         if (built.is_ok()) graph = std::move(*built);
     } else if (StepProfiler::requested() && t == Float::kF16 && nhwc && group == 1) {
-        std::fprintf(stderr, "fovea cuda profile: %s: not for the graph API (epilogue %d, padded output %d)\n",
-                     node.describe().c_str(), static_cast<int>(f.op), int{padded_out});
+        std::fprintf(stderr, "fovea cuda profile: %s: legacy path (epilogue %d, padded output %d, cached choice %d)\n",
+                     node.describe().c_str(), static_cast<int>(f.op), int{padded_out}, cached ? cached->graph : -2);
     }
     if (graph && !cached) {
         b.deferred.push_back([=, &b, &node]() -> Status {
