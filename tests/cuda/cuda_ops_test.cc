@@ -286,8 +286,8 @@ INSTANTIATE_TEST_SUITE_P(Epilogues, CudaFusedConv,
                          });
 
 // The cuDNN graph-API path itself, which a build takes only where it measures faster: forced here, so that a build
-// fails where cuDNN has no engine for it. Every epilogue it expresses (ReLU6 and a general Clip as a clipped ReLU),
-// with and without a residual, fp16 NHWC with channels tensor cores take.
+// fails where cuDNN has no engine for it. The epilogues it fuses, and others (ReLU6, a general Clip, HardSwish,
+// LeakyRelu) that run after it in place; with and without a residual, fp16 NHWC with channels tensor cores take.
 TEST(CudaGraphConv, matches_ref_when_forced) {
     SKIP_WITHOUT_CUDA();
     ::setenv("FOVEA_CUDA_GRAPH_CONV", "force", 1);
@@ -297,9 +297,9 @@ TEST(CudaGraphConv, matches_ref_when_forced) {
         Floats params;
         bool residual;
     };
-    const Case cases[] = {
-        {"", {}, false},        {"Relu", {}, true}, {"Clip", {0.f, 6.f}, false}, {"Clip", {-0.5f, 0.7f}, true},
-        {"Sigmoid", {}, false}, {"SiLU", {}, true}};
+    const Case cases[] = {{"", {}, false},          {"Relu", {}, true},          {"Sigmoid", {}, false},
+                          {"SiLU", {}, true},       {"Clip", {0.f, 6.f}, false}, {"Clip", {-0.5f, 0.7f}, true},
+                          {"HardSwish", {}, false}, {"LeakyRelu", {0.1f}, true}};
     for (const Case& c : cases) {
         GraphCase g;
         ir::Value* x = g.input({2, 8, 13, 11}).last();

@@ -91,18 +91,12 @@ Result<Desc> tensor(int64_t uid, cudnnDataType_t type, const Dims& dims, bool is
     return t;
 }
 
-// y = mode(x) or mode(x, b); a ReLU clipped to `clip` (min, max) where given.
-Result<Desc> pointwise(cudnnPointwiseMode_t mode, const Desc& x, const Desc* b, const Desc& y, std::vector<Desc>& keep,
-                       const std::array<float, 2>* clip = nullptr) {
+// y = mode(x) or mode(x, b).
+Result<Desc> pointwise(cudnnPointwiseMode_t mode, const Desc& x, const Desc* b, const Desc& y,
+                       std::vector<Desc>& keep) {
     Desc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
     pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, mode)
         .set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, CUDNN_DATA_FLOAT);
-    if (clip) {
-        const float slope = 0.f;  // below the lower clip: the clip itself
-        pw.set(CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_TYPE_FLOAT, (*clip)[0])
-            .set(CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, CUDNN_TYPE_FLOAT, (*clip)[1])
-            .set(CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_FLOAT, slope);
-    }
     FOVEA_TRY(pw.finalize("pointwise descriptor"));
     Desc op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
     op.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw).set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x);
@@ -151,8 +145,8 @@ std::string graph_conv_env() {
 
 bool graph_conv_supports(Unary activation) {
     static const bool enabled = graph_conv_env() != "0";
-    return enabled && (activation == Unary::kIdentity || activation == Unary::kRelu || activation == Unary::kClip ||
-                       activation == Unary::kSigmoid || activation == Unary::kSiLU);
+    return enabled && (activation == Unary::kIdentity || activation == Unary::kRelu || activation == Unary::kSigmoid ||
+                       activation == Unary::kSiLU);
 }
 
 bool graph_conv_forced() {
@@ -199,7 +193,6 @@ std::string spec_key(const GraphConvSpec& s, int only) {
          {s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.p, s.q, s.pads[0], s.pads[1], s.strides[0], s.strides[1], s.dilations[0],
           s.dilations[1], int64_t{s.bias}, int64_t{s.sum}, static_cast<int64_t>(s.activation), int64_t{only}})
         key += std::to_string(v) + ",";
-    if (s.activation == Unary::kClip) key += std::to_string(s.clip[0]) + "," + std::to_string(s.clip[1]) + ",";
     return key;
 }
 
@@ -229,8 +222,7 @@ Result<std::shared_ptr<Candidates>> compile_candidates(cudnnHandle_t handle, con
     std::vector<std::pair<cudnnPointwiseMode_t, int64_t>> steps;  // mode and second operand's uid (0: none)
     if (spec.bias) steps.emplace_back(CUDNN_POINTWISE_ADD, kBias);
     if (spec.sum) steps.emplace_back(CUDNN_POINTWISE_ADD, kSum);
-    if (spec.activation == Unary::kRelu || spec.activation == Unary::kClip)
-        steps.emplace_back(CUDNN_POINTWISE_RELU_FWD, 0);
+    if (spec.activation == Unary::kRelu) steps.emplace_back(CUDNN_POINTWISE_RELU_FWD, 0);
     if (spec.activation == Unary::kSigmoid) steps.emplace_back(CUDNN_POINTWISE_SIGMOID_FWD, 0);
     if (spec.activation == Unary::kSiLU) steps.emplace_back(CUDNN_POINTWISE_SWISH_FWD, 0);  // beta 1: x * sigmoid(x)
 
@@ -277,8 +269,7 @@ Result<std::shared_ptr<Candidates>> compile_candidates(cudnnHandle_t handle, con
             second = &keep.back();
         }
         FOVEA_ASSIGN(Desc out, stage(i + 1 == steps.size()));
-        const bool clipped = mode == CUDNN_POINTWISE_RELU_FWD && spec.activation == Unary::kClip;
-        FOVEA_ASSIGN(Desc op, pointwise(mode, current, second, out, keep, clipped ? &spec.clip : nullptr));
+        FOVEA_ASSIGN(Desc op, pointwise(mode, current, second, out, keep));
         ops.push_back(op.get());
         keep.push_back(std::move(op));
         keep.push_back(std::move(current));

@@ -25,8 +25,7 @@ struct GraphConvSpec {
     int64_t p = 0, q = 0;                // output height and width, NHWC
     std::array<int64_t, 2> pads{}, strides{1, 1}, dilations{1, 1};
     bool bias = false, sum = false;       // y = act(conv + bias[k] + sum)
-    Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kClip, kSigmoid or kSiLU
-    std::array<float, 2> clip{};          // kClip's min and max (ReLU6: 0, 6)
+    Unary activation = Unary::kIdentity;  // kIdentity, kRelu, kSigmoid or kSiLU
 };
 
 // Whether the graph path can express this epilogue. FOVEA_CUDA_GRAPH_CONV=0 turns the path off: its runtime-fusion

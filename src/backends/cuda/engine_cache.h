@@ -18,7 +18,9 @@
 
 namespace fovea::cuda {
 
-constexpr uint32_t kEngineCacheVersion = 3;
+// 4: a graph-API choice for a convolution whose activation the graph does not fuse means convolution, bias and
+// residual through the graph API, the activation after it (a format 3 file may name a candidate of another graph).
+constexpr uint32_t kEngineCacheVersion = 4;
 
 struct ConvChoice {
     int algo = 0;
