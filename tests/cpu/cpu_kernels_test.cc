@@ -670,11 +670,11 @@ TEST(CpuLayout, a_channel_shuffle_kept_channels_last_matches_ref) {
     expect_cpu_matches_ref(model, inputs);
 }
 
-// A squeeze-excitation block on a batch: each image's channels scaled by its own [N, C, 1, 1] gate. The gate's bytes
-// read the same in either layout, so the scaled images stay channels-last between the convolutions.
-std::string batched_se_model() {
+// A squeeze-excitation block: each image's channels scaled by its own [N, C, 1, 1] gate. The gate's bytes read the
+// same in either layout, so the scaled images stay channels-last between the convolutions.
+std::string se_model(int64_t batch) {
     test::ModelBuilder m;
-    m.input("x", {"2", "8", "6", "7"});
+    m.input("x", {std::to_string(batch), "8", "6", "7"});
     auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
         m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
         m.weight(out + "_b", {cout});
@@ -694,16 +694,19 @@ std::string batched_se_model() {
     return m.bytes();
 }
 
-TEST(CpuLayout, keeps_a_batched_squeeze_excitation_channels_last_and_matches_ref) {
-    const std::string model = batched_se_model();
-    auto graph = test::import_model(model);
-    ASSERT_TRUE(graph);
-    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
-    const auto nhwc = cpu::plan_nhwc(*graph, {});
-    for (const char* name : {"c1", "scaled", "scaled2"})
-        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
-    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 6, 7}, -1.0f, 1.0f, 13)}};
-    expect_cpu_matches_ref(model, inputs);
+TEST(CpuLayout, keeps_a_squeeze_excitation_channels_last_and_matches_ref) {
+    for (const int64_t batch : {1, 2}) {
+        SCOPED_TRACE("batch " + std::to_string(batch));
+        const std::string model = se_model(batch);
+        auto graph = test::import_model(model);
+        ASSERT_TRUE(graph);
+        ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
+        const auto nhwc = cpu::plan_nhwc(*graph, {});
+        for (const char* name : {"c1", "scaled", "scaled2"})
+            EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+        const std::map<std::string, Tensor> inputs = {{"x", random_tensor({batch, 8, 6, 7}, -1.0f, 1.0f, 13)}};
+        expect_cpu_matches_ref(model, inputs);
+    }
 }
 
 // ConvNeXt's block: a convolution's image permuted to [N, H, W, C] for per-pixel matrix products, then back and

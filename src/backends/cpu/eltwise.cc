@@ -130,6 +130,49 @@ class ErfKernel final : public runtime::NodeKernel {
     int64_t count_;
 };
 
+// An NHWC image times one value per channel (per image, or shared): a squeeze-excitation block's scale. One pass of
+// its own, in place where the planner allows. On 2 cores, EfficientNet-B0's 16 scales (9 MB in, 9 MB out at batch
+// 1) take 0.74 ms against 1.0-1.1 ms through oneDNN 2.6's binary; the pass is memory-bound either way.
+class ChannelScaleKernel final : public runtime::NodeKernel {
+  public:
+    ChannelScaleKernel(int threads, int image, int64_t images, int64_t pixels, int64_t channels, bool per_image)
+        : threads_(threads),
+          image_(image),
+          images_(images),
+          pixels_(pixels),
+          channels_(channels),
+          per_image_(per_image) {}
+    Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override {
+        const int64_t count = images_ * pixels_ * channels_;
+        const Tensor* x = inputs.size() == 2 ? inputs[image_] : nullptr;
+        const Tensor* s = inputs.size() == 2 ? inputs[1 - image_] : nullptr;
+        if (!x || !s || x->numel() != count || s->numel() != (per_image_ ? images_ : 1) * channels_ ||
+            outputs.empty() || outputs[0].numel() != count)
+            return internal_error("channel scale kernel: tensor sizes differ from the compiled ones");
+        const float* xd = x->data<float>();
+        const float* sd = s->data<float>();
+        float* yd = outputs[0].data<float>();
+        const ThreadScope threads(threads_);
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t n = 0; n < images_; ++n)
+            for (int64_t p = 0; p < pixels_; ++p) {
+                const float* scale = sd + (per_image_ ? n * channels_ : 0);
+                const int64_t row = (n * pixels_ + p) * channels_;
+#pragma omp simd
+                for (int64_t c = 0; c < channels_; ++c) yd[row + c] = xd[row + c] * scale[c];
+            }
+        return Status::ok();
+    }
+    int in_place_input() const override {
+        return image_;
+    }
+
+  private:
+    int threads_, image_;
+    int64_t images_, pixels_, channels_;
+    bool per_image_;
+};
+
 }  // namespace
 
 Compiled compile_erf(const ir::Node& node, Context& ctx) {
@@ -188,6 +231,17 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
         if (algorithm == alg::binary_div) post_ops.append_eltwise(1.0f, alg::eltwise_pow, 1.0f, -1.0f);
     } else if (!fits_src1(b, out)) {
         return decline();
+    }
+    if (algorithm == alg::binary_mul && rank == 4 && ctx.nhwc(*node.outputs[0])) {
+        const ir::Value& image = *node.inputs[plan.src0];
+        const ir::Value& scale = *node.inputs[plan.src1];
+        const dims& s1 = plan.src1_dims;
+        const bool f32 = ctx.storage_type(image) == kF32 && ctx.storage_type(*node.outputs[0]) == kF32 &&
+                         ctx.storage_type(scale) == kF32;
+        // [N, C, 1, 1] holds the same bytes channels-last or not.
+        if (f32 && ctx.nhwc(image) && s1[1] == out[1] && s1[2] == 1 && s1[3] == 1 && (s1[0] == 1 || s1[0] == out[0]))
+            return std::unique_ptr<runtime::NodeKernel>(new ChannelScaleKernel(
+                ctx.threads(), static_cast<int>(plan.src0), out[0], out[2] * out[3], out[1], s1[0] > 1));
     }
     dnnl::primitive_attr attr = user_attr();
     attr.set_post_ops(post_ops);
