@@ -177,6 +177,26 @@ TEST(CpuConv, matches_ref_with_runtime_weights) {
     NodeCase("Conv").input({1, 4, 9, 9}).input({8, 2, 3, 3}).input({8}).attr("group", int64_t{2}).expect_matches_ref();
 }
 
+// 3x3 stride-1 convolutions between 64-channel images take oneDNN's Winograd kernels: with a bias, and fused with a
+// residual and ReLU (ResNet's), or SiLU, which those kernels decline (the direct path then).
+TEST(CpuConv, matches_ref_through_winograd_for_wide_3x3) {
+    NodeCase("Conv")
+        .input({2, 64, 10, 9})
+        .random_constant({64, 64, 3, 3})
+        .random_constant({64})
+        .attr("pads", Ints{1, 1, 1, 1})
+        .expect_matches_ref();
+    for (const char* activation : {"Relu", "SiLU"}) {
+        SCOPED_TRACE(activation);
+        NodeCase c("FusedConv", 1, "fovea");
+        c.input({1, 64, 7, 11}).random_constant({96, 64, 3, 3}).random_constant({96}).input({1, 96, 7, 11});
+        c.attr("pads", Ints{1, 1, 1, 1})
+            .attr("activation", std::string(activation))
+            .attr("activation_params", Floats{});
+        c.expect_matches_ref();
+    }
+}
+
 // Every FusedConv epilogue, with and without the residual.
 class CpuFusedConv : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 
