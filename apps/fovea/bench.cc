@@ -94,7 +94,11 @@ Result<Row> bench_batch(const Options& o, const std::map<std::string, Shape>& sh
     options.threads = o.threads;
     options.precision = o.precision;
     options.input_shapes = shapes;
+    const auto load_start = std::chrono::steady_clock::now();
     FOVEA_ASSIGN(auto session, Session::load(o.model, options));
+    // Session creation: reading the file, optimizing, binding the shapes and compiling the kernels.
+    std::fprintf(stderr, "fovea bench: batch %lld session created in %.0f ms\n", static_cast<long long>(batch),
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
     std::mt19937 rng(42);
     std::map<std::string, Tensor> inputs;
     for (const TensorDesc& d : session->inputs()) inputs[d.name] = random_tensor(d.dtype, shapes.at(d.name), rng);
@@ -141,7 +145,8 @@ Command add_bench(CLI::App& app) {
                 FOVEA_ASSIGN(auto probe, Session::load(o->model, SessionOptions{.backend = "ref"}));
                 const std::vector<TensorDesc> descs = probe->inputs();
                 probe.reset();
-                // The GPU is described only when it runs the model: asking starts the CUDA driver, which a cpu run should not pay.
+                // The GPU is described only when it runs the model: asking starts the CUDA driver, which a cpu run
+                // should not pay.
                 const std::string build = build_description(), cpu = cpu_description(),
                                   gpu = o->backend == "cuda" ? gpu_description() : "-";
                 nlohmann::json rows = nlohmann::json::array();

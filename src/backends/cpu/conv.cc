@@ -1,4 +1,7 @@
 // Convolutions: Conv, fovea's FusedConv (activation and residual as post-ops) and ConvTranspose (deconvolution).
+#include <cstdlib>
+#include <string>
+
 #include "backends/cpu/activation.h"
 #include "backends/cpu/kernels.h"
 #include "ops/fused_conv.h"
@@ -53,7 +56,11 @@ dnnl::memory::desc weights_desc(const Shape& w, int64_t group, bool transposed) 
 // ResNet-50 (bound 1e-4), and transformed weights (peak RSS 243 -> 283 MB at batch 1).
 bool prefers_winograd(const Shape& xs, const Shape& ws, int64_t group, const ops::Window& win,
                       dnnl::memory::data_type compute) {
-    if (compute != kF32 || group != 1 || xs.size() != 4 || ws[2] != 3 || ws[3] != 3) return false;
+    static const bool enabled = [] {
+        const char* env = std::getenv("FOVEA_CPU_WINOGRAD");  // 0: direct convolutions only (exact-math comparisons)
+        return !env || std::string(env) != "0";
+    }();
+    if (!enabled || compute != kF32 || group != 1 || xs.size() != 4 || ws[2] != 3 || ws[3] != 3) return false;
     for (size_t i = 0; i < 2; ++i)
         if (win.strides[i] != 1 || win.dilations[i] != 1) return false;
     return ws[0] >= 64 && ws[1] >= 64;
