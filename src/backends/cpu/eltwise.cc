@@ -130,6 +130,12 @@ class ErfKernel final : public runtime::NodeKernel {
     int64_t count_;
 };
 
+// Whether an operand of dims `s1` holds one value per channel (or one in all) for each image of `out`, or one such
+// set for every image: [N or 1, C or 1, 1, 1].
+bool per_channel_operand(const dims& s1, const dims& out) {
+    return (s1[0] == out[0] || s1[0] == 1) && s1[2] == 1 && s1[3] == 1;
+}
+
 // An NHWC image times one value per channel (per image, or shared): a squeeze-excitation block's scale. One pass of
 // its own, in place where the planner allows. On 2 cores, EfficientNet-B0's 16 scales (9 MB in, 9 MB out at batch
 // 1) take 0.74 ms against 1.0-1.1 ms through oneDNN 2.6's binary; the pass is memory-bound either way.
@@ -239,7 +245,7 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
         const bool f32 = ctx.storage_type(image) == kF32 && ctx.storage_type(*node.outputs[0]) == kF32 &&
                          ctx.storage_type(scale) == kF32;
         // [N, C, 1, 1] holds the same bytes channels-last or not.
-        if (f32 && ctx.nhwc(image) && s1[1] == out[1] && s1[2] == 1 && s1[3] == 1 && (s1[0] == 1 || s1[0] == out[0]))
+        if (f32 && ctx.nhwc(image) && s1[1] == out[1] && per_channel_operand(s1, out))
             return std::unique_ptr<runtime::NodeKernel>(new ChannelScaleKernel(
                 ctx.threads(), static_cast<int>(plan.src0), out[0], out[2] * out[3], out[1], s1[0] > 1));
     }
@@ -255,7 +261,7 @@ Compiled compile_binary(const ir::Node& node, Context& ctx) {
         const dims& s1 = plan.src1_dims;
         if (ctx.nhwc(other)) {
             src1 = ctx.layout_desc(other, ctx.storage_type(other));
-        } else if (rank == 4 && (s1[0] == out[0] || s1[0] == 1) && s1[2] == 1 && s1[3] == 1) {
+        } else if (rank == 4 && per_channel_operand(s1, out)) {
             // One value per channel (and image): NHWC bytes as [N, H*W, C] against [N or 1, 1, C], a broadcast
             // oneDNN's jit binary kernel takes; the 4-D form [N, C, 1, 1] against acdb data can be slower (a
             // squeeze-excitation scale of EfficientNet-B0, 1x96x56x56: 0.32 ms against 0.13).

@@ -402,9 +402,9 @@ bool GraphConv::usable(size_t workspace_bytes) const {
     return plan() && plan()->workspace <= workspace_bytes;
 }
 
-Result<std::unique_ptr<GraphConv>> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream,
-                                                    const GraphConvSpec& spec, const GraphConvBuffers& buffers,
-                                                    void* scratch, size_t scratch_bytes, int only, GraphPlans& plans) {
+std::unique_ptr<GraphConv> GraphConv::build(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
+                                            const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
+                                            int only, GraphPlans& plans) {
     const std::string key = spec_key(spec, only);
     auto it = plans.find(key);
     if (it == plans.end()) {

@@ -64,9 +64,9 @@ class GraphConv {
     // measured_ms, workspace, candidate) waits for them and, for a search, times them on the calling thread, so
     // `stream`, `scratch` and `buffers` must stay valid until then. A build therefore asks after it has started
     // every convolution's compilation: compilations of different specs overlap.
-    static Result<std::unique_ptr<GraphConv>> build(cudnnHandle_t handle, cudaStream_t stream,
-                                                    const GraphConvSpec& spec, const GraphConvBuffers& buffers,
-                                                    void* scratch, size_t scratch_bytes, int only, GraphPlans& plans);
+    static std::unique_ptr<GraphConv> build(cudnnHandle_t handle, cudaStream_t stream, const GraphConvSpec& spec,
+                                            const GraphConvBuffers& buffers, void* scratch, size_t scratch_bytes,
+                                            int only, GraphPlans& plans);
 
     // Whether a plan compiled (and, for a search, ran) and fits `workspace_bytes`. Else the caller runs its legacy
     // path.

@@ -425,9 +425,8 @@ Result<Launch> build_conv(const ir::Node& node, Builder& b) {
         spec.sum = sum != nullptr;
         spec.activation = graph_activation;
         const GraphConvBuffers buffers{x, wp, node_bias, sum, y};
-        auto built = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
-                                      cached ? cached->graph : -1, b.graph_plans);
-        if (built.is_ok()) graph = std::move(*built);
+        graph = GraphConv::build(b.exec.cudnn, b.exec.stream, spec, buffers, b.scratch, b.scratch_bytes,
+                                 cached ? cached->graph : -1, b.graph_plans);
     } else if (StepProfiler::requested() && t == Float::kF16 && nhwc && group == 1) {
         std::fprintf(stderr, "fovea cuda profile: %s: legacy path (padded output %d, cached choice %d)\n",
                      node.describe().c_str(), int{padded_out}, cached ? cached->graph : -2);
