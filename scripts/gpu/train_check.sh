@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, after run.sh has unpacked a bundle holding `fovea` (rec.onnx and ppocr_keys_v1.txt optional):
-#   bash scripts/gpu/run.sh bash scripts/gpu/train_check.sh MINUTES NAME:SIZE:WIDTHS[:EQUALIZE_SHARES]...
-#   e.g. train_check.sh 6 base:768x448:16,24,32,64,96 wide:768x448:16,32,48,96,128:0.2,0.2
+#   bash scripts/gpu/run.sh bash scripts/gpu/train_check.sh MINUTES NAME:SIZE:WIDTHS...
+#   e.g. train_check.sh 6 base:768x448:16,24,32,64,96 wide:768x448:16,32,48,96,128
 # Trains the factory detector variants side by side with tools/train/train.sh, each fitting its epochs into MINUTES,
 # while the validation (seed 2, 8 cameras) and evaluation (seed 1, 16 cameras) footage renders. With EVAL=1 it then
 # scores each variant with scripts/gpu/eval_check.sh (cuda FP16) on the validation footage, which is where a variant
@@ -26,10 +26,10 @@ RENDER_ONLY=1 "$here/../../tools/train/train.sh" || exit 1
 echo "training footage rendered in $(($(date +%s) - start)) s"
 names=()
 for variant in "$@"; do
-    IFS=: read -r name size widths shares <<<"$variant"
+    IFS=: read -r name size widths <<<"$variant"
     names+=("$name")
     mkdir -p "$logs/$name"
-    SIZE=$size WIDTHS=$widths EQUALIZE_SHARES=$shares OUT_MODEL="$logs/$name/factory_detector.onnx" "$here/../../tools/train/train.sh" \
+    SIZE=$size WIDTHS=$widths OUT_MODEL="$logs/$name/factory_detector.onnx" "$here/../../tools/train/train.sh" \
         >"$logs/train_$name.log" 2>&1 &
 done
 wait
@@ -40,7 +40,7 @@ done
 [ "${EVAL:-0}" = 1 ] || exit 0
 for name in "${names[@]}"; do
     [ -f "$logs/$name/factory_detector.onnx" ] || continue
-    (OUT= LOGS="$logs/$name" EQUALIZE="${EQUALIZE:-global}" EVAL_SEED=2 EVAL_STREAMS=8 bash "$here/eval_check.sh" \
+    (OUT= LOGS="$logs/$name" EQUALIZE=global EVAL_SEED=2 EVAL_STREAMS=8 bash "$here/eval_check.sh" \
         "$logs/$name/factory_detector.onnx" fp16 >"$logs/eval_$name.txt" 2>&1) &
 done
 wait

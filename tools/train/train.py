@@ -65,24 +65,14 @@ def load_frames(dirs, width, height, every, workers):
     return np.stack(images), targets
 
 
-def equalized(img, mode):
-    """The pipeline's `equalize` on a whole frame: luma (YCrCb's Y) histogram equalization, global or CLAHE with the
-    pipeline's defaults (OpenCV's clip limit 2, 8x8 tiles). Applied before cropping, so CLAHE's tiles cover the same
-    parts of the frame as in the pipeline."""
-    ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)
-    y = np.ascontiguousarray(ycc[:, :, 0])
-    ycc[:, :, 0] = cv2.equalizeHist(y) if mode == "global" else cv2.createCLAHE(2.0, (8, 8)).apply(y)
-    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
-
-
-def lighting(img, rng, shares):
-    """Light the way cameras do: the pipeline's equalization (global or CLAHE, with the probabilities in `shares`)
-    here on the uint8 frame, or else gain and gamma; and sometimes sensor noise. Returns the frame and (gain, gamma,
-    noise sigma) for `relight`, which applies them on the training device (the loader stays light: uint8 crosses to
-    it)."""
-    u = rng.random()
-    if u < shares[0] + shares[1]:
-        img, gain, gamma = equalized(img, "global" if u < shares[0] else "clahe"), 1.0, 1.0
+def lighting(img, rng):
+    """Light the way cameras do: global equalization (what the pipeline's `equalize` does) here on the uint8 image,
+    or gain and gamma; and sometimes sensor noise. Returns the image and (gain, gamma, noise sigma) for
+    `relight`, which applies them on the training device (the loader stays light: uint8 crosses to it)."""
+    if rng.random() < 0.3:
+        ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)
+        ycc[:, :, 0] = cv2.equalizeHist(ycc[:, :, 0])
+        img, gain, gamma = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR), 1.0, 1.0
     else:
         gain, gamma = rng.uniform(0.5, 1.6), rng.uniform(0.7, 1.4)
     sigma = rng.uniform(1, 6) if rng.random() < 0.3 else 0.0
@@ -201,10 +191,9 @@ class Batches(torch.utils.data.Dataset):
     def __getitem__(self, b):
         a = self.args
         rng = np.random.default_rng([a.seed, self.epoch, b])
-        picked = self.order[b * a.batch:(b + 1) * a.batch]
-        lit = [lighting(self.images[i], rng, a.equalize) for i in picked]
-        crops = [crop(img, self.targets[i], a.crop, rng) for (img, _), i in zip(lit, picked)]
-        x = torch.from_numpy(np.stack([img for img, _ in crops]))
+        crops = [crop(self.images[i], self.targets[i], a.crop, rng) for i in self.order[b * a.batch:(b + 1) * a.batch]]
+        lit = [lighting(np.ascontiguousarray(c[0]), rng) for c in crops]
+        x = torch.from_numpy(np.stack([img for img, _ in lit]))
         params = torch.tensor([p for _, p in lit], dtype=torch.float32)
         shapes = [(x.shape[1] // stride, x.shape[2] // stride) for stride in STRIDES]
         return x, params, assign([c[1] for c in crops], shapes, self.num_classes)
@@ -252,9 +241,6 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--widths", default="16,32,48,96,128", help="channels at strides 2, 4, 8, 16, 32")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--equalize", default="0.15,0.15",
-                    help="shares of frames equalized as the pipeline's `equalize: global` and `clahe` (the rest get "
-                         "gain and gamma)")
     ap.add_argument("--repeat-threshold", type=float, default=0.3,
                     help="repeat-factor sampling: frames of classes in fewer than this fraction of frames repeat")
     ap.add_argument("--stop-after", type=int, default=0,
@@ -263,9 +249,6 @@ def main():
                     help="minutes: after epoch 1, lower --epochs to what fits (0: none); the schedule stays that of "
                          "--epochs N, printed, so a run is reproducible")
     args = ap.parse_args()
-    args.equalize = tuple(float(v) for v in args.equalize.split(","))
-    if len(args.equalize) != 2 or min(args.equalize) < 0 or sum(args.equalize) > 1:
-        ap.error("--equalize takes two shares, GLOBAL,CLAHE, each >= 0, their sum <= 1")
     if args.width % 32 or args.height % 32:
         ap.error("--width and --height must be multiples of 32 (the coarsest stride)")
 
@@ -347,7 +330,7 @@ def main():
             "train_minutes": round(train_minutes, 1), "device": torch.cuda.get_device_name() if args.device == "cuda"
             else "cpu", "every": args.every, "crop": args.crop, "batch": args.batch, "lr": args.lr,
             "data": [os.path.join(*os.path.normpath(d).split(os.sep)[-2:]) for d in args.data], "seed": args.seed,
-            "repeat_threshold": args.repeat_threshold, "equalize": list(args.equalize)}
+            "repeat_threshold": args.repeat_threshold}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(info, f, indent=2)
     with open(os.path.splitext(args.out)[0] + ".labels", "w") as f:

@@ -5,7 +5,6 @@
 #   tools/train/train.sh
 # Environment: FOVEA (the fovea binary), FOVEA_CACHE_DIR, PYTHON, OUT_MODEL, SIZE (WIDTHxHEIGHT), EPOCHS,
 # WIDTHS (channels at strides 2-32, default train.py's), WORKERS (loader processes), TIME_BUDGET (minutes: fewer epochs if they do not fit; the log says how to reproduce),
-# EQUALIZE_SHARES (GLOBAL,CLAHE: shares of frames equalized as the pipeline does, default train.py's),
 # RENDER_ONLY=1 (render the footage and stop).
 # The committed model's .json records the epochs, device and data it was trained with (see models/factory_detector.md).
 set -eu
@@ -35,5 +34,4 @@ done
 [ "${RENDER_ONLY:-0}" = 1 ] && exit 0
 exec nice -n 10 "$PYTHON" tools/train/train.py --data "$CACHE/a" "$CACHE/b" "$CACHE/c" --out "$OUT_MODEL" \
     --width "${SIZE%x*}" --height "${SIZE#*x}" --every 2 --epochs "$EPOCHS" --workers "$WORKERS" \
-    --time-budget "$TIME_BUDGET" ${WIDTHS:+--widths "$WIDTHS"} \
-    ${EQUALIZE_SHARES:+--equalize "$EQUALIZE_SHARES"}
+    --time-budget "$TIME_BUDGET" ${WIDTHS:+--widths "$WIDTHS"}
