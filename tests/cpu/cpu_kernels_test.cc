@@ -276,6 +276,43 @@ TEST(CpuGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bias) {
     NodeCase("Gemm").input({3, 7}).input({7, 5}).attr("alpha", 3.0f).expect_matches_ref();
 }
 
+// Linear layers and 1x1 convolutions of 1x1 images at up to 8 rows take fovea's own product kernel (not oneDNN):
+// widths and depths that are not multiples of its 4 rows and vector length, with and without a bias and epilogue;
+// 9 rows go to oneDNN.
+TEST(CpuSkinnyProduct, matches_ref_for_linear_layers_and_squeeze_excitation_convolutions) {
+    auto own_kernel = [](NodeCase& c) { return dynamic_cast<cpu::DnnlKernel*>(c.compile_cpu().get()) == nullptr; };
+    for (int64_t rows : {1, 3, 8, 9}) {
+        SCOPED_TRACE(rows);
+        NodeCase gemm("Gemm");
+        gemm.input({rows, 37}).random_constant({23, 37}).random_constant({23}).attr("transB", int64_t{1});
+        EXPECT_EQ(own_kernel(gemm), rows <= 8);
+        gemm.expect_matches_ref();
+        NodeCase wide("Gemm");  // enough work for both threads
+        wide.input({rows, 576}).random_constant({130, 576}).random_constant({1, 130}).attr("transB", int64_t{1});
+        EXPECT_EQ(own_kernel(wide), rows <= 8);
+        wide.expect_matches_ref();
+        NodeCase conv("Conv");
+        conv.input({rows, 5, 1, 1}).random_constant({7, 5, 1, 1});
+        EXPECT_EQ(own_kernel(conv), rows <= 8);
+        conv.expect_matches_ref();
+        for (const char* activation : {"Relu", "HardSigmoid"}) {
+            NodeCase fused("FusedConv", 1, "fovea");
+            fused.input({rows, 96, 1, 1}).random_constant({26, 96, 1, 1}).random_constant({26});
+            fused.attr("activation", std::string(activation))
+                .attr("activation_params", std::string(activation) == "Relu" ? Floats{} : Floats{0.2f, 0.5f});
+            EXPECT_EQ(own_kernel(fused), rows <= 8);
+            fused.expect_matches_ref();
+        }
+    }
+    // Weights not stored [width, depth], a residual, or a bigger image: oneDNN.
+    NodeCase plain("Gemm");
+    plain.input({1, 37}).random_constant({37, 23});
+    EXPECT_FALSE(own_kernel(plain));
+    NodeCase image("Conv");
+    image.input({1, 5, 2, 1}).random_constant({7, 5, 1, 1});
+    EXPECT_FALSE(own_kernel(image));
+}
+
 TEST(CpuGemm, declines_a_scaled_runtime_bias) {
     EXPECT_TRUE(NodeCase("Gemm").input({3, 7}).input({7, 5}).input({5}).attr("beta", 0.5f).declined());
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backends/cpu/dnnl_kernel.h"
+#include "ops/fused_conv.h"
 
 namespace fovea::cpu {
 
@@ -17,6 +18,10 @@ Compiled compile_conv_transpose(const ir::Node& node, Context& ctx);
 // matmul.cc
 Compiled compile_matmul(const ir::Node& node, Context& ctx);
 Compiled compile_gemm(const ir::Node& node, Context& ctx);
+// y[m, n] = activation(x[m, :] . w[n, :] + b[n]) over inputs x [rows, depth], constant w [width, depth] and optional
+// b [width]: our own kernel for a few fp32 rows, where oneDNN is slow; nullptr where it does not apply.
+std::unique_ptr<runtime::NodeKernel> skinny_product(const ir::Node& node, const Context& ctx, int64_t rows,
+                                                    int64_t depth, int64_t width, const ops::Epilogue& epilogue);
 // pool.cc
 Compiled compile_pool(const ir::Node& node, Context& ctx);         // MaxPool, AveragePool
 Compiled compile_global_pool(const ir::Node& node, Context& ctx);  // GlobalAveragePool, GlobalMaxPool
