@@ -178,7 +178,7 @@ TEST(CpuConv, matches_ref_with_runtime_weights) {
 }
 
 // 3x3 stride-1 convolutions between 64-channel images take oneDNN's Winograd kernels: with a bias, and fused with a
-// residual and ReLU (ResNet's), or SiLU, which those kernels decline (the direct path then).
+// residual and ReLU (ResNet's) or SiLU (then our own pass after the convolution).
 TEST(CpuConv, matches_ref_through_winograd_for_wide_3x3) {
     NodeCase("Conv")
         .input({2, 64, 10, 9})

@@ -119,6 +119,8 @@ class DnnlKernel final : public runtime::NodeKernel {
     // Appends a reorder (a copy between layouts) from `src` to `dst`. A plain copy (same layout) is skipped in a run
     // where the two share their bytes (an in-place output).
     void add_reorder(const dnnl::memory& src, const dnnl::memory& dst);
+    // Runs `pass` over output 0 (fp32, every value) after the primitives, in place, on the kernel's threads.
+    void add_output_pass(void (*pass)(float* data, int64_t count)) { output_pass_ = pass; }
     // Output 0 may share the buffer of input `index` (see runtime::NodeKernel::in_place_input).
     void allow_in_place(int index) { in_place_ = index; }
     int in_place_input() const override { return in_place_; }
@@ -160,6 +162,7 @@ class DnnlKernel final : public runtime::NodeKernel {
     size_t scratchpad_bytes_ = 0;
     std::byte* bound_workspace_ = nullptr;  // where temporaries and scratchpads point now
     int in_place_ = -1;
+    void (*output_pass_)(float* data, int64_t count) = nullptr;
 };
 
 // Attributes that make a primitive take its scratchpad from the caller (DnnlKernel's workspace) rather than
