@@ -203,6 +203,30 @@ PRECISION_TEST(CudaConv, matches_ref_with_odd_shapes_strides_groups_and_dilation
         g.node("Relu", {r});
         g.expect_matches_ref(GetParam());
     }
+    // Stride-2 convolutions over a few channels with wide filters (stems: 7x7 pad 3 as ResNet's; 5x5 with an even
+    // and an odd pad) run over 2x2 pixel blocks in tf32 and fp16; with a fused ReLU and a residual too.
+    for (const auto& [channels, kernel, pad] : {std::tuple{3, 7, 3}, {4, 5, 2}, {2, 5, 1}}) {
+        SCOPED_TRACE(std::to_string(kernel) + "x" + std::to_string(kernel) + " pad " + std::to_string(pad));
+        GraphCase g;
+        ir::Value* x = g.input({2, channels, 23, 18}).last();
+        ir::Value* w = g.random_constant({16, channels, kernel, kernel}).last();
+        ir::Value* b = g.random_constant({16}).last();
+        const int64_t p = pad;
+        g.node("Conv", {x, w, b}).attrs = {{"pads", Ints{p, p, p, p}}, {"strides", Ints{2, 2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 32, 32}).last();
+        ir::Value* w = g.random_constant({16, 3, 7, 7}).last();
+        ir::Value* b = g.random_constant({16}).last();
+        ir::Value* residual = g.input({2, 16, 16, 16}).last();
+        g.node("FusedConv", {x, w, b, residual}, 1, 1, "fovea").attrs = {{"pads", Ints{3, 3, 3, 3}},
+                                                                         {"strides", Ints{2, 2}},
+                                                                         {"activation", std::string("Relu")},
+                                                                         {"activation_params", Floats{}}};
+        g.expect_matches_ref(GetParam());
+    }
     {
         GraphCase g;  // 1-D
         ir::Value* x = g.input({3, 4, 29}).last();

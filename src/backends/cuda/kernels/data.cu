@@ -81,6 +81,28 @@ __global__ void nchw_to_nhwc_wide_kernel(const E* src, E* dst, int64_t hw, int64
     }
 }
 
+// One thread per destination pixel (m, l) of image b, writing its `pitch` channels: (i * 2 + j) * c + k holds
+// src[b][k][2m + i - top][2l + j - left], zero outside the image and past 4c. (A thread per channel spent ~0.3 ms
+// of index arithmetic on ResNet-50's batch of 128.)
+template <typename E>
+__global__ void space_to_depth_kernel(const E* src, E* dst, SpaceToDepth p, int64_t pixels) {
+    FOVEA_GRID_LOOP(pixel, pixels) {
+        const int64_t l = pixel % p.out_w, rest = pixel / p.out_w, m = rest % p.out_h, b = rest / p.out_h;
+        E* d = dst + pixel * p.pitch;
+        int64_t channel = 0;
+        for (int block = 0; block < 4; ++block) {
+            const int64_t row = 2 * m + block / 2 - p.top, col = 2 * l + block % 2 - p.left;
+            if (row >= 0 && row < p.h && col >= 0 && col < p.w) {
+                const E* s = src + (b * p.channels * p.h + row) * p.w + col;
+                for (int64_t k = 0; k < p.channels; ++k) d[channel++] = s[k * p.h * p.w];
+            } else {
+                for (int64_t k = 0; k < p.channels; ++k) d[channel++] = E{};
+            }
+        }
+        for (; channel < p.pitch; ++channel) d[channel] = E{};
+    }
+}
+
 // dst[b][x][y] = src[b][y][x] for x < rows, y < cols: a batch of 2-D transposes (NCHW <-> NHWC and the like) through
 // a shared-memory tile, so that both the reads and the writes are coalesced.
 constexpr int kTile = 32, kTileRows = 8;
@@ -410,6 +432,17 @@ cudaError_t launch_nchw_to_nhwc(int element_size, const void* src, void* dst, in
         else
             nchw_to_nhwc_wide_kernel<E><<<blocks_for(pixels), kThreads, 0, stream>>>(
                 static_cast<const E*>(src), static_cast<E*>(dst), hw, channels, dst_pitch, pixels);
+    });
+}
+
+cudaError_t launch_space_to_depth(int element_size, const SpaceToDepth& p, const void* src, void* dst,
+                                  cudaStream_t stream) {
+    const int64_t pixels = p.n * p.out_h * p.out_w;
+    if (pixels == 0) return cudaSuccess;
+    return by_size(element_size, [&](auto* type) {
+        using E = std::remove_pointer_t<decltype(type)>;
+        space_to_depth_kernel<E>
+            <<<blocks_for(pixels), kThreads, 0, stream>>>(static_cast<const E*>(src), static_cast<E*>(dst), p, pixels);
     });
 }
 

@@ -124,6 +124,15 @@ cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitc
 cudaError_t launch_nchw_to_nhwc(int element_size, const void* src, void* dst, int64_t n, int64_t channels, int64_t hw,
                                 int64_t dst_pitch, cudaStream_t stream);
 
+// NCHW images [n, channels, h, w] as NHWC images of their 2x2 pixel blocks: [n, out_h, out_w, pitch], channel
+// (i * 2 + j) * channels + k of block (m, l) holding src pixel (2m + i - top, 2l + j - left) of channel k, zero outside
+// the image and past 4 * channels (a stride-2 convolution's input, for a stride-1 one over few channels; ops_conv.cc).
+struct SpaceToDepth {
+    int64_t n = 0, channels = 0, h = 0, w = 0, top = 0, left = 0, out_h = 0, out_w = 0, pitch = 0;
+};
+cudaError_t launch_space_to_depth(int element_size, const SpaceToDepth& p, const void* src, void* dst,
+                                  cudaStream_t stream);
+
 // dst (contiguous, dims `size`) [index] = src[sum index[d] * src_stride[d]] (Transpose, Slice with any step).
 struct GatherDims {
     int rank = 0;
