@@ -304,10 +304,14 @@ TEST(CpuSkinnyProduct, matches_ref_for_linear_layers_and_squeeze_excitation_conv
             fused.expect_matches_ref();
         }
     }
-    // Weights not stored [width, depth], a residual, or a bigger image: oneDNN.
+    // Weights not stored [width, depth], a scaled product, or a bigger image: oneDNN.
     NodeCase plain("Gemm");
     plain.input({1, 37}).random_constant({37, 23});
     EXPECT_FALSE(own_kernel(plain));
+    NodeCase scaled("Gemm");
+    scaled.input({1, 37}).random_constant({23, 37}).attr("transB", int64_t{1}).attr("alpha", 2.0f);
+    EXPECT_FALSE(own_kernel(scaled));
+    scaled.expect_matches_ref();
     NodeCase image("Conv");
     image.input({1, 5, 2, 1}).random_constant({7, 5, 1, 1});
     EXPECT_FALSE(own_kernel(image));

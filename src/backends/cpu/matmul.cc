@@ -171,8 +171,8 @@ Compiled compile_gemm(const ir::Node& node, Context& ctx) {
         if (c_shape.size() > 2) return decline();
         c_shape.insert(c_shape.begin(), 2 - c_shape.size(), 1);
     }
-    // A Linear layer (B stored [n, k], C one value per column) at small batch.
-    if (!trans_a && trans_b && !scaled_c && (!c || c_shape == Shape{1, n}))
+    // A Linear layer (B stored [n, k], C one value per column, no scaling) at small batch.
+    if (!trans_a && trans_b && alpha == 1.0f && !scaled_c && (!c || c_shape == Shape{1, n}))
         if (auto skinny = skinny_product(node, ctx, m, k, n, ops::Epilogue{})) return skinny;
     const dnnl::memory::desc src = matrix_desc(m, k, trans_a), weights = matrix_desc(k, n, trans_b);
     const dnnl::memory::desc dst = plain_desc(y, kF32);
