@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -656,17 +657,26 @@ std::string c2f_model() {
     return m.bytes();
 }
 
-TEST(CpuLayout, keeps_slices_splits_and_their_concatenations_in_nhwc) {
-    auto graph = test::import_model(c2f_model());
-    ASSERT_TRUE(graph);
-    // Bound as a session binds it: the Shape-derived slice ends fold to constants.
+// The names of the values the NHWC layout plan keeps channels-last in `model`, its shapes bound as a session binds
+// them (Shape-derived values folded to constants).
+std::set<std::string> kept_channels_last(const std::string& model) {
+    auto graph = test::import_model(model);
+    EXPECT_TRUE(graph);
+    if (!graph) return {};
     const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
                                        std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
-    ASSERT_TRUE(ops::infer_graph(*graph, &evaluate).is_ok());
-    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    const Status inferred = ops::infer_graph(*graph, &evaluate);
+    EXPECT_TRUE(inferred.is_ok()) << inferred.to_string();
+    std::set<std::string> names;
+    for (const ir::Value* v : cpu::plan_nhwc(*graph, {})) names.insert(v->name);
+    return names;
+}
+
+TEST(CpuLayout, keeps_slices_splits_and_their_concatenations_in_nhwc) {
+    const std::set<std::string> kept = kept_channels_last(c2f_model());
     for (const char* name :
          {"c1", "a", "b", "c2", "r", "cat", "c3", "s0", "s1", "c4", "cat2", "rows", "padded", "same"})
-        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept in NHWC";
+        EXPECT_TRUE(kept.count(name)) << name << " is not kept in NHWC";
 }
 
 TEST(CpuLayout, slices_and_splits_in_nhwc_match_ref) {
@@ -717,12 +727,9 @@ std::string shuffle_model() {
 }
 
 TEST(CpuLayout, keeps_a_channel_shuffle_channels_last) {
-    auto graph = test::import_model(shuffle_model());
-    ASSERT_TRUE(graph);
-    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
-    const auto nhwc = cpu::plan_nhwc(*graph, {});
+    const std::set<std::string> kept = kept_channels_last(shuffle_model());
     for (const char* name : {"c1", "cat", "groups", "shuffled", "mixed", "h0", "h1", "c3", "cat2"})
-        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+        EXPECT_TRUE(kept.count(name)) << name << " is not kept channels-last";
 }
 
 TEST(CpuLayout, a_channel_shuffle_kept_channels_last_matches_ref) {
@@ -759,12 +766,9 @@ TEST(CpuLayout, keeps_a_squeeze_excitation_channels_last_and_matches_ref) {
     for (const int64_t batch : {1, 2}) {
         SCOPED_TRACE("batch " + std::to_string(batch));
         const std::string model = se_model(batch);
-        auto graph = test::import_model(model);
-        ASSERT_TRUE(graph);
-        ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
-        const auto nhwc = cpu::plan_nhwc(*graph, {});
+        const std::set<std::string> kept = kept_channels_last(model);
         for (const char* name : {"c1", "scaled", "scaled2"})
-            EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
+            EXPECT_TRUE(kept.count(name)) << name << " is not kept channels-last";
         const std::map<std::string, Tensor> inputs = {{"x", random_tensor({batch, 8, 6, 7}, -1.0f, 1.0f, 13)}};
         expect_cpu_matches_ref(model, inputs);
     }
@@ -793,13 +797,9 @@ std::string permuted_block_model() {
 
 TEST(CpuLayout, permutes_between_channels_last_images_and_nhwc_tensors_move_no_bytes_and_match_ref) {
     const std::string model = permuted_block_model();
-    auto graph = test::import_model(model);
-    ASSERT_TRUE(graph);
-    ASSERT_TRUE(ops::infer_graph(*graph, nullptr).is_ok());
-    const auto nhwc = cpu::plan_nhwc(*graph, {});
-    for (const char* name : {"c1", "t2", "r"})
-        EXPECT_TRUE(nhwc.count(graph->find_value(name))) << name << " is not kept channels-last";
-    EXPECT_FALSE(nhwc.count(graph->find_value("t1")));  // the matrix product reads it plain
+    const std::set<std::string> kept = kept_channels_last(model);
+    for (const char* name : {"c1", "t2", "r"}) EXPECT_TRUE(kept.count(name)) << name << " is not kept channels-last";
+    EXPECT_FALSE(kept.count("t1"));  // the matrix product reads it plain
     const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 5, 6}, -1.0f, 1.0f, 17)}};
     expect_cpu_matches_ref(model, inputs);
 }
