@@ -7,7 +7,7 @@ namespace {
 // MACs of one node, or -1 when its shapes are not known.
 int64_t node_macs(const Node& n) {
     const bool conv = n.op_type == "Conv" || n.op_type == "FusedConv", deconv = n.op_type == "ConvTranspose";
-    const bool gemm = n.op_type == "Gemm", matmul = n.op_type == "MatMul";
+    const bool gemm = n.op_type == "Gemm", matmul = n.op_type == "MatMul" || n.op_type == "FusedMatMul";
     if (!conv && !deconv && !gemm && !matmul) return 0;
     const Value* a = n.input(0);
     const Value* b = n.input(1);
@@ -26,7 +26,7 @@ int64_t node_macs(const Node& n) {
         const int64_t k = n.attr_int("transA", 0) ? as[0] : as[1];
         return shape_numel(ys) * k;
     }
-    const int64_t k = as.back();  // MatMul: every output element is a dot product over A's last dim
+    const int64_t k = as.back();  // (Fused)MatMul: every output element is a dot product over A's last dim
     return shape_numel(ys) * k;
 }
 

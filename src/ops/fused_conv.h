@@ -1,5 +1,8 @@
-// FusedConv (domain "fovea"), the convolution the optimizer creates: Y = activation(Conv(X, W, B) + Sum).
-// Inference, the reference kernel and the faster backends read its epilogue through this header, so they agree.
+// The optimizer's fused ops (domain "fovea"), which the backends run with their epilogue in the same pass:
+//   FusedConv(X, W, B?, Sum?):   Y = activation(Conv(X, W, B) + Sum)
+//   FusedMatMul(A, B, Bias?):    Y = activation(MatMul(A, transB ? B^T : B) + Bias), B 2-D, Bias [N]; the Linear
+//                                layers of classifiers and transformers (MatMul + Add, Gemm, with their activation)
+// Inference, the reference kernels and the faster backends read the epilogue through this header, so they agree.
 #pragma once
 
 #include <algorithm>

@@ -513,6 +513,32 @@ Status infer_FusedConv(InferContext& ctx) {
     return Status::ok();
 }
 
+// A [..., M, K] times a 2-D B ([K, N], or [N, K] under transB), plus Bias [N]: [..., M, N].
+Status infer_FusedMatMul(InferContext& ctx) {
+    if (ctx.node.domain != kFoveaDomain) return ctx.fail_unsupported("FusedMatMul exists only in domain 'fovea'");
+    FOVEA_TRY(ctx.expect_inputs(2, 3));
+    FOVEA_TRY(read_epilogue(ctx.node).status());
+    FOVEA_TRY(expect_dtype(ctx, 0, {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}));
+    FOVEA_TRY(expect_same_dtype(ctx, 1, 2));
+    FOVEA_TRY(expect_rank(ctx, 0, 2, 64));
+    FOVEA_TRY(expect_rank(ctx, 1, 2, 2));
+    FOVEA_TRY(expect_rank(ctx, 2, 1, 1));
+    const bool trans_b = ctx.node.attr_int("transB", 0) != 0;
+    const std::optional<Shape>& a = ctx.input(0).shape;
+    const std::optional<Shape>& b = ctx.input(1).shape;
+    const int64_t n = dim_or_unknown(b, trans_b ? 0 : 1);
+    if (a) FOVEA_TRY(expect_dim(ctx, dim_or_unknown(b, trans_b ? 1 : 0), a->back(), "B's inner dim"));
+    if (ctx.has_input(2)) FOVEA_TRY(expect_dim(ctx, dim_or_unknown(ctx.input(2).shape, 0), n, "Bias's length"));
+    if (!a) {
+        ctx.set_output(0, ctx.input(0).dtype, std::nullopt);
+        return Status::ok();
+    }
+    Shape out = *a;
+    out.back() = n;
+    ctx.set_output(0, ctx.input(0).dtype, out);
+    return Status::ok();
+}
+
 Status infer_ConvTranspose(InferContext& ctx) {
     return infer_conv_like(ctx, true);
 }

@@ -223,6 +223,41 @@ INSTANTIATE_TEST_SUITE_P(Epilogues, CpuFusedConv,
                              return name + (std::get<1>(p.param) ? "_residual" : "");
                          });
 
+// FusedMatMul with every epilogue: rows from a 4-D A (ConvNeXt's Linear layers), B stored either way, with and
+// without a bias; at 3 rows (our small-product kernel when B is transposed) and at 70 (oneDNN).
+class CpuFusedMatMul : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CpuFusedMatMul, matches_ref) {
+    const std::string& activation = GetParam();
+    Floats params;
+    if (activation == "Clip") params = {-0.5f, 0.7f};
+    if (activation == "LeakyRelu") params = {0.1f};
+    if (activation == "HardSigmoid") params = {0.3f, 0.4f};
+    for (const Shape& a : {Shape{3, 29}, Shape{2, 5, 7, 29}}) {
+        for (int64_t trans_b : {0, 1}) {
+            for (bool bias : {false, true}) {
+                SCOPED_TRACE(shape_to_string(a) + (trans_b ? " transB" : "") + (bias ? " bias" : ""));
+                NodeCase c("FusedMatMul", 1, "fovea");
+                c.input(a).random_constant(trans_b ? Shape{37, 29} : Shape{29, 37});
+                if (bias) c.random_constant({37});
+                c.attr("transB", trans_b).attr("activation", activation).attr("activation_params", params);
+                EXPECT_FALSE(c.declined());
+                c.expect_matches_ref();
+            }
+        }
+    }
+    NodeCase runtime_b("FusedMatMul", 1, "fovea");  // weights computed by the graph
+    runtime_b.input({6, 29}).input({29, 37}).random_constant({37});
+    runtime_b.attr("activation", activation).attr("activation_params", params).expect_matches_ref();
+}
+
+INSTANTIATE_TEST_SUITE_P(Epilogues, CpuFusedMatMul,
+                         ::testing::Values("", "Relu", "Clip", "LeakyRelu", "Sigmoid", "SiLU", "HardSwish",
+                                           "HardSigmoid", "Tanh", "Gelu"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                             return p.param.empty() ? std::string("None") : p.param;
+                         });
+
 TEST(CpuConvTranspose, matches_ref_with_groups_output_padding_and_output_shape) {
     NodeCase("ConvTranspose")
         .input({2, 4, 5, 7})

@@ -469,6 +469,29 @@ TEST_P(FuseActivation, ConvAndActivationBecomeOneFusedConv) {
 INSTANTIATE_TEST_SUITE_P(Patterns, FuseActivation, testing::ValuesIn(activation_cases()),
                          [](const auto& info) { return info.param.name; });
 
+// A Linear layer over [2, 4, 8] rows (MatMul, then its bias Add) with each activation: one FusedMatMul.
+TEST_P(FuseActivation, LinearLayerAndActivationBecomeOneFusedMatMul) {
+    ModelBuilder m(14);
+    m.input("x", {"2", "4", "8"});
+    m.weight("w", {8, 6});
+    m.weight("b", {6});
+    m.node("MatMul", {"x", "w"}, {"mm"});
+    m.node("Add", {"mm", "b"}, {"c"});
+    GetParam().add(m);
+    m.output("y");
+    auto g = after_pass(m.bytes(), ir::passes::fuse_linear);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"FusedMatMul", 1}}));
+    const ir::Node* fused = find_op(*g, "FusedMatMul");
+    ASSERT_TRUE(fused);
+    EXPECT_EQ(fused->domain, ops::kFoveaDomain);
+    EXPECT_EQ(fused->attr_string("activation", "?"), GetParam().activation);
+    EXPECT_EQ(fused->attr_floats("activation_params"), GetParam().params);
+    EXPECT_EQ(shape_of_constant(*fused, 2), (Shape{6}));
+    EXPECT_EQ(fused->outputs[0]->name, "y");
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({2, 4, 8})}});
+}
+
 // The activation patterns again, on a graph input that another node (Tanh) reads too: the patterns of several nodes
 // become one node, single activation ops stay as they are.
 TEST_P(FuseActivation, StandalonePatternBecomesOneNode) {
@@ -496,6 +519,64 @@ TEST_P(FuseActivation, StandalonePatternBecomesOneNode) {
         EXPECT_EQ(op_counts(*g), op_counts(*before));
     }
     expect_same_outputs(m.bytes(), *g, {{"c", random_tensor({2, 3, 5})}});
+}
+
+// A Gemm with its activation (B transposed, C a [1, N] row), a MatMul with only an activation, one with only a
+// bias written first in the Add ([1, 1, N]): each one FusedMatMul.
+TEST(FuseLinear, GemmWithActivationAndMatMulWithBiasOrActivationFuse) {
+    ModelBuilder m;
+    m.input("x", {"5", "8"});
+    m.input("x3", {"3", "5", "8"});
+    m.weight("bt", {6, 8});
+    m.weight("c", {1, 6});
+    set_attr(m.node("Gemm", {"x", "bt", "c"}, {"g"}), "transB", int64_t{1});
+    m.node("Relu", {"g"}, {"y1"});
+    m.weight("w", {8, 6});
+    m.node("MatMul", {"x", "w"}, {"z"});
+    m.node("Sigmoid", {"z"}, {"y2"});
+    m.weight("b3", {1, 1, 6});
+    m.node("MatMul", {"x3", "w"}, {"z3"});
+    m.node("Add", {"b3", "z3"}, {"y3"});
+    for (const char* y : {"y1", "y2", "y3"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::fuse_linear);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"FusedMatMul", 3}}));
+    int transposed = 0, biased = 0;
+    for (const auto& n : g->nodes()) {
+        transposed += n->attr_int("transB", 0) != 0;
+        biased += n->input(2) != nullptr;
+    }
+    EXPECT_EQ(transposed, 1);
+    EXPECT_EQ(biased, 2);
+    expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({5, 8})}, {"x3", random_tensor({3, 5, 8})}});
+}
+
+// Products whose epilogue would change what they compute, or that read B per batch, stay as they are: a bias that
+// broadcasts over the rows too, a runtime bias, a MatMul read twice, batched B, a Gemm with alpha or no activation.
+TEST(FuseLinear, LeavesWhatFusedMatMulCannotCompute) {
+    ModelBuilder m;
+    m.input("x", {"5", "8"});
+    m.input("r", {"6"});
+    m.input("x3", {"3", "5", "8"});
+    m.weight("w", {8, 6});
+    m.weight("full", {5, 6});
+    m.node("MatMul", {"x", "w"}, {"z1"});
+    m.node("Add", {"z1", "full"}, {"y1"});
+    m.node("MatMul", {"x", "w"}, {"z2"});
+    m.node("Add", {"z2", "r"}, {"y2"});
+    m.node("MatMul", {"x", "w"}, {"z3"});
+    m.node("Relu", {"z3"}, {"y3"});
+    m.weight("w3", {3, 8, 6});
+    m.node("MatMul", {"x3", "w3"}, {"z4"});
+    m.node("Relu", {"z4"}, {"y4"});
+    m.weight("c", {6});
+    set_attr(m.node("Gemm", {"x", "w", "c"}, {"g5"}), "alpha", 0.5f);
+    m.node("Relu", {"g5"}, {"y5"});
+    m.node("Gemm", {"x", "w", "c"}, {"y6"});
+    for (const char* y : {"y1", "y2", "z3", "y3", "y4", "y5", "y6"}) m.output(y);
+    auto g = after_pass(m.bytes(), ir::passes::fuse_linear);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(op_counts(*g), (Counts{{"Add", 2}, {"Gemm", 2}, {"MatMul", 4}, {"Relu", 3}}));
 }
 
 TEST(FuseActivationPatterns, LeavesPatternsWithSharedInsidesOrOtherConstants) {
@@ -912,7 +993,7 @@ TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
     EXPECT_EQ(names, (std::vector<std::string>{"eliminate_dead_nodes 6->5", "remove_identity 5->4",
                                                "cancel_transpose_reshape 4->4", "fold_batchnorm 4->3",
                                                "fold_affine 3->3", "batchnorm_to_conv 3->3", "fuse_residual_add 3->3",
-                                               "fuse_activation 3->3", "fuse_layernorm 3->3",
+                                               "fuse_activation 3->3", "fuse_linear 3->3", "fuse_layernorm 3->3",
                                                "fuse_activation_patterns 3->3", "fold_affine_into_conv 3->3"}));
     ASSERT_EQ(g->outputs.size(), 1u);
     EXPECT_EQ(g->outputs[0]->name, "y");

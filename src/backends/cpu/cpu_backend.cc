@@ -83,6 +83,7 @@ constexpr Entry kKernels[] = {
 // fovea's own ops, which the optimizer makes.
 constexpr Entry kFoveaKernels[] = {
     {"FusedConv", compile_conv},
+    {"FusedMatMul", compile_fused_matmul},
     {"Gelu", compile_unary},
     {"SiLU", compile_unary},
 };

@@ -18,6 +18,7 @@ Compiled compile_conv_transpose(const ir::Node& node, Context& ctx);
 // matmul.cc
 Compiled compile_matmul(const ir::Node& node, Context& ctx);
 Compiled compile_gemm(const ir::Node& node, Context& ctx);
+Compiled compile_fused_matmul(const ir::Node& node, Context& ctx);
 // y[m, n] = activation(x[m, :] . w[n, :] + b[n]) over inputs x [rows, depth], constant w [width, depth] and optional
 // b [width]: our own kernel for a few fp32 rows, where oneDNN is slow; nullptr where it does not apply.
 std::unique_ptr<runtime::NodeKernel> skinny_product(const ir::Node& node, const Context& ctx, int64_t rows,

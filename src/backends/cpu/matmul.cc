@@ -1,7 +1,8 @@
-// Matrix products on oneDNN matmul: MatMul (batch dims broadcast) and Gemm (transposes through strides, alpha and
-// beta folded into weights, bias and a post-op).
+// Matrix products on oneDNN matmul: MatMul (batch dims broadcast), Gemm (transposes through strides, alpha and
+// beta folded into weights, bias and a post-op) and FusedMatMul (bias and activation in the epilogue).
 #include <algorithm>
 
+#include "backends/cpu/activation.h"
 #include "backends/cpu/kernels.h"
 #include "ops/fused_conv.h"
 
@@ -201,6 +202,43 @@ Compiled compile_gemm(const ir::Node& node, Context& ctx) {
         args[DNNL_ARG_BIAS] = folded;
     }
     kernel->add(dnnl::matmul(pd), std::move(args));
+    return DnnlKernel::finish(std::move(kernel));
+}
+
+// FusedMatMul: A's leading dims fold into rows; the bias rides on the product, the activation too (as post-ops, or
+// after it in our own pass for SiLU and Sigmoid, as for convolutions).
+Compiled compile_fused_matmul(const ir::Node& node, Context& ctx) {
+    if (!all_float32(node)) return decline();
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(node));
+    const Shape& a = shape_of(*node.inputs[0]);
+    const Shape& y = shape_of(*node.outputs[0]);
+    const bool trans_b = node.attr_int("transB", 0) != 0;
+    const int64_t k = a.back(), n = y.back();
+    if (k == 0 || n == 0) return decline();
+    const int64_t m = shape_numel(a) / k;
+    const ir::Value* bias = node.input(2);
+    if (trans_b)
+        if (auto skinny = skinny_product(node, ctx, m, k, n, epilogue)) return skinny;
+    const dnnl::memory::desc src = matrix_desc(m, k, false), weights = matrix_desc(k, n, trans_b);
+    const dnnl::memory::desc dst = plain_desc(Shape{m, n}, kF32);
+    const dnnl::memory::desc bias_desc = bias ? plain_desc(Shape{1, n}, kF32) : dnnl::memory::desc();
+    const ActivationPass own_pass =
+        ctx.storage_type(*node.outputs[0]) == kF32 ? own_activation_pass(epilogue) : nullptr;
+    dnnl::post_ops post_ops;
+    if (!own_pass) append_chain(post_ops, activation_chain(epilogue));
+    dnnl::primitive_attr attr = user_attr();
+    attr.set_post_ops(post_ops);
+    const ir::Value& w = *node.inputs[1];
+    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), bias_desc, dst);
+    const dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
+    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, kernel->input_as(0, src, pd.src_desc())},
+        {DNNL_ARG_WEIGHTS, weights_memory(ctx, *kernel, w, 1, weights, pd.weights_desc())},
+        {DNNL_ARG_DST, kernel->output(0, dst)}};
+    if (bias) args[DNNL_ARG_BIAS] = kernel->input(2, bias_desc);
+    kernel->add(dnnl::matmul(pd), std::move(args));
+    if (own_pass) kernel->add_output_pass(own_pass);
     return DnnlKernel::finish(std::move(kernel));
 }
 

@@ -89,7 +89,7 @@ bool depthwise(const ir::Node& node) {
 bool is_matrix_node(const ir::Node& node) {
     const std::string& op = node.op_type;
     if (node.domain.empty()) return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm";
-    return op == "FusedConv";
+    return op == "FusedConv" || op == "FusedMatMul";
 }
 
 std::string_view fp32_reason_name(Fp32Reason reason) {

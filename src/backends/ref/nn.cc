@@ -517,6 +517,26 @@ Status ref_MatMul(KernelContext& ctx) {
     });
 }
 
+// Rows of A (its leading dims flattened) times B, then the bias and the activation, in the accumulator type.
+Status ref_FusedMatMul(KernelContext& ctx) {
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(ctx.node));
+    const Tensor& a = *ctx.inputs[0];
+    const Tensor& b = *ctx.inputs[1];
+    const Tensor* bias = ctx.input(2);
+    Tensor& y = ctx.outputs[0];
+    const bool trans_b = ctx.node.attr_int("transB", 0) != 0;
+    const int64_t k = a.shape().back(), n = y.shape().back(), m = a.numel() / std::max<int64_t>(k, 1);
+    return visit_floating(ctx, a.dtype(), [&]<typename T>() {
+        using A = Acc<T>;
+        const T* bd = bias ? bias->data<T>() : nullptr;
+        matrix_product(a.data<T>(), k, 1, b.data<T>(), trans_b ? 1 : n, trans_b ? k : 1, m, n, k,
+                       [&](int64_t i, int64_t j, Wide<T> sum) {
+                           const A value = A(sum) + (bd ? A(bd[j]) : A(0));
+                           y.data<T>()[i * n + j] = T(ops::apply_activation(epilogue, value));
+                       });
+    });
+}
+
 Status ref_Einsum(KernelContext& ctx) {
     std::vector<Shape> shapes;
     for (const Tensor* in : ctx.inputs) shapes.push_back(in->shape());

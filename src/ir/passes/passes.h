@@ -46,6 +46,8 @@ Status batchnorm_to_conv(Graph& graph);
 Status fuse_residual_add(Graph& graph);
 // Makes a conv followed by an activation (an op, or a pattern such as x * Sigmoid(x)) a FusedConv with that activation.
 Status fuse_activation(Graph& graph);
+// MatMul by a 2-D B with its bias Add and activation, or a Gemm with its activation: one FusedMatMul.
+Status fuse_linear(Graph& graph);
 
 // Makes the decomposed LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, then Mul and Add by constants)
 // over the last axis one LayerNormalization.

@@ -14,6 +14,7 @@ const std::vector<Pass>& default_pipeline() {
         {"batchnorm_to_conv", &batchnorm_to_conv},
         {"fuse_residual_add", &fuse_residual_add},
         {"fuse_activation", &fuse_activation},
+        {"fuse_linear", &fuse_linear},
         {"fuse_layernorm", &fuse_layernorm},
         {"fuse_activation_patterns", &fuse_activation_patterns},
         {"fold_affine_into_conv", &fold_affine_into_conv},
