@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,9 +30,12 @@ struct Case {
 };
 
 std::vector<Case> discover_cases() {
+    // The environment may point elsewhere: the GPU test machine gets the data in a bundle, not from Debian.
+    const char* env = std::getenv("FOVEA_ONNX_TESTDATA");
+    const fs::path data = env && *env ? fs::path(env) : fs::path(FOVEA_ONNX_TESTDATA);
     std::vector<Case> cases;
     for (const char* suite : kSuites) {
-        const fs::path root = fs::path(FOVEA_ONNX_TESTDATA) / suite;
+        const fs::path root = data / suite;
         if (!fs::exists(root)) continue;
         for (const auto& entry : fs::directory_iterator(root))
             if (fs::exists(entry.path() / "model.onnx"))
