@@ -35,6 +35,11 @@ struct SessionOptions {
     // (exact float32), "tf32" (float32 storage, TF32 tensor cores) and "fp16" (float16 storage and weights, float32
     // accumulation; inputs and outputs stay float32).
     std::string precision = "fp32";
+    // cuda: a cudaStream_t for all of the session's GPU work (copies, kernels, graph replays), e.g. the stream a
+    // decoder or preprocessor already fills, so that nothing waits between them. The caller keeps it alive for the
+    // session's life and destroys it after; it must not be the legacy default stream (0), which cannot be captured
+    // into a CUDA graph. Null: the session makes a stream of its own. Other backends ignore it.
+    void* stream = nullptr;
 };
 
 // Name, dtype and shape of a model input or output; -1 marks a dynamic dim, `dim_params` its symbolic name.

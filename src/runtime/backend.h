@@ -51,6 +51,7 @@ public:
 struct BackendOptions {
     int threads = 0;                 // 0: all cores
     std::string precision = "fp32";  // SessionOptions::precision
+    void* stream = nullptr;          // SessionOptions::stream
 };
 
 // A device's view of the graph: what it can run, compiled per node. Nodes a backend declines run on `ref`.

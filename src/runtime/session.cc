@@ -34,6 +34,7 @@ Result<std::unique_ptr<runtime::Backend>> make_backend(const SessionOptions& opt
     runtime::BackendOptions backend_options;
     backend_options.threads = options.threads;
     backend_options.precision = options.precision;
+    backend_options.stream = options.stream;
     if (options.precision != "fp32" && options.precision != "bf16" && options.precision != "fp16" &&
         options.precision != "tf32")
         return invalid_argument("precision '" + options.precision + "' is not one of fp32, tf32, fp16, bf16");

@@ -14,6 +14,7 @@
 #include "fovea/session.h"
 #include "ir/graph.h"
 #include "ops/infer_graph.h"
+#include "ops/op.h"
 
 namespace fovea {
 namespace {
@@ -432,6 +433,26 @@ PRECISION_TEST(CudaGemm, matches_ref_with_transposes_alpha_beta_and_broadcast_bi
         g.node("Gemm", {a, b, c}).attrs = {{"transA", int64_t{1}}, {"alpha", 0.5f}, {"beta", 2.0f}};
         g.expect_matches_ref(GetParam());
     }
+    {
+        GraphCase g;  // a runtime row of C: cuBLASLt's bias epilogue
+        ir::Value* a = g.input({37, 29}).last();
+        ir::Value* b = g.random_constant({29, 53}).last();
+        ir::Value* c = g.input({1, 53}).last();
+        g.node("Gemm", {a, b, c});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // C of Y's shape: cuBLASLt's C, scaled by beta; constant, then runtime
+        ir::Value* a = g.input({37, 29}).last();
+        ir::Value* b = g.random_constant({53, 29}).last();
+        ir::Value* c = g.random_constant({37, 53}).last();
+        ir::Node& first = g.node("Gemm", {a, b, c});
+        first.attrs = {{"transB", int64_t{1}}, {"alpha", 2.0f}, {"beta", 0.5f}};
+        ir::Value* b2 = g.random_constant({53, 16}).last();
+        ir::Value* c2 = g.input({37, 16}).last();
+        g.node("Gemm", {first.outputs[0], b2, c2}).attrs = {{"beta", -1.5f}};
+        g.expect_matches_ref(GetParam());
+    }
 }
 
 PRECISION_TEST(CudaMatMul, matches_ref_for_folded_and_batched_products) {
@@ -450,6 +471,104 @@ PRECISION_TEST(CudaMatMul, matches_ref_for_folded_and_batched_products) {
         g.node("MatMul", {a, b});
         g.expect_matches_ref(GetParam());
     }
+    {
+        GraphCase g;  // odd sizes: batches that start off any vector alignment
+        ir::Value* a = g.input({2, 3, 37, 29}).last();
+        ir::Value* b = g.input({2, 3, 29, 53}).last();
+        g.node("MatMul", {a, b});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// fovea.FusedMatMul through cuBLASLt: its bias and ReLU epilogues, the other activations in the kernel after it. A of
+// rank 2, 3 and 4, B constant or runtime, transposed or not, odd M, N and K, with and without a bias.
+class CudaFusedMatMul : public ::testing::TestWithParam<std::tuple<std::string, bool, std::string>> {};
+
+TEST_P(CudaFusedMatMul, matches_ref) {
+    SKIP_WITHOUT_CUDA();
+    const auto& [activation, bias, precision] = GetParam();
+    const Floats params = activation == "Clip" ? Floats{0.f, 6.f} : Floats{};
+    struct Case {
+        Shape a;
+        int64_t n;
+        bool trans_b, runtime_b;
+    };
+    const Case cases[] = {{{37, 29}, 53, false, false},
+                          {{2, 7, 5, 48}, 40, true, false},
+                          {{3, 37, 29}, 53, true, true},
+                          {{37, 29}, 53, false, true}};
+    for (const Case& c : cases) {
+        SCOPED_TRACE("A " + shape_to_string(c.a) + ", N " + std::to_string(c.n) + (c.trans_b ? ", transB" : "") +
+                     (c.runtime_b ? ", runtime B" : ""));
+        GraphCase g;
+        ir::Value* a = g.input(c.a, -2.f, 2.f).last();
+        const int64_t k = c.a.back();
+        const Shape bs = c.trans_b ? Shape{c.n, k} : Shape{k, c.n};
+        ir::Value* b = c.runtime_b ? g.input(bs).last() : g.random_constant(bs).last();
+        std::vector<ir::Value*> inputs = {a, b};
+        if (bias) inputs.push_back(c.runtime_b ? g.input({c.n}).last() : g.random_constant({c.n}).last());
+        g.node("FusedMatMul", inputs, 1, 1, std::string(ops::kFoveaDomain)).attrs = {
+            {"transB", int64_t{c.trans_b}}, {"activation", activation}, {"activation_params", params}};
+        g.expect_matches_ref(precision);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Epilogues, CudaFusedMatMul,
+                         ::testing::Combine(::testing::Values("", "Relu", "Gelu", "HardSwish", "SiLU", "Clip"),
+                                            ::testing::Bool(), ::testing::Values("fp32", "tf32", "fp16")),
+                         [](const ::testing::TestParamInfo<std::tuple<std::string, bool, std::string>>& p) {
+                             const std::string name = std::get<0>(p.param).empty() ? "None" : std::get<0>(p.param);
+                             return name + (std::get<1>(p.param) ? "_bias_" : "_") + std::get<2>(p.param);
+                         });
+
+// The fallbacks where cuBLASLt offers no algorithm, forced: its product without the epilogue, then cuBLAS's own; the
+// epilogue in fovea's kernel after either. Bias, ReLU and GELU; a Gemm's C of Y's shape; a batched MatMul.
+PRECISION_TEST(CudaMatMulFallbacks, match_ref_when_forced) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* forced : {"unfused", "cublas"}) {
+        SCOPED_TRACE(forced);
+        ::setenv("FOVEA_CUDA_GEMM", forced, 1);
+        for (const char* activation : {"", "Relu", "Gelu"}) {
+            GraphCase g;
+            ir::Value* a = g.input({2, 7, 5, 48}).last();
+            ir::Value* b = g.random_constant({40, 48}).last();
+            ir::Value* bias = g.random_constant({40}).last();
+            g.node("FusedMatMul", {a, b, bias}, 1, 1, std::string(ops::kFoveaDomain)).attrs = {
+                {"transB", int64_t{1}}, {"activation", std::string(activation)}, {"activation_params", Floats{}}};
+            g.expect_matches_ref(GetParam());
+        }
+        {
+            GraphCase g;
+            ir::Value* a = g.input({37, 29}).last();
+            ir::Value* b = g.random_constant({29, 53}).last();
+            ir::Value* c = g.input({37, 53}).last();
+            g.node("Gemm", {a, b, c}).attrs = {{"alpha", 2.0f}, {"beta", 0.5f}};
+            g.expect_matches_ref(GetParam());
+        }
+        {
+            GraphCase g;
+            ir::Value* a = g.input({2, 3, 37, 29}).last();
+            ir::Value* b = g.input({2, 3, 29, 53}).last();
+            g.node("MatMul", {a, b});
+            g.expect_matches_ref(GetParam());
+        }
+    }
+    ::unsetenv("FOVEA_CUDA_GEMM");
+}
+
+// A FusedMatMul over the last dim of a convolution's output, which fp16 stores NHWC: it reads the NCHW bytes.
+PRECISION_TEST(CudaFusedMatMulLayout, reads_a_convolutions_output_in_nchw) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 5, 9, 12}).last();
+    ir::Value* w = g.random_constant({8, 5, 3, 3}).last();
+    ir::Node& conv = g.node("Conv", {x, w});
+    conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+    ir::Value* b = g.random_constant({12, 24}).last();
+    ir::Value* bias = g.random_constant({24}).last();
+    g.node("FusedMatMul", {conv.outputs[0], b, bias}, 1, 1, std::string(ops::kFoveaDomain)).attrs = {
+        {"transB", int64_t{0}}, {"activation", std::string("Relu")}, {"activation_params", Floats{}}};
+    g.expect_matches_ref(GetParam());
 }
 
 // ---- elementwise ----
@@ -470,6 +589,56 @@ PRECISION_TEST(CudaBinary, matches_ref_broadcasting_either_operand) {
             SCOPED_TRACE(std::string(op) + " form " + std::to_string(form));
             g.expect_matches_ref(GetParam());
         }
+    }
+}
+
+// Elementwise chains (one kernel for several nodes): broadcast operands on either side, a scalar power, unary
+// maps; an intermediate that is also a graph output and a square of the running value break the chain; under fp16
+// a chain between convolutions runs in NHWC with an NCHW operand converted.
+PRECISION_TEST(CudaChain, matches_ref_across_steps_breaks_and_layouts) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 5, 7}).last();
+        ir::Value* scale = g.random_constant({3, 1, 1}).last();
+        ir::Value* r = g.input({2, 3, 5, 7}).last();
+        ir::Value* half = g.constant(Tensor::scalar(0.5f)).last();
+        ir::Value* two = g.constant(Tensor::scalar(2.0f)).last();
+        ir::Value* d = g.input({7}, 0.5f, 2.0f).last();
+        ir::Value* v = g.node("Mul", {scale, x}).outputs[0];
+        v = g.node("Add", {v, r}).outputs[0];
+        v = g.node("Sigmoid", {v}).outputs[0];
+        v = g.node("Sub", {half, v}).outputs[0];
+        v = g.node("Pow", {v, two}).outputs[0];
+        v = g.node("Div", {v, d}).outputs[0];
+        g.node("LeakyRelu", {v}).attrs = {{"alpha", 0.1f}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* a = g.input({4, 9}).last();
+        ir::Value* b = g.input({1, 9}).last();
+        ir::Value* v = g.node("Mul", {a, a}).outputs[0];
+        ir::Value* kept = g.node("Add", {v, b}).outputs[0];
+        g.graph().outputs.push_back(kept);  // read by Tanh and by the caller: the chain ends here
+        v = g.node("Tanh", {kept}).outputs[0];
+        v = g.node("Mul", {v, v}).outputs[0];  // the running value twice: a new chain starts
+        g.node("Relu", {v});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 8, 6, 6}).last();
+        ir::Value* w1 = g.random_constant({16, 8, 3, 3}, -0.3f, 0.3f).last();
+        ir::Value* scale = g.random_constant({1, 16, 1, 1}).last();
+        ir::Value* r = g.input({2, 16, 6, 6}).last();
+        ir::Value* w2 = g.random_constant({8, 16, 1, 1}, -0.3f, 0.3f).last();
+        g.node("Conv", {x, w1}).attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* v = g.node("Mul", {g.graph().nodes().back()->outputs[0], scale}).outputs[0];
+        v = g.node("Add", {r, v}).outputs[0];
+        v = g.node("HardSwish", {v}).outputs[0];
+        g.node("Conv", {v, w2});
+        g.expect_matches_ref(GetParam());
     }
 }
 

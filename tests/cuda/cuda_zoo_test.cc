@@ -123,8 +123,8 @@ TEST_P(CudaZoo, matches_onnxruntime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaZoo,
-                         ::testing::Combine(::testing::Values("resnet50", "mobilenet_v2", "efficientnet_b0",
-                                                              "yolov5s_style", "yolov8n_style"),
+                         ::testing::Combine(::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_small",
+                                                              "efficientnet_b0", "yolov5s_style", "yolov8n_style"),
                                             ::testing::Values(1, 2), ::testing::Values("fp32", "tf32", "fp16")),
                          [](const ::testing::TestParamInfo<ZooParam>& p) {
                              return std::get<0>(p.param) + "_b" + std::to_string(std::get<1>(p.param)) + "_" +
@@ -284,8 +284,8 @@ TEST_P(CudaZooAgreement, decisions_match_fp32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaZooAgreement,
-                         ::testing::Combine(::testing::Values("resnet50", "mobilenet_v2", "efficientnet_b0",
-                                                              "yolov5s_style", "yolov8n_style"),
+                         ::testing::Combine(::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_small",
+                                                              "efficientnet_b0", "yolov5s_style", "yolov8n_style"),
                                             ::testing::Values("tf32", "fp16")),
                          [](const ::testing::TestParamInfo<AgreementParam>& p) {
                              return std::get<0>(p.param) + "_" + std::get<1>(p.param);

@@ -43,7 +43,7 @@ Status check_device() {
 
 class CudaBackend final : public runtime::Backend {
   public:
-    explicit CudaBackend(Precision precision) : precision_(precision) {}
+    CudaBackend(Precision precision, cudaStream_t stream) : precision_(precision), stream_(stream) {}
     std::string_view name() const override { return "cuda"; }
 
     Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
@@ -52,11 +52,12 @@ class CudaBackend final : public runtime::Backend {
 
     Result<std::unique_ptr<runtime::GraphEngine>> compile_graph(const ir::Graph& graph,
                                                                 const std::vector<bool>& run) override {
-        return build_engine(graph, run, precision_);
+        return build_engine(graph, run, precision_, stream_);
     }
 
   private:
     Precision precision_;
+    cudaStream_t stream_;  // the caller's, or null
 };
 
 }  // namespace
@@ -78,7 +79,8 @@ Result<std::unique_ptr<runtime::Backend>> make_cuda_backend(const runtime::Backe
         return unsupported("the cuda backend computes in fp32, tf32 or fp16, not " + options.precision);
     if (Status usable = cuda_usable(); !usable.is_ok())
         return unsupported("backend 'cuda' is not available: " + usable.message());
-    return std::unique_ptr<runtime::Backend>(std::make_unique<CudaBackend>(precision));
+    return std::unique_ptr<runtime::Backend>(
+        std::make_unique<CudaBackend>(precision, static_cast<cudaStream_t>(options.stream)));
 }
 
 }  // namespace fovea::cuda

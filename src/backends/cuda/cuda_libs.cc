@@ -1,5 +1,6 @@
 #include "backends/cuda/cuda_libs.h"
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cudnn.h>
 #include <dlfcn.h>
@@ -27,6 +28,7 @@ struct Library {
 // The major versions this build was compiled against: another major version is another ABI.
 Library cudnn{"libcudnn.so." FOVEA_STRINGIFY(CUDNN_MAJOR), "cuDNN " FOVEA_STRINGIFY(CUDNN_MAJOR)};
 Library cublas{"libcublas.so." FOVEA_STRINGIFY(CUBLAS_VER_MAJOR), "cuBLAS " FOVEA_STRINGIFY(CUBLAS_VER_MAJOR)};
+Library cublaslt{"libcublasLt.so." FOVEA_STRINGIFY(CUBLAS_VER_MAJOR), "cuBLASLt " FOVEA_STRINGIFY(CUBLAS_VER_MAJOR)};
 
 Status open(Library& lib) {
     // RTLD_LOCAL: their symbols stay out of the global scope (the forwarders below have the same names).
@@ -65,6 +67,8 @@ Status load_cuda_libraries() {
     std::call_once(once, [] {
         Status s = open(cudnn);
         if (s.is_ok()) s = open(cublas);
+        // After cuBLAS, which needs it too: the soname then names the copy cuBLAS already loaded.
+        if (s.is_ok()) s = open(cublaslt);
         load_status() = s;
     });
     return load_status();
@@ -72,8 +76,8 @@ Status load_cuda_libraries() {
 
 }  // namespace fovea::cuda
 
-// The forwarders: the exact C declarations of cudnn.h and cublas_api.h (the compiler rejects any other parameter
-// list for a C function of that name), each resolving its target on first call.
+// The forwarders: the exact C declarations of cudnn.h, cublas_api.h and cublasLt.h (the compiler rejects any other
+// parameter list for a C function of that name), each resolving its target on first call.
 #define FOVEA_FORWARD(lib, ret, fail, name, params, args)                                        \
     extern "C" ret name params {                                                                 \
         static const auto fn = reinterpret_cast<ret(*) params>(fovea::cuda::symbol(lib, #name)); \
@@ -83,6 +87,8 @@ Status load_cuda_libraries() {
     FOVEA_FORWARD(fovea::cuda::cudnn, cudnnStatus_t, CUDNN_STATUS_NOT_INITIALIZED, name, params, args)
 #define FOVEA_CUBLAS(name, params, args) \
     FOVEA_FORWARD(fovea::cuda::cublas, cublasStatus_t, CUBLAS_STATUS_NOT_INITIALIZED, name, params, args)
+#define FOVEA_CUBLASLT(name, params, args) \
+    FOVEA_FORWARD(fovea::cuda::cublaslt, cublasStatus_t, CUBLAS_STATUS_NOT_INITIALIZED, name, params, args)
 
 FOVEA_FORWARD(fovea::cuda::cudnn, size_t, 0, cudnnGetVersion, (void), ())
 FOVEA_FORWARD(fovea::cuda::cudnn, const char*, "cuDNN is not loaded", cudnnGetErrorString, (cudnnStatus_t status),
@@ -198,3 +204,43 @@ FOVEA_CUBLAS(cublasGemmStridedBatchedEx,
               int ldc, long long int stride_c, int batch_count, cublasComputeType_t compute, cublasGemmAlgo_t algo),
              (handle, transa, transb, m, n, k, alpha, a, a_type, lda, stride_a, b, b_type, ldb, stride_b, beta, c,
               c_type, ldc, stride_c, batch_count, compute, algo))
+
+// cuBLASLt (the matrix products of ops_conv.cc).
+FOVEA_CUBLASLT(cublasLtCreate, (cublasLtHandle_t * lightHandle), (lightHandle))
+FOVEA_CUBLASLT(cublasLtDestroy, (cublasLtHandle_t lightHandle), (lightHandle))
+FOVEA_CUBLASLT(cublasLtMatmulDescCreate,
+               (cublasLtMatmulDesc_t * matmulDesc, cublasComputeType_t computeType, cudaDataType_t scaleType),
+               (matmulDesc, computeType, scaleType))
+FOVEA_CUBLASLT(cublasLtMatmulDescDestroy, (cublasLtMatmulDesc_t matmulDesc), (matmulDesc))
+FOVEA_CUBLASLT(cublasLtMatmulDescSetAttribute,
+               (cublasLtMatmulDesc_t matmulDesc, cublasLtMatmulDescAttributes_t attr, const void* buf,
+                size_t sizeInBytes),
+               (matmulDesc, attr, buf, sizeInBytes))
+FOVEA_CUBLASLT(cublasLtMatrixLayoutCreate,
+               (cublasLtMatrixLayout_t * matLayout, cudaDataType type, uint64_t rows, uint64_t cols, int64_t ld),
+               (matLayout, type, rows, cols, ld))
+FOVEA_CUBLASLT(cublasLtMatrixLayoutDestroy, (cublasLtMatrixLayout_t matLayout), (matLayout))
+FOVEA_CUBLASLT(cublasLtMatrixLayoutSetAttribute,
+               (cublasLtMatrixLayout_t matLayout, cublasLtMatrixLayoutAttribute_t attr, const void* buf,
+                size_t sizeInBytes),
+               (matLayout, attr, buf, sizeInBytes))
+FOVEA_CUBLASLT(cublasLtMatmulPreferenceCreate, (cublasLtMatmulPreference_t * pref), (pref))
+FOVEA_CUBLASLT(cublasLtMatmulPreferenceDestroy, (cublasLtMatmulPreference_t pref), (pref))
+FOVEA_CUBLASLT(cublasLtMatmulPreferenceSetAttribute,
+               (cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attr, const void* buf,
+                size_t sizeInBytes),
+               (pref, attr, buf, sizeInBytes))
+FOVEA_CUBLASLT(cublasLtMatmulAlgoGetHeuristic,
+               (cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t operationDesc, cublasLtMatrixLayout_t Adesc,
+                cublasLtMatrixLayout_t Bdesc, cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+                cublasLtMatmulPreference_t preference, int requestedAlgoCount,
+                cublasLtMatmulHeuristicResult_t heuristicResultsArray[], int* returnAlgoCount),
+               (lightHandle, operationDesc, Adesc, Bdesc, Cdesc, Ddesc, preference, requestedAlgoCount,
+                heuristicResultsArray, returnAlgoCount))
+FOVEA_CUBLASLT(cublasLtMatmul,
+               (cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t computeDesc, const void* alpha, const void* A,
+                cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc, const void* beta,
+                const void* C, cublasLtMatrixLayout_t Cdesc, void* D, cublasLtMatrixLayout_t Ddesc,
+                const cublasLtMatmulAlgo_t* algo, void* workspace, size_t workspaceSizeInBytes, cudaStream_t stream),
+               (lightHandle, computeDesc, alpha, A, Adesc, B, Bdesc, beta, C, Cdesc, D, Ddesc, algo, workspace,
+                workspaceSizeInBytes, stream))

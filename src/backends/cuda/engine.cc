@@ -178,9 +178,12 @@ constexpr Entry kBuilders[] = {
 
 constexpr Entry kFoveaBuilders[] = {
     {"FusedConv", build_conv},
+    {"FusedMatMul", build_fused_matmul},
     {"SiLU", build_unary},
     {"Gelu", build_unary},
 };
+
+}  // namespace
 
 BuildFn find_builder(const ir::Node& node) {
     if (node.domain.empty()) {
@@ -192,6 +195,8 @@ BuildFn find_builder(const ir::Node& node) {
     }
     return nullptr;
 }
+
+namespace {
 
 // Copies a logical NCHW `shape` stored in the other layout at `src` into layout `to` at `dst`.
 Launch convert_launch(const ir::Node& node, int esize, const Shape& s, Layout to, const void* src, void* dst) {
@@ -237,7 +242,9 @@ struct Port {
 
 class Engine final : public runtime::GraphEngine, public Builder {
   public:
-    Engine(const ir::Graph& graph, Precision p) : graph_(graph) { precision = p; }
+    Engine(const ir::Graph& graph, Precision p, cudaStream_t stream) : graph_(graph), callers_stream_(stream) {
+        precision = p;
+    }
 
     ~Engine() override {
         if (profiler_) std::fputs(profiler_->report(graph_.name.empty() ? "model" : graph_.name).c_str(), stderr);
@@ -248,18 +255,27 @@ class Engine final : public runtime::GraphEngine, public Builder {
         launches_.clear();  // their descriptors go before the handles
         deferred.clear();
         graph_plans.clear();  // waits for compilations still running (a failed build's) that use the cuDNN handle
+        if (exec.cublaslt) cublasLtDestroy(exec.cublaslt);
         if (exec.cublas) cublasDestroy(exec.cublas);
         if (exec.cudnn) cudnnDestroy(exec.cudnn);
-        if (exec.stream) cudaStreamDestroy(exec.stream);
+        if (exec.stream && !callers_stream_) cudaStreamDestroy(exec.stream);
     }
 
     Status build(const std::vector<bool>& run) {
         const auto build_start = std::chrono::steady_clock::now();
-        FOVEA_CUDA_TRY(cudaStreamCreateWithFlags(&exec.stream, cudaStreamNonBlocking), "creating a stream");
+        if (callers_stream_ == cudaStreamLegacy)
+            return invalid_argument(
+                "the cuda backend cannot run on the legacy default stream (no CUDA graph "
+                "captures it): pass a stream of your own, or none");
+        if (callers_stream_)
+            exec.stream = callers_stream_;
+        else
+            FOVEA_CUDA_TRY(cudaStreamCreateWithFlags(&exec.stream, cudaStreamNonBlocking), "creating a stream");
         FOVEA_CUDNN_TRY(cudnnCreate(&exec.cudnn), "creating a cuDNN handle");
         FOVEA_CUDNN_TRY(cudnnSetStream(exec.cudnn, exec.stream), "cudnnSetStream");
         FOVEA_CUBLAS_TRY(cublasCreate(&exec.cublas), "creating a cuBLAS handle");
         FOVEA_CUBLAS_TRY(cublasSetStream(exec.cublas, exec.stream), "cublasSetStream");
+        FOVEA_CUBLAS_TRY(cublasLtCreate(&exec.cublaslt), "creating a cuBLASLt handle");
 
         const auto& nodes = graph_.nodes();
         const std::set<const ir::Value*> outputs(graph_.outputs.begin(), graph_.outputs.end());
@@ -328,8 +344,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
         // Where a build's time goes (FOVEA_CUDA_PROFILE=1): each node's builder, timed on the host.
         std::vector<std::pair<double, const ir::Node*>> build_ms;
         const auto nodes_start = std::chrono::steady_clock::now();
+        const auto [chains, chained] = plan_chains(run, outputs);
         for (size_t i = 0; i < nodes.size(); ++i) {
-            if (!run[i]) continue;
+            if (!run[i] || chained.count(nodes[i].get())) continue;
             const ir::Node& node = *nodes[i];
             if (is_alias_op(node)) {
                 if (aliases_.count(node.outputs[0])) continue;
@@ -344,7 +361,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 continue;
             }
             const auto node_start = std::chrono::steady_clock::now();
-            FOVEA_ASSIGN(Launch launch, find_builder(node)(node, *this));
+            const auto chain = chains.find(&node);
+            FOVEA_ASSIGN(Launch launch,
+                         chain != chains.end() ? build_chain(chain->second, *this) : find_builder(node)(node, *this));
             build_ms.emplace_back(ms_since(node_start), &node);
             launches_.push_back({&node, nullptr, std::move(launch)});
             for (Launch& post : post_) launches_.push_back({&node, kConversion, std::move(post)});
@@ -557,6 +576,45 @@ class Engine final : public runtime::GraphEngine, public Builder {
     };
     static constexpr const char* kConversion = "layout conversion";
 
+    // Elementwise chains: a chainable node whose output only the next chainable node reads, at the same shape and
+    // layout, becomes a step of that node's kernel (build_chain) and its output is never written: a layer scale and
+    // its residual Add, a detector head's decode, in one pass instead of one per op. Returns the chains by their last
+    // node, and the nodes they absorb. FOVEA_CUDA_CHAINS=0 runs every node on its own.
+    using Chains = std::map<const ir::Node*, std::vector<const ir::Node*>>;
+    std::pair<Chains, std::set<const ir::Node*>> plan_chains(const std::vector<bool>& run,
+                                                             const std::set<const ir::Value*>& outputs) const {
+        Chains open;  // every chainable node, with the chain ending at it so far
+        const char* env = std::getenv("FOVEA_CUDA_CHAINS");
+        const bool enabled = !env || std::string(env) != "0";
+        const auto& nodes = graph_.nodes();
+        for (size_t i = 0; i < nodes.size() && enabled; ++i) {
+            const ir::Node& node = *nodes[i];
+            if (!run[i] || !chainable(node)) continue;
+            std::vector<const ir::Node*> chain{&node};
+            for (const ir::Value* in : node.inputs) {
+                const auto before = in && in->producer ? open.find(in->producer) : open.end();
+                if (before == open.end() || outputs.count(in) || graph_.uses(in).size() != 1 ||
+                    (node.inputs.size() == 2 && node.inputs[0] == node.inputs[1]) ||
+                    layout(*in) != layout(*node.outputs[0]) || shape_of(*in) != shape_of(*node.outputs[0]) ||
+                    before->second.size() >= kMaxChainSteps)
+                    continue;
+                chain = std::move(before->second);
+                chain.push_back(&node);
+                open.erase(before);
+                break;
+            }
+            open[&node] = std::move(chain);
+        }
+        Chains chains;
+        std::set<const ir::Node*> absorbed;
+        for (auto& [last, chain] : open) {
+            if (chain.size() < 2) continue;
+            absorbed.insert(chain.begin(), chain.end() - 1);
+            chains[last] = std::move(chain);
+        }
+        return {std::move(chains), std::move(absorbed)};
+    }
+
     // NHWC for what convolutions produce and for what layout-aware ops (elementwise maps, pooling, channel
     // concat/split, resize) produce from NHWC inputs; NCHW for everything else, graph outputs included. Builders
     // follow these decisions; conversions appear only where the two meet.
@@ -702,6 +760,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
     }
 
     const ir::Graph& graph_;
+    const cudaStream_t callers_stream_;  // null: exec.stream is the engine's own
     cudaEvent_t run_start_ = nullptr, run_end_ = nullptr;
     bool cache_hit_ = false;
     DeviceBuffer arena_;
@@ -731,8 +790,8 @@ LastRun last_run() {
 }
 
 Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& graph, const std::vector<bool>& run,
-                                                           Precision precision) {
-    auto engine = std::make_unique<Engine>(graph, precision);
+                                                           Precision precision, cudaStream_t stream) {
+    auto engine = std::make_unique<Engine>(graph, precision, stream);
     FOVEA_TRY(engine->build(run));
     return std::unique_ptr<runtime::GraphEngine>(std::move(engine));
 }

@@ -3,6 +3,7 @@
 // node's work. Private to src/backends/cuda.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -28,6 +29,7 @@ struct Exec {
     cudaStream_t stream = nullptr;
     cudnnHandle_t cudnn = nullptr;
     cublasHandle_t cublas = nullptr;
+    cublasLtHandle_t cublaslt = nullptr;
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
 };
@@ -111,15 +113,16 @@ class Builder {
 using BuildFn = Result<Launch> (*)(const ir::Node& node, Builder& b);
 
 // Builders, by file. Each checks what it supports and fails with the node's description otherwise.
-Result<Launch> build_conv(const ir::Node& node, Builder& b);     // ops_conv.cc: Conv, fovea.FusedConv
-Result<Launch> build_gemm(const ir::Node& node, Builder& b);     // ops_conv.cc: Gemm
-Result<Launch> build_matmul(const ir::Node& node, Builder& b);   // ops_conv.cc: MatMul
-Result<Launch> build_unary(const ir::Node& node, Builder& b);    // ops_eltwise.cc
-Result<Launch> build_binary(const ir::Node& node, Builder& b);   // ops_eltwise.cc: Add Sub Mul Div Pow Max Min Sum
-Result<Launch> build_softmax(const ir::Node& node, Builder& b);  // ops_eltwise.cc: Softmax, LogSoftmax
-Result<Launch> build_pool(const ir::Node& node, Builder& b);     // ops_eltwise.cc: MaxPool, AveragePool
-Result<Launch> build_reduce(const ir::Node& node, Builder& b);   // ops_eltwise.cc: Global*Pool, Reduce{Mean,...}
-Result<Launch> build_concat(const ir::Node& node, Builder& b);   // ops_data.cc
+Result<Launch> build_conv(const ir::Node& node, Builder& b);          // ops_conv.cc: Conv, fovea.FusedConv
+Result<Launch> build_gemm(const ir::Node& node, Builder& b);          // ops_conv.cc: Gemm
+Result<Launch> build_matmul(const ir::Node& node, Builder& b);        // ops_conv.cc: MatMul
+Result<Launch> build_fused_matmul(const ir::Node& node, Builder& b);  // ops_conv.cc: fovea.FusedMatMul
+Result<Launch> build_unary(const ir::Node& node, Builder& b);         // ops_eltwise.cc
+Result<Launch> build_binary(const ir::Node& node, Builder& b);        // ops_eltwise.cc: Add Sub Mul Div Pow Max Min Sum
+Result<Launch> build_softmax(const ir::Node& node, Builder& b);       // ops_eltwise.cc: Softmax, LogSoftmax
+Result<Launch> build_pool(const ir::Node& node, Builder& b);          // ops_eltwise.cc: MaxPool, AveragePool
+Result<Launch> build_reduce(const ir::Node& node, Builder& b);        // ops_eltwise.cc: Global*Pool, Reduce{Mean,...}
+Result<Launch> build_concat(const ir::Node& node, Builder& b);        // ops_data.cc
 Result<Launch> build_split(const ir::Node& node, Builder& b);
 Result<Launch> build_slice(const ir::Node& node, Builder& b);
 Result<Launch> build_transpose(const ir::Node& node, Builder& b);
@@ -132,10 +135,20 @@ Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_e
 // Ops whose output is its input's bytes under another shape: the engine aliases them instead of copying.
 bool is_alias_op(const ir::Node& node);
 
+// The builder of `node`'s op, or nullptr when the engine cannot run it.
+BuildFn find_builder(const ir::Node& node);
+
+// Elementwise chains (ops_eltwise.cc): a unary map or binary op can be a step of one; `chain` (in order, each step
+// reading the one before, at the same shape and layout, intermediates read by nothing else) runs as one kernel that
+// writes only the last output.
+bool chainable(const ir::Node& node);
+Result<Launch> build_chain(const std::vector<const ir::Node*>& chain, Builder& b);
+
 // Compiles the bound graph (`run[i]`: node i executes) for the current device; errors name the first node it cannot
-// run. Logs nothing; the backend logged the device and cuDNN at creation.
+// run. All its work goes to `stream` (the caller's, which it never destroys), or to a stream of its own when null.
+// Logs nothing; the backend logged the device and cuDNN at creation.
 Result<std::unique_ptr<runtime::GraphEngine>> build_engine(const ir::Graph& graph, const std::vector<bool>& run,
-                                                           Precision precision);
+                                                           Precision precision, cudaStream_t stream);
 
 // Small helpers for the builders.
 Status node_error(const ir::Node& node, const std::string& what);        // invalid_argument, node prefix

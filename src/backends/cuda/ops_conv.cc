@@ -1,10 +1,13 @@
 // Convolutions through cuDNN's legacy API (algorithm chosen by measurement at build; ReLU epilogues fused by cuDNN,
 // the others by fovea's bias + activation kernel), transposed convolutions as cuDNN's backward-data convolution, and
-// matrix products through cuBLAS.
+// matrix products through cuBLASLt (bias and ReLU epilogues fused by it, the others by the same kernel).
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cuda/conv_graph.h"
@@ -691,8 +694,8 @@ Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b) {
 
 namespace {
 
-// C (row-major, M x N) = op(A) op(B) for `batch` matrices `stride_*` elements apart, through cuBLAS's column-major
-// view: C^T = op(B)^T op(A)^T.
+// Y (row-major, M x N) = alpha op(A) op(B) for `batch` matrices `stride_*` elements apart, through cuBLAS's
+// column-major view: Y^T = op(B)^T op(A)^T.
 struct GemmShape {
     bool trans_a = false, trans_b = false;
     int64_t m = 0, n = 0, k = 0;
@@ -700,30 +703,186 @@ struct GemmShape {
     float alpha = 1.f;
 };
 
-Launch gemm_launch(const ir::Node& node, Float t, Precision precision, GemmShape g, const void* a, const void* bm,
-                   void* c) {
+// What the product is followed by: Y = f(alpha op(A) op(B) + beta C + bias).
+struct GemmEpilogue {
+    const void* c = nullptr;  // [M, N], Y's shape (null: none)
+    float beta = 0.f;
+    const void* bias = nullptr;  // [N], added to every row (null: none)
+    UnaryParams f;
+};
+
+// One product's cuBLASLt descriptors and algorithm, chosen at build; destroyed with the engine's launches.
+struct LtGemm {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t b = nullptr, a = nullptr, y = nullptr;  // cuBLASLt's A, B and C = D: op(B)^T, op(A)^T, Y^T
+    cublasLtMatmulAlgo_t algo{};
+    size_t workspace = 0;
+    LtGemm() = default;
+    LtGemm(const LtGemm&) = delete;
+    LtGemm& operator=(const LtGemm&) = delete;
+    ~LtGemm() {
+        if (desc) cublasLtMatmulDescDestroy(desc);
+        if (b) cublasLtMatrixLayoutDestroy(b);
+        if (a) cublasLtMatrixLayoutDestroy(a);
+        if (y) cublasLtMatrixLayoutDestroy(y);
+    }
+};
+
+// The alignment of a matrix at `p` (each batch `stride` bytes on): the largest power of two, up to cuBLASLt's default
+// of 256, that divides both. The heuristic then leaves out kernels that need more (arena values are 64-byte aligned).
+uint32_t lt_alignment(const void* p, int64_t stride) {
+    const uint64_t bits = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)) | static_cast<uint64_t>(stride) | 256;
+    return static_cast<uint32_t>(bits & (~bits + 1));
+}
+
+// cuBLASLt's description of the product with `epilogue` (reading `bias`), and the first algorithm of its heuristic
+// that fits the workspace; null where it offers none.
+Result<std::shared_ptr<LtGemm>> plan_lt(const ir::Node& node, Builder& b, Float t, const GemmShape& g, const void* a,
+                                        const void* bm, const void* c, const void* y, cublasLtEpilogue_t epilogue,
+                                        const void* bias) {
+    const std::string what = node.describe() + ": cuBLASLt";
+    auto s = std::make_shared<LtGemm>();
+    // fp32: float32 arithmetic; tf32: TF32 tensor cores; fp16: float16 storage, float32 accumulation and scales.
+    const cublasComputeType_t compute =
+        b.precision == Precision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    FOVEA_CUBLAS_TRY(cublasLtMatmulDescCreate(&s->desc, compute, CUDA_R_32F), what);
+    auto set = [&](cublasLtMatmulDescAttributes_t attr, const auto& value) {
+        return cublas_status(cublasLtMatmulDescSetAttribute(s->desc, attr, &value, sizeof(value)), what);
+    };
+    FOVEA_TRY(set(CUBLASLT_MATMUL_DESC_TRANSA, static_cast<int32_t>(g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N)));
+    FOVEA_TRY(set(CUBLASLT_MATMUL_DESC_TRANSB, static_cast<int32_t>(g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N)));
+    FOVEA_TRY(set(CUBLASLT_MATMUL_DESC_EPILOGUE, static_cast<uint32_t>(epilogue)));
+    // N long (the rows of Y^T), of Y's type (the default of CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE). The heuristic reads
+    // its alignment off the pointer.
+    if (bias) FOVEA_TRY(set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias));
+
+    // Column-major and packed: each matrix's leading dimension is its row count.
+    const cudaDataType_t dt = blas_type(t);
+    const int esize = t == Float::kF16 ? 2 : 4;
+    auto layout = [&](cublasLtMatrixLayout_t& l, int64_t rows, int64_t cols, int64_t stride) -> Status {
+        FOVEA_CUBLAS_TRY(
+            cublasLtMatrixLayoutCreate(&l, dt, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), rows), what);
+        if (g.batch == 1) return Status::ok();
+        const auto count = static_cast<int32_t>(g.batch);
+        FOVEA_CUBLAS_TRY(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
+                         what);
+        FOVEA_CUBLAS_TRY(
+            cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)),
+            what);
+        return Status::ok();
+    };
+    FOVEA_TRY(layout(s->b, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.stride_b));
+    FOVEA_TRY(layout(s->a, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.stride_a));
+    FOVEA_TRY(layout(s->y, g.n, g.m, g.stride_c));
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    FOVEA_CUBLAS_TRY(cublasLtMatmulPreferenceCreate(&pref), what);
+    const std::unique_ptr<std::remove_pointer_t<cublasLtMatmulPreference_t>, decltype(&cublasLtMatmulPreferenceDestroy)>
+        pref_owner(pref, cublasLtMatmulPreferenceDestroy);
+    auto prefer = [&](cublasLtMatmulPreferenceAttributes_t attr, const auto& value) {
+        return cublas_status(cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof(value)), what);
+    };
+    // 32 MiB, what NVIDIA suggests for Hopper, shared with the convolutions' workspace.
+    const uint64_t max_workspace = std::min<uint64_t>(b.scratch_bytes, uint64_t{32} << 20);
+    FOVEA_TRY(prefer(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, max_workspace));
+    const int64_t batched = g.batch > 1 ? esize : 0;  // per-batch strides count only when there are batches
+    FOVEA_TRY(prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, lt_alignment(bm, g.stride_b * batched)));
+    FOVEA_TRY(prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, lt_alignment(a, g.stride_a * batched)));
+    FOVEA_TRY(prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, lt_alignment(c ? c : y, g.stride_c * batched)));
+    FOVEA_TRY(prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, lt_alignment(y, g.stride_c * batched)));
+
+    constexpr int kRequested = 8;
+    cublasLtMatmulHeuristicResult_t results[kRequested] = {};
+    int returned = 0;
+    const cublasStatus_t searched = cublasLtMatmulAlgoGetHeuristic(b.exec.cublaslt, s->desc, s->b, s->a, s->y, s->y,
+                                                                   pref, kRequested, results, &returned);
+    if (searched == CUBLAS_STATUS_NOT_SUPPORTED) return std::shared_ptr<LtGemm>();
+    FOVEA_CUBLAS_TRY(searched, what + " heuristic");
+    for (int i = 0; i < returned; ++i) {
+        if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > max_workspace) continue;
+        s->algo = results[i].algo;
+        s->workspace = results[i].workspaceSize;
+        return s;
+    }
+    return std::shared_ptr<LtGemm>();
+}
+
+// cuBLAS's own choice, where cuBLASLt's heuristic offers nothing: Y = alpha op(A) op(B) + beta C, C copied into Y.
+Launch cublas_launch(const ir::Node& node, Float t, Precision precision, GemmShape g, const void* a, const void* bm,
+                     const void* c, float beta, void* y) {
     const cublasComputeType_t compute =
         precision == Precision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     const cudaDataType_t dt = blas_type(t);
+    const size_t bytes = static_cast<size_t>(g.batch * g.m * g.n) * (t == Float::kF16 ? 2 : 4);
+    if (!c) beta = 0.f;
     return [=, &node](const Exec& e) -> Status {
-        const float beta = 0.f;
+        if (c) FOVEA_TRY(launched(node, cudaMemcpyAsync(y, c, bytes, cudaMemcpyDeviceToDevice, e.stream)));
         const auto lda = static_cast<int>(g.trans_a ? g.m : g.k);
         const auto ldb = static_cast<int>(g.trans_b ? g.k : g.n);
         const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
         const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
         const auto m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
         if (g.batch == 1) {
-            FOVEA_CUBLAS_TRY(cublasGemmEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb, a, dt, lda, &beta, c,
+            FOVEA_CUBLAS_TRY(cublasGemmEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb, a, dt, lda, &beta, y,
                                           dt, n, compute, CUBLAS_GEMM_DEFAULT),
                              node.describe() + ": cublasGemmEx");
         } else {
             FOVEA_CUBLAS_TRY(cublasGemmStridedBatchedEx(e.cublas, op_b, op_a, n, m, k, &g.alpha, bm, dt, ldb,
-                                                        g.stride_b, a, dt, lda, g.stride_a, &beta, c, dt, n, g.stride_c,
+                                                        g.stride_b, a, dt, lda, g.stride_a, &beta, y, dt, n, g.stride_c,
                                                         static_cast<int>(g.batch), compute, CUBLAS_GEMM_DEFAULT),
                              node.describe() + ": cublasGemmStridedBatchedEx");
         }
         return Status::ok();
     };
+}
+
+// The product and its epilogue: cuBLASLt with the bias and ReLU in its epilogue where it has an algorithm for that,
+// every other activation (its tanh GELU is not ONNX's erf one) with the bias in one kernel after the product.
+Result<Launch> gemm_launch(const ir::Node& node, Builder& b, Float t, const GemmShape& g, const void* a, const void* bm,
+                           void* y, const GemmEpilogue& ep) {
+    const int64_t count = g.batch * g.m * g.n;
+    if (count == 0) return Launch([](const Exec&) { return Status::ok(); });
+    if (g.k == 0) return node_unsupported(node, "an empty inner dimension is not");
+    // FOVEA_CUDA_GEMM=unfused or =cublas forces the fallbacks below (tests, comparisons).
+    const char* forced_env = std::getenv("FOVEA_CUDA_GEMM");
+    const std::string forced = forced_env ? forced_env : "";
+    std::shared_ptr<LtGemm> lt;
+    bool fused = false;
+    const bool relu = ep.f.op == Unary::kRelu;
+    const bool fusable = relu || (ep.f.op == Unary::kIdentity && ep.bias);
+    if (fusable && forced.empty()) {
+        const cublasLtEpilogue_t epilogue = !relu     ? CUBLASLT_EPILOGUE_BIAS
+                                            : ep.bias ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                                      : CUBLASLT_EPILOGUE_RELU;
+        FOVEA_ASSIGN(lt, plan_lt(node, b, t, g, a, bm, ep.c, y, epilogue, ep.bias));
+        fused = lt != nullptr;
+    }
+    if (!lt && forced != "cublas") {
+        FOVEA_ASSIGN(lt, plan_lt(node, b, t, g, a, bm, ep.c, y, CUBLASLT_EPILOGUE_DEFAULT, nullptr));
+    }
+    if (StepProfiler::requested() && forced.empty() && (!lt || fused != fusable))
+        std::fprintf(stderr, "fovea cuda profile: %s: %s\n", node.describe().c_str(),
+                     !lt ? "no cuBLASLt algorithm, cuBLAS's own"
+                         : "no cuBLASLt algorithm with the epilogue, which runs after the product");
+    Launch product;
+    if (lt) {
+        b.need_workspace(lt->workspace);
+        const float alpha = g.alpha, beta = ep.c ? ep.beta : 0.f;
+        const void* c = ep.c ? ep.c : y;
+        product = [=, &node](const Exec& e) -> Status {
+            FOVEA_CUBLAS_TRY(cublasLtMatmul(e.cublaslt, lt->desc, &alpha, bm, lt->b, a, lt->a, &beta, c, lt->y, y,
+                                            lt->y, &lt->algo, e.workspace, lt->workspace, e.stream),
+                             node.describe() + ": cublasLtMatmul");
+            return Status::ok();
+        };
+    } else {
+        product = cublas_launch(node, t, b.precision, g, a, bm, ep.c, ep.beta, y);
+    }
+    if (fused || (!ep.bias && ep.f.op == Unary::kIdentity)) return product;
+    return Launch([=, &node](const Exec& e) -> Status {
+        FOVEA_TRY(product(e));
+        return launched(node, launch_bias_activation(t, ep.f, y, ep.bias, nullptr, count, g.n, 1, e.stream));
+    });
 }
 
 }  // namespace
@@ -748,11 +907,17 @@ Result<Launch> build_gemm(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(void* a, b.pointer(node, av));
     FOVEA_ASSIGN(void* bm, b.pointer(node, bv));
     FOVEA_ASSIGN(void* y, b.pointer(node, yv));
-    Launch product = gemm_launch(node, t, b.precision, g, a, bm, y);
-    if (!cv || beta == 0.f) return product;
+    if (!cv || beta == 0.f) return gemm_launch(node, b, t, g, a, bm, y, {});
 
-    // C broadcasts to [M, N]: added by the bias kernel (a row vector) or the binary kernel (anything else).
+    // C of Y's shape is cuBLASLt's C (scaled by beta there), a row vector its bias; any other broadcast of C is added
+    // by the binary kernel.
     const Shape& cs = shape_of(*cv);
+    GemmEpilogue ep;
+    if (cs == ys) {
+        FOVEA_ASSIGN(ep.c, b.pointer(node, cv));
+        ep.beta = beta;
+        return gemm_launch(node, b, t, g, a, bm, y, ep);
+    }
     void* c = nullptr;
     if (beta != 1.f) {
         if (!cv->constant) return node_unsupported(node, "a runtime C scaled by beta is not");
@@ -765,11 +930,10 @@ Result<Launch> build_gemm(const ir::Node& node, Builder& b) {
     }
     const bool row = shape_numel(cs) == g.n && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1));
     if (row) {
-        return Launch([=, &node](const Exec& e) -> Status {
-            FOVEA_TRY(product(e));
-            return launched(node, launch_bias_activation(t, UnaryParams{}, y, c, nullptr, g.m * g.n, g.n, 1, e.stream));
-        });
+        ep.bias = c;
+        return gemm_launch(node, b, t, g, a, bm, y, ep);
     }
+    FOVEA_ASSIGN(const Launch product, gemm_launch(node, b, t, g, a, bm, y, {}));
     BinaryParams p;
     p.op = Binary::kAdd;
     p.rank = 2;
@@ -799,7 +963,7 @@ Result<Launch> build_matmul(const ir::Node& node, Builder& b) {
     g.n = bs.back();
     const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
     if (bs.size() == 2) {
-        g.m = shape_numel(as) / g.k;  // A's batch dims fold into M
+        g.m = shape_numel(Shape(as.begin(), as.end() - 1));  // A's batch dims fold into M
     } else if (a_batch == b_batch) {
         g.m = as[as.size() - 2];
         g.batch = shape_numel(a_batch);
@@ -812,7 +976,34 @@ Result<Launch> build_matmul(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(void* a, b.pointer(node, av));
     FOVEA_ASSIGN(void* bm, b.pointer(node, bv));
     FOVEA_ASSIGN(void* y, b.pointer(node, yv));
-    return gemm_launch(node, t, b.precision, g, a, bm, y);
+    return gemm_launch(node, b, t, g, a, bm, y, {});
+}
+
+// A [..., M, K] (its leading dims folded into rows) times a 2-D B, with the bias and activation of ops/fused_conv.h.
+Result<Launch> build_fused_matmul(const ir::Node& node, Builder& b) {
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(node));
+    const ir::Value* av = node.input(0);
+    const ir::Value* bv = node.input(1);
+    const ir::Value* biasv = node.input(2);
+    const ir::Value* yv = node.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *av));
+    const Shape& as = shape_of(*av);
+    const Shape& bs = shape_of(*bv);
+    if (as.size() < 2 || bs.size() != 2) return node_unsupported(node, "A of rank 2 or more and a 2-D B are");
+    GemmShape g;
+    g.trans_b = node.attr_int("transB", 0) != 0;
+    g.m = shape_numel(Shape(as.begin(), as.end() - 1));
+    g.k = as.back();
+    g.n = g.trans_b ? bs[0] : bs[1];
+    GemmEpilogue ep;
+    FOVEA_ASSIGN(ep.f, epilogue_unary(node, epilogue));
+    FOVEA_ASSIGN(void* a, b.pointer(node, av));
+    FOVEA_ASSIGN(void* bm, b.pointer(node, bv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    if (biasv) {
+        FOVEA_ASSIGN(ep.bias, b.pointer(node, biasv));
+    }
+    return gemm_launch(node, b, t, g, a, bm, y, ep);
 }
 
 }  // namespace fovea::cuda

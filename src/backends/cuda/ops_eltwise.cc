@@ -1,6 +1,7 @@
 // Elementwise maps, broadcasting binary ops, softmax, LayerNormalization, pooling and reductions: fovea's own kernels.
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "backends/cuda/engine.h"
 #include "ops/elementwise_plan.h"
@@ -57,15 +58,8 @@ Result<Launch> unary_launch(const ir::Node& node, Builder& b, UnaryParams f) {
     return Launch([=, &node](const Exec& e) { return launched(node, launch_unary(t, f, x, y, n, e.stream)); });
 }
 
-int64_t product(const Shape& s, size_t begin, size_t end) {
-    int64_t n = 1;
-    for (size_t i = begin; i < end; ++i) n *= s[i];
-    return n;
-}
-
-}  // namespace
-
-Result<Launch> build_unary(const ir::Node& node, Builder& b) {
+// A unary node's map and its parameters.
+Result<UnaryParams> unary_params(const ir::Node& node) {
     UnaryParams f;
     const auto* entry = std::find_if(std::begin(kUnaries), std::end(kUnaries),
                                      [&](const UnaryEntry& u) { return u.op_type == node.op_type; });
@@ -90,35 +84,79 @@ Result<Launch> build_unary(const ir::Node& node, Builder& b) {
         default:
             break;
     }
+    return f;
+}
+
+// A binary node's op (Sum of two operands adds).
+Binary binary_op(const ir::Node& node) {
+    const std::string& type = node.op_type;
+    if (type == "Sub") return Binary::kSub;
+    if (type == "Mul") return Binary::kMul;
+    if (type == "Div") return Binary::kDiv;
+    if (type == "Pow") return Binary::kPow;
+    if (type == "Max") return Binary::kMax;
+    if (type == "Min") return Binary::kMin;
+    return Binary::kAdd;
+}
+
+// A Pow by a constant scalar: a unary map (YOLO's squares).
+std::optional<UnaryParams> power_map(const ir::Node& node) {
+    const ir::Value* e = node.input(1);
+    if (node.op_type != "Pow" || !e || !e->constant || e->constant->numel() != 1) return std::nullopt;
+    return UnaryParams{Unary::kPowScalar, static_cast<float>(e->constant->element_as_double(0)), 0};
+}
+
+// Strides (in elements, 0 on broadcast dims) of operand `v`, of broadcast shape `s`, over y's logical dims `ys`:
+// right-aligned numpy broadcasting; a 4-D operand stored NHWC (`nhwc`) has its NHWC strides in NCHW dim order.
+void operand_strides(const Shape& ys, const Shape& s, bool nhwc, int64_t* out) {
+    if (nhwc && s.size() == 4) {
+        const int64_t c = s[1], h = s[2], w = s[3];
+        const int64_t st[4] = {h * w * c, 1, w * c, c};
+        for (int d = 0; d < 4; ++d) out[d] = s[static_cast<size_t>(d)] == 1 ? 0 : st[d];
+        return;
+    }
+    int64_t stride = 1;
+    for (size_t i = 0; i < ys.size(); ++i) {
+        const size_t d = ys.size() - 1 - i;  // dim d of y is dim (s.size() - 1 - i) of s
+        if (i >= s.size()) {
+            out[d] = 0;
+            continue;
+        }
+        const int64_t dim = s[s.size() - 1 - i];
+        out[d] = dim == 1 ? 0 : stride;
+        stride *= dim;
+    }
+}
+
+// An NHWC y is contiguous in N, H, W, C order: the kernels walk its dims (and every operand's strides) so.
+constexpr int kNhwcOrder[4] = {0, 2, 3, 1};
+void to_nhwc_order(int64_t* dims) {
+    const int64_t nchw[4] = {dims[0], dims[1], dims[2], dims[3]};
+    for (int d = 0; d < 4; ++d) dims[d] = nchw[kNhwcOrder[d]];
+}
+
+int64_t product(const Shape& s, size_t begin, size_t end) {
+    int64_t n = 1;
+    for (size_t i = begin; i < end; ++i) n *= s[i];
+    return n;
+}
+
+}  // namespace
+
+Result<Launch> build_unary(const ir::Node& node, Builder& b) {
+    FOVEA_ASSIGN(const UnaryParams f, unary_params(node));
     return unary_launch(node, b, f);
 }
 
 Result<Launch> build_binary(const ir::Node& node, Builder& b) {
-    Binary op = Binary::kAdd;
-    const std::string& type = node.op_type;
-    if (type == "Add" || type == "Sum")
-        op = Binary::kAdd;
-    else if (type == "Sub")
-        op = Binary::kSub;
-    else if (type == "Mul")
-        op = Binary::kMul;
-    else if (type == "Div")
-        op = Binary::kDiv;
-    else if (type == "Pow")
-        op = Binary::kPow;
-    else if (type == "Max")
-        op = Binary::kMax;
-    else if (type == "Min")
-        op = Binary::kMin;
+    const Binary op = binary_op(node);
     if (node.inputs.size() != 2 || !node.inputs[0] || !node.inputs[1])
         return node_unsupported(node, "only two operands are");
     const ir::Value* av = node.inputs[0];
     const ir::Value* bv = node.inputs[1];
     const ir::Value* yv = node.outputs[0];
     FOVEA_ASSIGN(const Float t, b.float_type(node, *yv));
-    // A constant scalar exponent is a unary map (YOLO's squares).
-    if (op == Binary::kPow && bv->constant && bv->constant->numel() == 1)
-        return unary_launch(node, b, {Unary::kPowScalar, static_cast<float>(bv->constant->element_as_double(0)), 0});
+    if (const std::optional<UnaryParams> map = power_map(node)) return unary_launch(node, b, *map);
 
     const Shape& ys = shape_of(*yv);
     if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
@@ -130,58 +168,88 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(void* a, b.pointer_as(node, av, lay));
     FOVEA_ASSIGN(void* bp, b.pointer_as(node, bv, lay));
     FOVEA_ASSIGN(void* y, b.pointer(node, yv));
-    const bool a_nhwc = lay == Layout::kNHWC && layout_matters(*av);
-    const bool b_nhwc = lay == Layout::kNHWC && layout_matters(*bv);
+    bool nhwc[2] = {lay == Layout::kNHWC && layout_matters(*av), lay == Layout::kNHWC && layout_matters(*bv)};
     // The kernels' fast path wants the full-size operand first; commutative ops may swap.
     const bool commutative = op == Binary::kAdd || op == Binary::kMul || op == Binary::kMax || op == Binary::kMin;
-    bool swapped_nhwc[2] = {a_nhwc, b_nhwc};
     if (commutative && shape_numel(as) < shape_numel(bs)) {
         std::swap(as, bs);
         std::swap(a, bp);
-        std::swap(swapped_nhwc[0], swapped_nhwc[1]);
+        std::swap(nhwc[0], nhwc[1]);
     }
     BinaryParams p;
     p.op = op;
     p.rank = static_cast<int>(ys.size());
-    auto strides = [&](const Shape& s, int64_t* out) {
-        int64_t stride = 1;
-        for (size_t i = 0; i < ys.size(); ++i) {
-            const size_t d = ys.size() - 1 - i;  // right-aligned: dim d of y is dim (s.size() - 1 - i) of s
-            if (i >= s.size()) {
-                out[d] = 0;
-                continue;
-            }
-            const int64_t dim = s[s.size() - 1 - i];
-            out[d] = dim == 1 ? 0 : stride;
-            stride *= dim;
-        }
-    };
-    // A 4-D operand stored NHWC: its logical dims' strides in that order (broadcast dims 0).
-    auto nhwc_strides = [&](const Shape& s, int64_t* out) {
-        const int64_t c = s[1], h = s[2], w = s[3];
-        const int64_t st[4] = {h * w * c, 1, w * c, c};
-        for (int d = 0; d < 4; ++d) out[d] = s[static_cast<size_t>(d)] == 1 ? 0 : st[d];
-    };
     for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
-    if (swapped_nhwc[0] && as.size() == 4)
-        nhwc_strides(as, p.a_stride);
-    else
-        strides(as, p.a_stride);
-    if (swapped_nhwc[1] && bs.size() == 4)
-        nhwc_strides(bs, p.b_stride);
-    else
-        strides(bs, p.b_stride);
-    if (lay == Layout::kNHWC) {  // y is contiguous in N, H, W, C order
-        constexpr int kOrder[4] = {0, 2, 3, 1};
-        BinaryParams q = p;
-        for (int d = 0; d < 4; ++d) {
-            q.size[d] = p.size[kOrder[d]];
-            q.a_stride[d] = p.a_stride[kOrder[d]];
-            q.b_stride[d] = p.b_stride[kOrder[d]];
-        }
-        p = q;
+    operand_strides(ys, as, nhwc[0], p.a_stride);
+    operand_strides(ys, bs, nhwc[1], p.b_stride);
+    if (lay == Layout::kNHWC) {
+        to_nhwc_order(p.size);
+        to_nhwc_order(p.a_stride);
+        to_nhwc_order(p.b_stride);
     }
     return Launch([=, &node](const Exec& e) { return launched(node, launch_binary(t, p, a, bp, y, e.stream)); });
+}
+
+bool chainable(const ir::Node& node) {
+    const BuildFn build = find_builder(node);
+    if (build == build_unary) return unary_params(node).is_ok();
+    if (build != build_binary) return false;
+    return node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] && node.outputs[0]->shape_known() &&
+           node.outputs[0]->shape->size() <= static_cast<size_t>(kMaxDims);
+}
+
+Result<Launch> build_chain(const std::vector<const ir::Node*>& chain, Builder& b) {
+    const ir::Node& last = *chain.back();
+    if (chain.size() > static_cast<size_t>(kMaxChainSteps)) return node_error(last, "elementwise chain too long");
+    const ir::Value* yv = last.outputs[0];
+    FOVEA_ASSIGN(const Float t, b.float_type(last, *yv));
+    const Shape& ys = shape_of(*yv);
+    const Layout lay = b.layout(*yv);
+    ChainParams p;
+    p.rank = static_cast<int>(ys.size());
+    for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
+    // The strides of `v` read by `node` at input slot `slot`, in y's dims; its device pointer in y's layout.
+    auto operand = [&](const ir::Node& node, size_t slot, int64_t* strides) -> Result<const void*> {
+        const ir::Value* v = node.inputs[slot];
+        Shape s = shape_of(*v);
+        if (find_builder(node) == build_binary) {
+            FOVEA_ASSIGN(s, ops::broadcast_operand_shape(node, static_cast<int>(slot), s,
+                                                         static_cast<int64_t>(shape_of(*node.inputs[0]).size())));
+        }
+        operand_strides(ys, s, lay == Layout::kNHWC && layout_matters(*v), strides);
+        FOVEA_ASSIGN(void* ptr, b.pointer_as(node, v, lay));
+        return static_cast<const void*>(ptr);
+    };
+    const void* x = nullptr;
+    const ir::Value* running = nullptr;  // the value the chain carries into the next step
+    for (const ir::Node* node : chain) {
+        ChainStep& step = p.step[p.steps++];
+        // The first step reads its (first) input as x; later ones the running value, in either slot.
+        const size_t carried = !running ? 0 : node->inputs[0] == running ? 0 : 1;
+        if (!running) {
+            FOVEA_ASSIGN(x, operand(*node, 0, p.x_stride));
+        }
+        if (find_builder(*node) == build_unary || power_map(*node)) {
+            if (find_builder(*node) == build_unary) {
+                FOVEA_ASSIGN(step.unary, unary_params(*node));
+            } else {
+                step.unary = *power_map(*node);
+            }
+        } else {
+            step.binary = true;
+            step.op = binary_op(*node);
+            step.operand_first = carried == 1;
+            FOVEA_ASSIGN(step.operand, operand(*node, 1 - carried, step.stride));
+        }
+        running = node->outputs[0];
+    }
+    if (lay == Layout::kNHWC) {
+        to_nhwc_order(p.size);
+        to_nhwc_order(p.x_stride);
+        for (int s = 0; s < p.steps; ++s) to_nhwc_order(p.step[s].stride);
+    }
+    FOVEA_ASSIGN(void* y, b.pointer(last, yv));
+    return Launch([=, &last](const Exec& e) { return launched(last, launch_chain(t, p, x, y, e.stream)); });
 }
 
 Result<Launch> build_softmax(const ir::Node& node, Builder& b) {

@@ -84,6 +84,33 @@ __global__ void binary_kernel(BinaryParams p, const T* a, const T* b, T* y, int6
     }
 }
 
+template <typename T>
+__global__ void chain_kernel(ChainParams p, const T* x, T* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) {
+        int64_t rest = i, ix = 0, at[kMaxChainSteps] = {};
+        for (int d = p.rank - 1; d >= 0; --d) {
+            const int64_t c = rest % p.size[d];
+            rest /= p.size[d];
+            ix += c * p.x_stride[d];
+#pragma unroll
+            for (int s = 0; s < kMaxChainSteps; ++s) at[s] += c * p.step[s].stride[d];
+        }
+        float v = load(x, ix);
+#pragma unroll
+        for (int s = 0; s < kMaxChainSteps; ++s) {
+            if (s >= p.steps) break;
+            const ChainStep& step = p.step[s];
+            if (!step.binary) {
+                v = apply_unary(step.unary, v);
+                continue;
+            }
+            const float o = load(static_cast<const T*>(step.operand), at[s]);
+            v = step.operand_first ? apply_binary(step.op, o, v) : apply_binary(step.op, v, o);
+        }
+        store(y, i, v);
+    }
+}
+
 // The common shapes: same-shape operands, or b one value per (row of `inner`) block, as a per-channel scale.
 template <typename T>
 __global__ void binary_same_kernel(Binary op, const T* a, const T* b, T* y, int64_t n) {
@@ -245,6 +272,18 @@ cudaError_t launch_binary(Float t, const BinaryParams& p, const void* a, const v
                             stream);
     return binary_typed(p, static_cast<const __half*>(a), static_cast<const __half*>(b), static_cast<__half*>(y),
                         stream);
+}
+
+cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, cudaStream_t stream) {
+    int64_t n = 1;
+    for (int d = 0; d < p.rank; ++d) n *= p.size[d];
+    if (n == 0) return cudaSuccess;
+    if (t == Float::kF32)
+        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y), n);
+    else
+        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const __half*>(x), static_cast<__half*>(y),
+                                                              n);
+    return cudaGetLastError();
 }
 
 cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream) {

@@ -64,6 +64,27 @@ struct BinaryParams {
 };
 cudaError_t launch_binary(Float t, const BinaryParams& p, const void* a, const void* b, void* y, cudaStream_t stream);
 
+// y (contiguous, dims `size`) = a chain of elementwise steps over x (read at x_stride): each step is a unary map or a
+// binary op with one more operand, read at its own strides (0 on broadcast dims) on either side. The engine's
+// elementwise groups (a layer scale then a residual Add, a detector head's decode) in one pass, in float.
+constexpr int kMaxChainSteps = 8;
+struct ChainStep {
+    bool binary = false;
+    UnaryParams unary;         // when !binary
+    Binary op = Binary::kAdd;  // when binary: v = v op operand, or operand op v when operand_first
+    bool operand_first = false;
+    const void* operand = nullptr;
+    int64_t stride[kMaxDims] = {};
+};
+struct ChainParams {
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t x_stride[kMaxDims] = {};
+    int steps = 0;
+    ChainStep step[kMaxChainSteps];
+};
+cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, cudaStream_t stream);
+
 // Float conversion of n elements.
 cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream);
 
