@@ -101,8 +101,15 @@ bool conv_takes_nhwc(const ir::Node& node) {
 bool is_alias_op(const ir::Node& node) {
     if (!node.domain.empty()) return false;
     const std::string& op = node.op_type;
-    return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity" ||
-           (op == "Dropout" && (node.outputs.size() < 2 || !node.outputs[1]));
+    if (op == "Dropout") {
+        // An identity only in inference: no mask asked for, and training_mode absent or a constant false (a runtime
+        // one may turn training on, which the engine cannot do).
+        const ir::Value* training = node.input(2);
+        const bool inference = !training || (training->constant && training->constant->numel() == 1 &&
+                                             training->constant->element_as_double(0) == 0);
+        return inference && (node.outputs.size() < 2 || !node.outputs[1]);
+    }
+    return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity";
 }
 
 namespace {

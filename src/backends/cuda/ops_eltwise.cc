@@ -156,6 +156,8 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
     const ir::Value* bv = node.inputs[1];
     const ir::Value* yv = node.outputs[0];
     FOVEA_ASSIGN(const Float t, b.float_type(node, *yv));
+    if (av->dtype != yv->dtype || (bv->dtype != yv->dtype && !power_map(node)))
+        return node_unsupported(node, "operands of another dtype than the output (an integer exponent) are not");
     if (const std::optional<UnaryParams> map = power_map(node)) return unary_launch(node, b, *map);
 
     const Shape& ys = shape_of(*yv);
@@ -194,7 +196,9 @@ bool chainable(const ir::Node& node) {
     const BuildFn build = find_builder(node);
     if (build == build_unary) return unary_params(node).is_ok();
     if (build != build_binary) return false;
-    return node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] && node.outputs[0]->shape_known() &&
+    return node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] &&
+           node.inputs[0]->dtype == node.outputs[0]->dtype &&
+           (node.inputs[1]->dtype == node.outputs[0]->dtype || power_map(node)) && node.outputs[0]->shape_known() &&
            node.outputs[0]->shape->size() <= static_cast<size_t>(kMaxDims);
 }
 
