@@ -29,7 +29,7 @@ std::string desc_text(const TensorDesc& d) {
 // The optimizer's passes on a fresh import of the model: the session runs the same passes but keeps no report.
 Status print_pass_reports(const std::string& model) {
     FOVEA_ASSIGN(auto graph, onnx::import_file(model));
-    FOVEA_ASSIGN(const auto reports, ir::passes::optimize(*graph));
+    FOVEA_ASSIGN(const auto reports, ir::passes::optimize(*graph, "cpu"));
     std::printf("passes:\n  %-24s %8s %8s\n", "pass", "before", "after");
     for (const auto& r : reports) std::printf("  %-24s %8d %8d\n", r.name.c_str(), r.nodes_before, r.nodes_after);
     return Status::ok();

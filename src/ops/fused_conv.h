@@ -2,6 +2,9 @@
 //   FusedConv(X, W, B?, Sum?):   Y = activation(Conv(X, W, B) + Sum)
 //   FusedMatMul(A, B, Bias?):    Y = activation(MatMul(A, transB ? B^T : B) + Bias), B 2-D, Bias [N]; the Linear
 //                                layers of classifiers and transformers (MatMul + Add, Gemm, with their activation)
+//   ConcatAffine(Scale, Shift, X1, ..., Xn), axis 1:  Y = activation(Concat(X1..Xn) * Scale + Shift), Scale and Shift
+//                                one value per output channel: DenseNet's concatenation and the BatchNormalization
+//                                and ReLU that open each layer, one pass instead of a copy and a pass over the copy
 // Inference, the reference kernels and the faster backends read the epilogue through this header, so they agree.
 #pragma once
 

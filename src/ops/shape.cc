@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/fused_conv.h"
 #include "ops/op.h"
 #include "ops/shape_plan.h"
 
@@ -205,6 +206,31 @@ Result<std::vector<int64_t>> transpose_perm(const ir::Node& node, int64_t rank) 
         return invalid_argument("attribute perm = " + list_to_string(perm) + " is not a permutation of the " +
                                 std::to_string(rank) + " input dims");
     return perm;
+}
+
+// Concat along axis 1 of the inputs after Scale and Shift, which hold one value per output channel.
+Status infer_ConcatAffine(InferContext& ctx) {
+    if (ctx.node.domain != kFoveaDomain) return ctx.fail_unsupported("ConcatAffine exists only in domain 'fovea'");
+    FOVEA_TRY(ctx.expect_inputs(3, std::numeric_limits<size_t>::max()));
+    FOVEA_TRY(read_epilogue(ctx.node).status());
+    for (size_t i = 0; i < 2; ++i) {
+        const TensorInfo& p = ctx.input(i);
+        if (!p.present || p.dtype != DType::kFloat32 || (p.shape && p.rank() != 1))
+            return ctx.fail(std::string(i == 0 ? "Scale" : "Shift") + " must be a float32 vector");
+    }
+    if (ctx.node.attr_int("axis", 1) != 1) return ctx.fail("axis must be 1");
+    InferContext inner{ctx.node, {ctx.inputs.begin() + 2, ctx.inputs.end()}, {}};
+    FOVEA_TRY(infer_Concat(inner));
+    ctx.outputs = std::move(inner.outputs);
+    const std::optional<Shape>& y = ctx.outputs[0].shape;
+    if (ctx.outputs[0].dtype != DType::kFloat32) return ctx.fail("the inputs must be float32");
+    for (size_t i = 0; i < 2 && y && y->size() >= 2 && (*y)[1] >= 0; ++i) {
+        const std::optional<Shape>& p = ctx.input(i).shape;
+        if (p && (*p)[0] != (*y)[1])
+            return ctx.fail(std::string(i == 0 ? "Scale" : "Shift") + " has " + std::to_string((*p)[0]) +
+                            " values for " + std::to_string((*y)[1]) + " channels");
+    }
+    return Status::ok();
 }
 
 Status infer_Concat(InferContext& ctx) {

@@ -116,7 +116,8 @@ Result<std::unique_ptr<Session>> Session::create(std::unique_ptr<ir::Graph> grap
             return not_found("a shape is given for '" + name + "', which is not a model input");
     }
     // Shape-independent rewrites happen once; the reference backend runs the model as given, being the oracle.
-    if (options.backend != "ref") FOVEA_TRY(ir::passes::optimize(*s->graph_).status());
+    if (options.backend != "ref")
+        FOVEA_TRY(ir::passes::optimize(*s->graph_, options.backend, options.precision).status());
     FOVEA_TRY(s->bind(options.input_shapes));
     return s;
 }

@@ -19,6 +19,7 @@
 #include "backends/cpu/layout.h"
 #include "backends/ref/ref_backend.h"
 #include "ir/graph.h"
+#include "ir/passes/passes.h"
 #include "ops/infer_graph.h"
 
 namespace fovea {
@@ -257,6 +258,19 @@ INSTANTIATE_TEST_SUITE_P(Epilogues, CpuFusedMatMul,
                          [](const ::testing::TestParamInfo<std::string>& p) {
                              return p.param.empty() ? std::string("None") : p.param;
                          });
+
+// fovea.ConcatAffine, plain layout (the NHWC one runs in the DenseNet zoo test): inputs of several widths, each
+// activation kind its kernel treats apart (ReLU and none vectorized, the rest through the shared epilogue).
+TEST(CpuConcatAffine, matches_ref_for_each_kind_of_activation) {
+    for (const char* activation : {"", "Relu", "HardSwish"}) {
+        SCOPED_TRACE(activation);
+        NodeCase c("ConcatAffine", 1, "fovea");
+        c.random_constant({19}).random_constant({19}).input({2, 3, 5, 7}).input({2, 16, 5, 7}, -2.0f, 2.0f);
+        c.attr("axis", int64_t{1}).attr("activation", std::string(activation)).attr("activation_params", Floats{});
+        EXPECT_FALSE(c.declined());
+        c.expect_matches_ref();
+    }
+}
 
 TEST(CpuConvTranspose, matches_ref_with_groups_output_padding_and_output_shape) {
     NodeCase("ConvTranspose")
@@ -732,6 +746,56 @@ TEST(CpuLayout, slices_and_splits_in_nhwc_match_ref) {
             EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
         }
     }
+}
+
+// DenseNet's layer: two convs concatenated, BatchNormalization + ReLU, a 1x1 conv. In fp32 the optimizer makes the
+// middle one fovea.ConcatAffine; it stays channels-last between the convs and matches the reference backend.
+TEST(CpuLayout, a_densenet_layer_runs_as_concat_affine_channels_last_and_matches_ref) {
+    test::ModelBuilder m;
+    m.input("x", {"2", "8", "6", "7"});
+    auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
+        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
+        m.weight(out + "_b", {cout});
+        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
+                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+    };
+    conv("x", "c1", 8, 8, 3);
+    conv("c1", "c2", 8, 16, 3);
+    test::set_attr(m.node("Concat", {"c1", "c2"}, {"cat"}), "axis", int64_t{1});
+    m.weight("n_scale", {24}, 0.5f, 1.5f);
+    m.weight("n_bias", {24});
+    m.weight("n_mean", {24});
+    m.weight("n_var", {24}, 0.5f, 1.5f);
+    m.node("BatchNormalization", {"cat", "n_scale", "n_bias", "n_mean", "n_var"}, {"n"});
+    m.node("Relu", {"n"}, {"r"});
+    conv("r", "y", 24, 8, 1);
+    m.output("y");
+    const std::string model = m.bytes();
+
+    auto graph = test::import_model(model);
+    ASSERT_TRUE(graph);
+    ASSERT_TRUE(ir::passes::optimize(*graph, "cpu").is_ok());
+    const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                       std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
+    ASSERT_TRUE(ops::infer_graph(*graph, &evaluate).is_ok());
+    std::set<std::string> kept;
+    for (const ir::Value* v : cpu::plan_nhwc(*graph, {})) kept.insert(v->name);
+    for (const char* name : {"c1", "c2", "r"}) EXPECT_TRUE(kept.count(name)) << name << " is not kept in NHWC";
+
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({2, 8, 6, 7}, -1.0f, 1.0f, 9)}};
+    auto expected = test::run_session(model, "ref", inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    SessionOptions options;
+    options.backend = "cpu";
+    auto session = Session::load_from_memory(test::as_bytes(model), options);
+    ASSERT_TRUE(session.is_ok()) << session.status().to_string();
+    EXPECT_EQ((*session)->nodes_per_backend().count("ref"), 0u);
+    int fused = 0;
+    for (const auto& n : (*session)->graph().nodes()) fused += n->op_type == "ConcatAffine";
+    EXPECT_EQ(fused, 1);
+    auto actual = (*session)->run(inputs);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
 }
 
 // ShuffleNet's unit: two branches concatenated, the channels shuffled (Reshape to [N, 2, C/2, H, W], Transpose of the

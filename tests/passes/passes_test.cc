@@ -579,6 +579,48 @@ TEST(FuseLinear, LeavesWhatFusedMatMulCannotCompute) {
     EXPECT_EQ(op_counts(*g), (Counts{{"Add", 2}, {"Gemm", 2}, {"MatMul", 4}, {"Relu", 3}}));
 }
 
+// DenseNet's layer: Concat(x, conv(x)), then BatchNormalization + ReLU, then a conv. For the cpu backend in fp32 the
+// concatenation and the norm become one ConcatAffine; a concatenation read twice, a norm without an activation (left a
+// BatchNormalization) and other backends keep theirs.
+TEST(FuseConcatAffine, DenseNetLayerForTheCpuBackend) {
+    ModelBuilder m;
+    m.input("x", {"2", "3", "7", "9"});
+    conv_3x3(m, "x", "c");
+    set_attr(m.node("Concat", {"x", "c"}, {"cat"}), "axis", int64_t{1});
+    batchnorm(m, "cat", "n", 7);
+    m.node("Relu", {"n"}, {"r"});
+    m.weight("w", {5, 7, 1, 1});
+    m.node("Conv", {"r", "w"}, {"y"});
+    m.output("y");
+    const std::map<std::string, Tensor> input = {{"x", random_tensor({2, 3, 7, 9})}};
+    for (const char* backend : {"cpu", "cuda"}) {
+        auto g = import_model(m.bytes());
+        ASSERT_TRUE(g);
+        ASSERT_TRUE(ir::passes::optimize(*g, backend).is_ok());
+        if (std::string(backend) == "cpu")
+            EXPECT_EQ(op_counts(*g), (Counts{{"ConcatAffine", 1}, {"Conv", 2}}));
+        else
+            EXPECT_EQ(op_counts(*g), (Counts{{"Concat", 1}, {"Conv", 2}, {"FusedConv", 1}}));
+        expect_same_outputs(m.bytes(), *g, input);
+    }
+    ModelBuilder kept;
+    kept.input("x", {"2", "3", "7", "9"});
+    conv_3x3(kept, "x", "c");
+    set_attr(kept.node("Concat", {"x", "c"}, {"cat"}), "axis", int64_t{1});
+    batchnorm(kept, "cat", "n", 7);
+    kept.node("Relu", {"n"}, {"y1"});
+    kept.node("Sigmoid", {"cat"}, {"y2"});  // the concatenation is read twice
+    set_attr(kept.node("Concat", {"x", "c"}, {"cat2"}), "axis", int64_t{1});
+    batchnorm(kept, "cat2", "y3", 7);  // no activation: stays a BatchNormalization
+    for (const char* y : {"y1", "y2", "y3"}) kept.output(y);
+    auto g = import_model(kept.bytes());
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(ir::passes::optimize(*g, "cpu").is_ok());
+    EXPECT_EQ(op_counts(*g),
+              (Counts{{"BatchNormalization", 1}, {"Concat", 2}, {"Conv", 1}, {"FusedConv", 1}, {"Sigmoid", 1}}));
+    expect_same_outputs(kept.bytes(), *g, input);
+}
+
 TEST(FuseActivationPatterns, LeavesPatternsWithSharedInsidesOrOtherConstants) {
     ModelBuilder m;
     m.input("x", {"2", "3"});

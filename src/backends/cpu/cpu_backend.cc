@@ -84,6 +84,7 @@ constexpr Entry kKernels[] = {
 constexpr Entry kFoveaKernels[] = {
     {"FusedConv", compile_conv},
     {"FusedMatMul", compile_fused_matmul},
+    {"ConcatAffine", compile_concat_affine},
     {"Gelu", compile_unary},
     {"SiLU", compile_unary},
 };

@@ -1,8 +1,10 @@
-// Data movement: shape-only ops as copies; Transpose, Split, Slice and Pad as reorders of strided views; Concat.
+// Data movement: shape-only ops as copies; Transpose, Split, Slice and Pad as reorders of strided views; Concat, and
+// fovea.ConcatAffine (a concatenation through a per-channel affine map and activation).
 #include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/kernels.h"
+#include "ops/fused_conv.h"
 #include "ops/op.h"
 #include "ops/shape_plan.h"
 
@@ -30,6 +32,92 @@ class CopyKernel final : public runtime::NodeKernel {
 
   private:
     size_t bytes_;
+};
+
+// fovea.ConcatAffine in fp32: each input's channels through their output channel's scale, shift and activation,
+// written once into the concatenation, channels-last (a row of channels per pixel) or plain (a plane per channel).
+// DenseNet-121 at batch 8 on 2 cores spent 31 ms per run in its 62 concatenations and 48 ms in the BatchNormalization
+// + ReLU passes over them (depthwise 1x1 convolutions in oneDNN).
+class ConcatAffineKernel final : public runtime::NodeKernel {
+  public:
+    ConcatAffineKernel(int threads, bool nhwc, int64_t batch, int64_t plane, std::vector<int64_t> channels,
+                       ops::Epilogue epilogue)
+        : threads_(threads),
+          nhwc_(nhwc),
+          batch_(batch),
+          plane_(plane),
+          channels_(std::move(channels)),
+          epilogue_(std::move(epilogue)) {
+        for (int64_t c : channels_) total_ += c;
+    }
+    Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override {
+        if (inputs.size() != channels_.size() + 2 || outputs.empty() ||
+            outputs[0].numel() != batch_ * total_ * plane_ || inputs[0]->numel() != total_ ||
+            inputs[1]->numel() != total_)
+            return internal_error("concat-affine kernel: tensor sizes differ from the compiled ones");
+        for (size_t i = 0; i < channels_.size(); ++i)
+            if (inputs[i + 2]->numel() != batch_ * channels_[i] * plane_)
+                return internal_error("concat-affine kernel: tensor sizes differ from the compiled ones");
+        const float* scale = inputs[0]->data<float>();
+        const float* shift = inputs[1]->data<float>();
+        float* y = outputs[0].data<float>();
+        const ThreadScope threads(threads_);
+        if (nhwc_) {
+#pragma omp parallel for schedule(static)
+            for (int64_t p = 0; p < batch_ * plane_; ++p) {
+                int64_t first = 0;
+                for (size_t i = 0; i < channels_.size(); ++i) {
+                    const int64_t c = channels_[i];
+                    apply(inputs[i + 2]->data<float>() + p * c, scale + first, shift + first, y + p * total_ + first,
+                          c);
+                    first += c;
+                }
+            }
+            return Status::ok();
+        }
+        std::vector<std::pair<size_t, int64_t>> source(
+            static_cast<size_t>(total_));  // output channel: input, its channel
+        for (size_t i = 0, oc = 0; i < channels_.size(); ++i)
+            for (int64_t c = 0; c < channels_[i]; ++c) source[oc++] = {i, c};
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t n = 0; n < batch_; ++n)
+            for (int64_t oc = 0; oc < total_; ++oc) {
+                const auto [i, c] = source[static_cast<size_t>(oc)];
+                const float* x = inputs[i + 2]->data<float>() + (n * channels_[i] + c) * plane_;
+                float* row = y + (n * total_ + oc) * plane_;
+                const float s = scale[oc], b = shift[oc];
+                if (epilogue_.activation == ops::Activation::kRelu) {
+#pragma omp simd
+                    for (int64_t k = 0; k < plane_; ++k) row[k] = std::max(x[k] * s + b, 0.0f);
+                } else {
+                    for (int64_t k = 0; k < plane_; ++k) row[k] = ops::apply_activation(epilogue_, x[k] * s + b);
+                }
+            }
+        return Status::ok();
+    }
+
+  private:
+    // y[c] = activation(x[c] * s[c] + b[c]) over one row of channels; ReLU and none vectorized.
+    void apply(const float* x, const float* s, const float* b, float* y, int64_t count) const {
+        switch (epilogue_.activation) {
+            case ops::Activation::kRelu:
+#pragma omp simd
+                for (int64_t c = 0; c < count; ++c) y[c] = std::max(x[c] * s[c] + b[c], 0.0f);
+                return;
+            case ops::Activation::kNone:
+#pragma omp simd
+                for (int64_t c = 0; c < count; ++c) y[c] = x[c] * s[c] + b[c];
+                return;
+            default:
+                for (int64_t c = 0; c < count; ++c) y[c] = ops::apply_activation(epilogue_, x[c] * s[c] + b[c]);
+        }
+    }
+
+    int threads_;
+    bool nhwc_;
+    int64_t batch_, plane_, total_ = 0;
+    std::vector<int64_t> channels_;
+    ops::Epilogue epilogue_;
 };
 
 // Pad in constant mode: the output is filled with the pad value, then the kept input lands in its interior. An empty
@@ -259,6 +347,26 @@ Compiled compile_concat(const ir::Node& node, Context& ctx) {
         args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(j)] = kernel->input(used[j], srcs[j]);
     kernel->add(dnnl::concat(pd), std::move(args));
     return DnnlKernel::finish(std::move(kernel));
+}
+
+Compiled compile_concat_affine(const ir::Node& node, Context& ctx) {
+    const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
+    const auto f32 = dnnl::memory::data_type::f32;
+    auto fp32_image = [&](const ir::Value* v) {
+        return v && v->dtype == DType::kFloat32 && v->shape_known() && v->shape->size() == 4 &&
+               ctx.storage_type(*v) == f32;
+    };
+    if (!fp32_image(y) || node.inputs.size() < 3 || !node.inputs[0] || !node.inputs[1]) return decline();
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(node));
+    const Shape& ys = *y->shape;
+    std::vector<int64_t> channels;
+    for (size_t i = 2; i < node.inputs.size(); ++i) {
+        const ir::Value* x = node.inputs[i];
+        if (!fp32_image(x) || ctx.nhwc(*x) != ctx.nhwc(*y)) return decline();
+        channels.push_back((*x->shape)[1]);
+    }
+    return std::unique_ptr<runtime::NodeKernel>(
+        new ConcatAffineKernel(ctx.threads(), ctx.nhwc(*y), ys[0], ys[2] * ys[3], std::move(channels), epilogue));
 }
 
 }  // namespace fovea::cpu

@@ -42,6 +42,7 @@ Compiled compile_split(const ir::Node& node, Context& ctx);
 Compiled compile_slice(const ir::Node& node, Context& ctx);
 Compiled compile_pad(const ir::Node& node, Context& ctx);
 Compiled compile_concat(const ir::Node& node, Context& ctx);
+Compiled compile_concat_affine(const ir::Node& node, Context& ctx);  // fovea.ConcatAffine
 // reduce.cc
 Compiled compile_reduce(const ir::Node& node, Context& ctx);  // ReduceMean, Sum, Max, Min, Prod, L2
 // resize.cc

@@ -96,6 +96,10 @@ Role role_of(const ir::Node& node) {
         compile == compile_batch_norm || compile == compile_resize)
         return {{0}, true, true};
     Role tied{{}, true, true};
+    if (compile == compile_concat_affine) {  // its images follow Scale and Shift (1-D, layout-free)
+        for (size_t i = 2; i < node.inputs.size(); ++i) tied.inputs.push_back(i);
+        return tied;
+    }
     if (compile == compile_sum || compile == compile_concat) {
         // Concatenation keeps its axis in NHWC only as the channel one.
         if (compile == compile_concat) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/ref/kernels.h"
+#include "ops/fused_conv.h"
 #include "ops/op.h"
 #include "ops/shape_plan.h"
 
@@ -102,6 +103,32 @@ Status ref_Concat(KernelContext& ctx) {
     for (const Tensor* in : ctx.inputs) {
         copy_view(*in, dense(*in), out, {offset * strides[static_cast<size_t>(axis)], strides}, in->shape());
         offset += in->dim(axis);
+    }
+    return Status::ok();
+}
+
+// Each input's channels in turn, through the output channel's scale, shift and the activation.
+Status ref_ConcatAffine(KernelContext& ctx) {
+    FOVEA_ASSIGN(const ops::Epilogue epilogue, ops::read_epilogue(ctx.node));
+    const float* scale = ctx.inputs[0]->data<float>();
+    const float* shift = ctx.inputs[1]->data<float>();
+    Tensor& out = ctx.outputs[0];
+    const int64_t batch = out.dim(0), channels = out.dim(1),
+                  inner = out.numel() / std::max<int64_t>(batch * channels, 1);
+    float* y = out.data<float>();
+    int64_t first = 0;  // the input's first output channel
+    for (size_t i = 2; i < ctx.inputs.size(); ++i) {
+        const Tensor& in = *ctx.inputs[i];
+        const int64_t c_in = in.dim(1);
+        const float* x = in.data<float>();
+        for (int64_t n = 0; n < batch; ++n)
+            for (int64_t c = 0; c < c_in; ++c)
+                for (int64_t k = 0; k < inner; ++k) {
+                    const int64_t oc = first + c;
+                    y[(n * channels + oc) * inner + k] =
+                        ops::apply_activation(epilogue, x[(n * c_in + c) * inner + k] * scale[oc] + shift[oc]);
+                }
+        first += c_in;
     }
     return Status::ok();
 }

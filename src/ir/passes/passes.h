@@ -60,8 +60,17 @@ Status fuse_activation_patterns(Graph& graph);
 // activation patterns become single nodes only after convs have taken theirs.
 const std::vector<Pass>& default_pipeline();
 
-// Runs the default pipeline for optimizing backends (cpu, cuda); the reference backend runs models as given.
-// Leaves the graph sorted, verified and shape-inferred (without folding), with unused values dropped.
-Result<std::vector<PassReport>> optimize(Graph& graph);
+// A channel Concat and the per-channel affine map + activation that alone reads it (DenseNet): one fovea.ConcatAffine.
+Status fuse_concat_affine(Graph& graph);
+
+// Passes one backend runs after the default pipeline, for ops only its kernels take: fuse_concat_affine for "cpu" in
+// fp32.
+std::vector<Pass> backend_pipeline(std::string_view backend, std::string_view precision);
+
+// Runs the default pipeline for optimizing backends (cpu, cuda), then `backend`'s own passes; the reference backend
+// runs models as given. Leaves the graph sorted, verified and shape-inferred (without folding), with unused values
+// dropped.
+Result<std::vector<PassReport>> optimize(Graph& graph, std::string_view backend = "",
+                                         std::string_view precision = "fp32");
 
 }  // namespace fovea::ir::passes

@@ -22,10 +22,17 @@ const std::vector<Pass>& default_pipeline() {
     return pipeline;
 }
 
-Result<std::vector<PassReport>> optimize(Graph& graph) {
+std::vector<Pass> backend_pipeline(std::string_view backend, std::string_view precision) {
+    if (backend == "cpu" && precision == "fp32") return {{"fuse_concat_affine", &fuse_concat_affine}};
+    return {};
+}
+
+Result<std::vector<PassReport>> optimize(Graph& graph, std::string_view backend, std::string_view precision) {
     std::vector<PassReport> reports;
     FOVEA_TRY(graph.sort());
-    for (const Pass& pass : default_pipeline()) {
+    std::vector<Pass> passes = default_pipeline();
+    for (const Pass& pass : backend_pipeline(backend, precision)) passes.push_back(pass);
+    for (const Pass& pass : passes) {
         PassReport report{std::string(pass.name), static_cast<int>(graph.nodes().size()), 0};
         Status s = pass.run(graph);
         if (s.is_ok()) s = graph.sort();
