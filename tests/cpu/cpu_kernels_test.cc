@@ -661,6 +661,15 @@ void expect_cpu_matches_ref(const std::string& model, const std::map<std::string
     EXPECT_LT(test::relative_l2((*actual)[0], (*expected)[0]), 1e-5);
 }
 
+// A k x k convolution with a bias, padded to keep the size: in [N, cin, H, W] -> out [N, cout, H, W].
+void add_conv(test::ModelBuilder& m, const std::string& in, const std::string& out, int64_t cin, int64_t cout,
+              int64_t k) {
+    m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
+    m.weight(out + "_b", {cout});
+    test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
+                   std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+}
+
 // A C2f-style block (YOLOv8): a conv's channels split in two by Slices whose ends come from the conv's own Shape,
 // one half convolved and added back, everything concatenated and mixed by a 1x1 conv; then a Split into uneven
 // parts and a strided Slice over rows, both concatenated, then padded (and padded by nothing). Every image between
@@ -669,10 +678,7 @@ std::string c2f_model() {
     test::ModelBuilder m;
     m.input("x", {"1", "8", "10", "12"});
     auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
-        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
-        m.weight(out + "_b", {cout});
-        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
-                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+        add_conv(m, in, out, cin, cout, k);
     };
     conv("x", "c1", 8, 8, 3);
     m.node("Shape", {"c1"}, {"shape"});
@@ -754,10 +760,7 @@ TEST(CpuLayout, a_densenet_layer_runs_as_concat_affine_channels_last_and_matches
     test::ModelBuilder m;
     m.input("x", {"2", "8", "6", "7"});
     auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
-        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
-        m.weight(out + "_b", {cout});
-        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
-                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+        add_conv(m, in, out, cin, cout, k);
     };
     conv("x", "c1", 8, 8, 3);
     conv("c1", "c2", 8, 16, 3);
@@ -804,9 +807,7 @@ std::string shuffle_model() {
     test::ModelBuilder m;
     m.input("x", {"1", "8", "6", "7"});
     auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout) {
-        m.weight(out + "_w", {cout, cin, 3, 3}, -0.3f, 0.3f);
-        m.weight(out + "_b", {cout});
-        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads", std::vector<int64_t>{1, 1, 1, 1});
+        add_conv(m, in, out, cin, cout, 3);
     };
     conv("x", "c1", 8, 8);
     conv("x", "c2", 8, 8);
@@ -843,10 +844,7 @@ std::string se_model(int64_t batch) {
     test::ModelBuilder m;
     m.input("x", {std::to_string(batch), "8", "6", "7"});
     auto conv = [&](const std::string& in, const std::string& out, int64_t cin, int64_t cout, int64_t k) {
-        m.weight(out + "_w", {cout, cin, k, k}, -0.3f, 0.3f);
-        m.weight(out + "_b", {cout});
-        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads",
-                       std::vector<int64_t>{k / 2, k / 2, k / 2, k / 2});
+        add_conv(m, in, out, cin, cout, k);
     };
     conv("x", "c1", 8, 16, 3);
     m.node("GlobalAveragePool", {"c1"}, {"pooled"});
@@ -878,11 +876,7 @@ TEST(CpuLayout, keeps_a_squeeze_excitation_channels_last_and_matches_ref) {
 std::string permuted_block_model() {
     test::ModelBuilder m;
     m.input("x", {"2", "8", "5", "6"});
-    auto conv = [&](const std::string& in, const std::string& out) {
-        m.weight(out + "_w", {8, 8, 3, 3}, -0.3f, 0.3f);
-        m.weight(out + "_b", {8});
-        test::set_attr(m.node("Conv", {in, out + "_w", out + "_b"}, {out}), "pads", std::vector<int64_t>{1, 1, 1, 1});
-    };
+    auto conv = [&](const std::string& in, const std::string& out) { add_conv(m, in, out, 8, 8, 3); };
     conv("x", "c1");
     test::set_attr(m.node("Transpose", {"c1"}, {"t1"}), "perm", std::vector<int64_t>{0, 2, 3, 1});
     m.weight("w", {8, 8}, -0.5f, 0.5f);

@@ -48,7 +48,9 @@ class ConcatAffineKernel final : public runtime::NodeKernel {
           plane_(plane),
           channels_(std::move(channels)),
           epilogue_(std::move(epilogue)) {
-        for (int64_t c : channels_) total_ += c;
+        for (size_t i = 0; i < channels_.size(); ++i)
+            for (int64_t c = 0; c < channels_[i]; ++c) source_.emplace_back(i, c);
+        total_ = static_cast<int64_t>(source_.size());
     }
     Status run(std::span<const Tensor* const> inputs, std::span<Tensor> outputs) override {
         if (inputs.size() != channels_.size() + 2 || outputs.empty() ||
@@ -75,14 +77,10 @@ class ConcatAffineKernel final : public runtime::NodeKernel {
             }
             return Status::ok();
         }
-        std::vector<std::pair<size_t, int64_t>> source(
-            static_cast<size_t>(total_));  // output channel: input, its channel
-        for (size_t i = 0, oc = 0; i < channels_.size(); ++i)
-            for (int64_t c = 0; c < channels_[i]; ++c) source[oc++] = {i, c};
 #pragma omp parallel for collapse(2) schedule(static)
         for (int64_t n = 0; n < batch_; ++n)
             for (int64_t oc = 0; oc < total_; ++oc) {
-                const auto [i, c] = source[static_cast<size_t>(oc)];
+                const auto [i, c] = source_[static_cast<size_t>(oc)];
                 const float* x = inputs[i + 2]->data<float>() + (n * channels_[i] + c) * plane_;
                 float* row = y + (n * total_ + oc) * plane_;
                 const float s = scale[oc], b = shift[oc];
@@ -117,6 +115,7 @@ class ConcatAffineKernel final : public runtime::NodeKernel {
     bool nhwc_;
     int64_t batch_, plane_, total_ = 0;
     std::vector<int64_t> channels_;
+    std::vector<std::pair<size_t, int64_t>> source_;  // per output channel: its input and that input's channel
     ops::Epilogue epilogue_;
 };
 

@@ -119,6 +119,25 @@ std::unique_ptr<runtime::NodeKernel> skinny_product(const ir::Node& node, const 
     return std::make_unique<SkinnyProductKernel>(ctx.threads(), rows, depth, width, epilogue);
 }
 
+// A oneDNN matmul of the node's input 0 (read as `src`) by its input 1 (`weights`) into `dst`, with `bias` (empty:
+// none) and `attr`: the kernel and the arguments bound so far, for the caller to add the bias's and run passes.
+struct MatmulPlan {
+    std::unique_ptr<DnnlKernel> kernel;
+    dnnl::matmul::primitive_desc pd;
+    std::unordered_map<int, dnnl::memory> args;
+};
+
+MatmulPlan plan_matmul(const ir::Node& node, Context& ctx, const dnnl::memory::desc& src,
+                       const dnnl::memory::desc& weights, const dnnl::memory::desc& bias, const dnnl::memory::desc& dst,
+                       const dnnl::primitive_attr& attr) {
+    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), bias, dst);
+    MatmulPlan p{std::make_unique<DnnlKernel>(ctx, node), dnnl::matmul::primitive_desc(desc, attr, ctx.engine()), {}};
+    p.args = {{DNNL_ARG_SRC, p.kernel->input_as(0, src, p.pd.src_desc())},
+              {DNNL_ARG_WEIGHTS, weights_memory(ctx, *p.kernel, *node.inputs[1], 1, weights, p.pd.weights_desc())},
+              {DNNL_ARG_DST, p.kernel->output(0, dst)}};
+    return p;
+}
+
 Compiled compile_matmul(const ir::Node& node, Context& ctx) {
     if (!all_float32(node)) return decline();
     Shape a = shape_of(*node.inputs[0]), b = shape_of(*node.inputs[1]);
@@ -142,13 +161,8 @@ Compiled compile_matmul(const ir::Node& node, Context& ctx) {
         out = {rows, out[rank - 1]};
     }
     const dnnl::memory::desc src = plain_desc(a, kF32), weights = plain_desc(b, kF32), dst = plain_desc(out, kF32);
-    const ir::Value& w = *node.inputs[1];
-    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), dst);
-    const dnnl::matmul::primitive_desc pd(desc, user_attr(), ctx.engine());
-    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    kernel->add(dnnl::matmul(pd), {{DNNL_ARG_SRC, kernel->input_as(0, src, pd.src_desc())},
-                                   {DNNL_ARG_WEIGHTS, weights_memory(ctx, *kernel, w, 1, weights, pd.weights_desc())},
-                                   {DNNL_ARG_DST, kernel->output(0, dst)}});
+    auto [kernel, pd, args] = plan_matmul(node, ctx, src, weights, dnnl::memory::desc(), dst, user_attr());
+    kernel->add(dnnl::matmul(pd), std::move(args));
     return DnnlKernel::finish(std::move(kernel));
 }
 
@@ -184,14 +198,7 @@ Compiled compile_gemm(const ir::Node& node, Context& ctx) {
         post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, alpha, 0.0f);
         attr.set_post_ops(post_ops);
     }
-    const ir::Value& w = *node.inputs[1];
-    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), bias, dst);
-    const dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
-    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, kernel->input_as(0, src, pd.src_desc())},
-        {DNNL_ARG_WEIGHTS, weights_memory(ctx, *kernel, w, 1, weights, pd.weights_desc())},
-        {DNNL_ARG_DST, kernel->output(0, dst)}};
+    auto [kernel, pd, args] = plan_matmul(node, ctx, src, weights, bias, dst, attr);
     if (c && !scaled_c) args[DNNL_ARG_BIAS] = kernel->input(2, bias);
     if (scaled_c) {
         dnnl::memory folded = kernel->owned(bias);
@@ -228,14 +235,7 @@ Compiled compile_fused_matmul(const ir::Node& node, Context& ctx) {
     if (!own_pass) append_chain(post_ops, activation_chain(epilogue));
     dnnl::primitive_attr attr = user_attr();
     attr.set_post_ops(post_ops);
-    const ir::Value& w = *node.inputs[1];
-    const dnnl::matmul::desc desc(in_compute_type(ctx, node, src), weights_request(ctx, node, weights), bias_desc, dst);
-    const dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
-    auto kernel = std::make_unique<DnnlKernel>(ctx, node);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, kernel->input_as(0, src, pd.src_desc())},
-        {DNNL_ARG_WEIGHTS, weights_memory(ctx, *kernel, w, 1, weights, pd.weights_desc())},
-        {DNNL_ARG_DST, kernel->output(0, dst)}};
+    auto [kernel, pd, args] = plan_matmul(node, ctx, src, weights, bias_desc, dst, attr);
     if (bias) args[DNNL_ARG_BIAS] = kernel->input(2, bias_desc);
     kernel->add(dnnl::matmul(pd), std::move(args));
     if (own_pass) kernel->add_output_pass(own_pass);
