@@ -383,7 +383,7 @@ def fmt_ms(bench, cell, peer):
 
 def render_table(bench, peers, skipped, macs, peak, threads):
     cols = ["model", "input", "batch"] + [f"{p.label} ms" for p in peers] + [
-        "fovea / ORT", "fovea GFLOP/s", "fovea % peak", "ORT % peak", "peak RSS MB fovea / ORT"]
+        "fovea / ORT", "p90 ms fovea / ORT", "fovea GFLOP/s", "fovea % peak", "ORT % peak", "peak RSS MB fovea / ORT"]
     peak_text = f"{peak['gflops']:.0f} GFLOP/s" if peak else "not measured"
     out = ["", f"### {threads} thread{'s' if threads > 1 else ''} (measured fp32 peak {peak_text})", "",
            "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -396,6 +396,7 @@ def render_table(bench, peers, skipped, macs, peak, threads):
                 row.append("n/a" if peer.skips(cell.model) else fmt_ms(bench, cell, peer))
         fovea, ort = cell.best("fovea"), cell.best("ort")
         row.append(f"{fovea['median_ms'] / ort['median_ms']:.2f}" if fovea and ort else "—")
+        row.append(" / ".join(f"{r['p90_ms']:.3g}" if r and "p90_ms" in r else "—" for r in (fovea, ort)))
         flops = 2 * macs[cell.model.name] * cell.batch if macs.get(cell.model.name) else 0
         gflops = {k: flops / (r["median_ms"] * 1e-3) / 1e9 for k, r in (("fovea", fovea), ("ort", ort)) if r and flops}
         row.append(f"{gflops['fovea']:.1f}" if "fovea" in gflops else "—")
@@ -418,7 +419,7 @@ def render_notes(bench, peers, skipped, peaks, facts):
         f"- {facts['date']}, commit {facts['commit']}, {facts['fovea_build']}; {facts['versions']}. "
         f"This run took {facts['wall_min']:.1f} min: `{facts['command']}`.",
         "- Numbers are the **median latency of one batch, in ms, from the best round** (lower is better), on "
-        "random inputs in [0, 1). Every cell ran every peer once per round, in a peer order that rotates from "
+        "random inputs in [0, 1); `p90` is the 90th percentile of the same round's iterations. Every cell ran every peer once per round, in a peer order that rotates from "
         f"round to round, for {args.rounds} rounds. A run during which other processes kept more than "
         f"{args.busy_cores:g} cores busy (on average) is disturbed and does not count; before each run the driver "
         f"waits for a quieter machine, up to {args.max_wait:g} min in all. A peer with fewer than {args.rounds} "
