@@ -459,6 +459,12 @@ def render_notes(bench, peers, skipped, peaks, facts):
             notes.append(f"- {labels[key]}: not run ({why}).")
     if not peaks:
         notes.append(f"- % peak: not measured ({args.peak} is not built; `make build` builds it).")
+    created = [f"{c.model.name} {c.best('fovea')['session_ms']:.0f} ms" for c in bench.cells
+               if c.batch == 1 and c.threads == max(args.threads) and c.best("fovea")
+               and "session_ms" in c.best("fovea")]
+    if created:
+        notes.append("- fovea session creation (`Session::load`: reading the model, optimizing, binding, compiling), "
+                     "batch 1, in the kept run: " + ", ".join(created) + ".")
     return notes
 
 

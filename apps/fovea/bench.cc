@@ -25,7 +25,8 @@ struct Options {
 struct Row {
     int64_t batch = 0;
     double min_ms = 0, median_ms = 0, p90_ms = 0, p99_ms = 0, items_per_s = 0, peak_rss_mb = 0, arena_mb = 0;
-    std::string nodes;  // nodes per backend, e.g. "cpu 120, ref 2"
+    double session_ms = 0;  // Session::load: reading, optimizing, binding, compiling
+    std::string nodes;      // nodes per backend, e.g. "cpu 120, ref 2"
 };
 
 Tensor random_tensor(DType dtype, const Shape& shape, std::mt19937& rng) {
@@ -97,8 +98,10 @@ Result<Row> bench_batch(const Options& o, const std::map<std::string, Shape>& sh
     const auto load_start = std::chrono::steady_clock::now();
     FOVEA_ASSIGN(auto session, Session::load(o.model, options));
     // Session creation: reading the file, optimizing, binding the shapes and compiling the kernels.
+    const double session_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
     std::fprintf(stderr, "fovea bench: batch %lld session created in %.0f ms\n", static_cast<long long>(batch),
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
+                 session_ms);
     std::mt19937 rng(42);
     std::map<std::string, Tensor> inputs;
     for (const TensorDesc& d : session->inputs()) inputs[d.name] = random_tensor(d.dtype, shapes.at(d.name), rng);
@@ -111,6 +114,7 @@ Result<Row> bench_batch(const Options& o, const std::map<std::string, Shape>& sh
     }
     Row r;
     r.batch = batch;
+    r.session_ms = session_ms;
     r.min_ms = *std::min_element(ms.begin(), ms.end());
     r.median_ms = percentile(ms, 0.5);
     r.p90_ms = percentile(ms, 0.9);
@@ -178,6 +182,7 @@ Command add_bench(CLI::App& app) {
                                     {"items_per_s", r.items_per_s},
                                     {"peak_rss_mb", r.peak_rss_mb},
                                     {"arena_mb", r.arena_mb},
+                                    {"session_ms", r.session_ms},
                                     {"nodes", r.nodes},
                                     {"build", build},
                                     {"cpu", cpu},
