@@ -193,13 +193,13 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
 }
 
 bool chainable(const ir::Node& node) {
+    const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
+    // The chain kernel walks at most kMaxDims dims (a unary node alone takes any rank).
+    if (!y || !y->shape_known() || y->shape->size() > static_cast<size_t>(kMaxDims)) return false;
     const BuildFn build = find_builder(node);
     if (build == build_unary) return unary_params(node).is_ok();
-    if (build != build_binary) return false;
-    return node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] &&
-           node.inputs[0]->dtype == node.outputs[0]->dtype &&
-           (node.inputs[1]->dtype == node.outputs[0]->dtype || power_map(node)) && node.outputs[0]->shape_known() &&
-           node.outputs[0]->shape->size() <= static_cast<size_t>(kMaxDims);
+    return build == build_binary && node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] &&
+           node.inputs[0]->dtype == y->dtype && (node.inputs[1]->dtype == y->dtype || power_map(node));
 }
 
 Result<Launch> build_chain(const std::vector<const ir::Node*>& chain, Builder& b) {
