@@ -5,7 +5,9 @@
 #include <cmath>
 #include <functional>
 
+#include "backends/ref/ref_backend.h"
 #include "ir/passes/passes.h"
+#include "ops/infer_graph.h"
 #include "ops/op.h"
 #include "pass_test_util.h"
 
@@ -1013,6 +1015,61 @@ TEST(FuseResidualAdd, SumComesAfterNoActivation) {
     ASSERT_TRUE(ir::passes::optimize(*g).is_ok());
     EXPECT_EQ(op_counts(*g), (Counts{{"Add", 1}, {"FusedConv", 1}}));
     expect_same_outputs(m.bytes(), *g, {{"x", random_tensor({1, 3, 7, 9}, 1)}, {"r", random_tensor({1, 4, 7, 9}, 2)}});
+}
+
+// Constant folding happens when a session binds the input shapes (ops::infer_graph with an evaluator), not in the
+// shape-independent pipeline: a Shape-derived subgraph (PyTorch's flatten as Shape -> Gather -> Unsqueeze -> Concat
+// -> Reshape) and arithmetic on constants fold to constants once the batch is known; the nodes left to run are the
+// Reshape and the Mul that read the image. Before binding (dynamic batch) nothing folds.
+TEST(ConstantFolding, ShapeSubgraphsAndConstantArithmeticFoldOnceShapesAreBound) {
+    ModelBuilder m;
+    m.input("x", {"N", "3", "4", "5"});
+    m.node("Shape", {"x"}, {"shape"});
+    m.ints("zero", {0});
+    m.ints("minus_one", {-1});
+    m.node("Gather", {"shape", "zero"}, {"batch"});
+    set_attr(m.node("Concat", {"batch", "minus_one"}, {"target"}), "axis", int64_t{0});
+    m.node("Reshape", {"x", "target"}, {"flat"});
+    m.constant("a", {1}, {1.5f});
+    m.constant("b", {1}, {2.0f});
+    m.node("Add", {"a", "b"}, {"ab"});
+    m.node("Mul", {"flat", "ab"}, {"y"});
+    m.output("y");
+    auto runs = [](const ir::Graph& g) {
+        std::vector<std::string> ops;
+        for (const auto& n : g.nodes()) {
+            bool folded = !n->outputs.empty();
+            for (const ir::Value* v : n->outputs) folded = folded && v && v->constant;
+            if (!folded) ops.push_back(n->op_type);
+        }
+        return ops;
+    };
+    const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                       std::vector<Tensor>& outputs) { return ref::run_node(node, inputs, outputs); };
+    auto dynamic = import_model(m.bytes());
+    ASSERT_TRUE(dynamic);
+    ASSERT_TRUE(ops::infer_graph(*dynamic, &evaluate).is_ok());
+    EXPECT_EQ(runs(*dynamic), (std::vector<std::string>{"Shape", "Gather", "Concat", "Reshape", "Mul"}));
+    auto bound = import_model(m.bytes());
+    ASSERT_TRUE(bound);
+    bound->inputs[0]->shape = Shape{2, 3, 4, 5};
+    ASSERT_TRUE(ops::infer_graph(*bound, &evaluate).is_ok());
+    EXPECT_EQ(runs(*bound), (std::vector<std::string>{"Reshape", "Mul"}));
+    const ir::Value* target = bound->find_value("target");
+    ASSERT_TRUE(target && target->constant);
+    EXPECT_EQ(target->constant->element_as_double(0), 2);
+    EXPECT_EQ(target->constant->element_as_double(1), -1);
+    const ir::Value* ab = bound->find_value("ab");
+    ASSERT_TRUE(ab && ab->constant);
+    EXPECT_EQ(ab->constant->element_as_double(0), 3.5);
+    // And the bound model computes what the model does, on every backend.
+    const std::map<std::string, Tensor> input = {{"x", random_tensor({2, 3, 4, 5})}};
+    auto expected = run_session(m.bytes(), "ref", input);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    auto actual = run_session(m.bytes(), "cpu", input);
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    EXPECT_EQ((*actual)[0].shape(), (Shape{2, 60}));
+    EXPECT_LT(relative_l2((*actual)[0], (*expected)[0]), 1e-6);
 }
 
 TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {
