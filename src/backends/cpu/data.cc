@@ -70,8 +70,8 @@ class ConcatAffineKernel final : public runtime::NodeKernel {
                 int64_t first = 0;
                 for (size_t i = 0; i < channels_.size(); ++i) {
                     const int64_t c = channels_[i];
-                    apply(inputs[i + 2]->data<float>() + p * c, scale + first, shift + first, y + p * total_ + first,
-                          c);
+                    apply<1>(inputs[i + 2]->data<float>() + p * c, scale + first, shift + first, y + p * total_ + first,
+                             c);
                     first += c;
                 }
             }
@@ -81,33 +81,29 @@ class ConcatAffineKernel final : public runtime::NodeKernel {
         for (int64_t n = 0; n < batch_; ++n)
             for (int64_t oc = 0; oc < total_; ++oc) {
                 const auto [i, c] = source_[static_cast<size_t>(oc)];
-                const float* x = inputs[i + 2]->data<float>() + (n * channels_[i] + c) * plane_;
-                float* row = y + (n * total_ + oc) * plane_;
-                const float s = scale[oc], b = shift[oc];
-                if (epilogue_.activation == ops::Activation::kRelu) {
-#pragma omp simd
-                    for (int64_t k = 0; k < plane_; ++k) row[k] = std::max(x[k] * s + b, 0.0f);
-                } else {
-                    for (int64_t k = 0; k < plane_; ++k) row[k] = ops::apply_activation(epilogue_, x[k] * s + b);
-                }
+                apply<0>(inputs[i + 2]->data<float>() + (n * channels_[i] + c) * plane_, scale + oc, shift + oc,
+                         y + (n * total_ + oc) * plane_, plane_);
             }
         return Status::ok();
     }
 
   private:
-    // y[c] = activation(x[c] * s[c] + b[c]) over one row of channels; ReLU and none vectorized.
+    // y[k] = activation(x[k] * s[k * kStep] + b[k * kStep]) over one row: a pixel's channels (kStep 1, channels-last)
+    // or one channel's plane (kStep 0). ReLU and none vectorized.
+    template <int kStep>
     void apply(const float* x, const float* s, const float* b, float* y, int64_t count) const {
         switch (epilogue_.activation) {
             case ops::Activation::kRelu:
 #pragma omp simd
-                for (int64_t c = 0; c < count; ++c) y[c] = std::max(x[c] * s[c] + b[c], 0.0f);
+                for (int64_t k = 0; k < count; ++k) y[k] = std::max(x[k] * s[k * kStep] + b[k * kStep], 0.0f);
                 return;
             case ops::Activation::kNone:
 #pragma omp simd
-                for (int64_t c = 0; c < count; ++c) y[c] = x[c] * s[c] + b[c];
+                for (int64_t k = 0; k < count; ++k) y[k] = x[k] * s[k * kStep] + b[k * kStep];
                 return;
             default:
-                for (int64_t c = 0; c < count; ++c) y[c] = ops::apply_activation(epilogue_, x[c] * s[c] + b[c]);
+                for (int64_t k = 0; k < count; ++k)
+                    y[k] = ops::apply_activation(epilogue_, x[k] * s[k * kStep] + b[k * kStep]);
         }
     }
 

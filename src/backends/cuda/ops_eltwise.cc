@@ -156,9 +156,10 @@ Result<Launch> build_binary(const ir::Node& node, Builder& b) {
     const ir::Value* bv = node.inputs[1];
     const ir::Value* yv = node.outputs[0];
     FOVEA_ASSIGN(const Float t, b.float_type(node, *yv));
-    if (av->dtype != yv->dtype || (bv->dtype != yv->dtype && !power_map(node)))
+    const std::optional<UnaryParams> map = power_map(node);
+    if (av->dtype != yv->dtype || (bv->dtype != yv->dtype && !map))
         return node_unsupported(node, "operands of another dtype than the output (an integer exponent) are not");
-    if (const std::optional<UnaryParams> map = power_map(node)) return unary_launch(node, b, *map);
+    if (map) return unary_launch(node, b, *map);
 
     const Shape& ys = shape_of(*yv);
     if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
@@ -233,12 +234,10 @@ Result<Launch> build_chain(const std::vector<const ir::Node*>& chain, Builder& b
         if (!running) {
             FOVEA_ASSIGN(x, operand(*node, 0, p.x_stride));
         }
-        if (find_builder(*node) == build_unary || power_map(*node)) {
-            if (find_builder(*node) == build_unary) {
-                FOVEA_ASSIGN(step.unary, unary_params(*node));
-            } else {
-                step.unary = *power_map(*node);
-            }
+        if (find_builder(*node) == build_unary) {
+            FOVEA_ASSIGN(step.unary, unary_params(*node));
+        } else if (const std::optional<UnaryParams> map = power_map(*node)) {
+            step.unary = *map;
         } else {
             step.binary = true;
             step.op = binary_op(*node);
