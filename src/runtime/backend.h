@@ -16,7 +16,7 @@ namespace fovea::runtime {
 
 // One node compiled for one backend at fixed input/output shapes. Owned by the session; lives until it rebinds.
 class NodeKernel {
-public:
+  public:
     virtual ~NodeKernel() = default;
     // Inputs: nullptr where an optional input is omitted. Outputs arrive allocated with the bound shapes (dtype and
     // shape from inference), except outputs whose shape is data-dependent: those are undefined and the kernel
@@ -30,7 +30,7 @@ public:
 // A whole bound graph compiled for a device that keeps every intermediate to itself: no host tensor exists between
 // nodes. Owned by the session; lives until it rebinds.
 class GraphEngine {
-public:
+  public:
     virtual ~GraphEngine() = default;
     // `inputs`: host tensors in graph-input order, of the bound shapes and dtypes. Returns the graph outputs in
     // order, in fresh host tensors (results outlive the run).
@@ -38,6 +38,8 @@ public:
     // Peak intermediate memory on the device, and what it would be without reuse.
     virtual size_t arena_bytes() const = 0;
     virtual size_t unplanned_bytes() const = 0;
+    // How many of the engine's nodes run on the host (the reference kernels) between its device steps.
+    virtual int host_nodes() const { return 0; }
     // Device I/O, for engines whose tensors live on a GPU (the defaults: unsupported). The stream every run of the
     // engine is ordered on (a cudaStream_t), where callers enqueue what fills the inputs or reads the outputs.
     virtual void* device_stream() { return nullptr; }
@@ -56,7 +58,7 @@ struct BackendOptions {
 
 // A device's view of the graph: what it can run, compiled per node. Nodes a backend declines run on `ref`.
 class Backend {
-public:
+  public:
     virtual ~Backend() = default;
     virtual std::string_view name() const = 0;
     // Sees the whole graph, shapes bound, before the session compiles its nodes; compile may then rely on what it

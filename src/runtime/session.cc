@@ -238,7 +238,10 @@ Status Session::compile() {
 
 std::map<std::string, int> Session::nodes_per_backend() const {
     std::map<std::string, int> counts;
-    if (engine_) counts[std::string(backend_->name())] = engine_nodes_;
+    if (engine_) {
+        counts[std::string(backend_->name())] = engine_nodes_ - engine_->host_nodes();
+        if (engine_->host_nodes() > 0) counts["ref"] = engine_->host_nodes();
+    }
     for (const Step& step : steps_) ++counts[step.backend];
     return counts;
 }

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../passes/pass_test_util.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/ref/ref_backend.h"
 #include "fovea/session.h"
@@ -955,17 +959,71 @@ PRECISION_TEST(CudaSqueezeExcitation, matches_ref_in_every_layout) {
     }
 }
 
-TEST(CudaEngine, names_the_node_and_op_it_cannot_run) {
+// Ops without a cuda kernel run on the host between device steps: InstanceNormalization between two
+// convolutions (NHWC around it in fp16, float16 storage converted on the host), ArgMax and TopK reading a graph
+// input and writing int64 graph outputs. Three runs: node by node, captured into a CUDA graph (with host nodes),
+// replayed.
+PRECISION_TEST(CudaHostSteps, run_between_device_steps) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 6, 10, 9}).last();
+    ir::Value* w1 = g.random_constant({8, 6, 3, 3}).last();
+    ir::Node& conv1 = g.node("Conv", {x, w1});
+    conv1.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+    ir::Value* scale = g.random_constant({8}, 0.5f, 1.5f).last();
+    ir::Value* bias = g.random_constant({8}).last();
+    ir::Value* normed = g.node("InstanceNormalization", {conv1.outputs[0], scale, bias}).outputs[0];
+    ir::Value* act = g.node("Sigmoid", {normed}).outputs[0];
+    ir::Value* w2 = g.random_constant({4, 8, 1, 1}).last();
+    g.node("Conv", {act, w2});
+    if (GetParam() != "fp16") {  // indices of float16-rounded values may differ from float32 ties
+        g.node("ArgMax", {x}).attrs = {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}};
+        ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
+        g.node("TopK", {x, k}, 2);
+    }
+    g.expect_matches_ref(GetParam());
+}
+
+TEST(CudaEngine, names_the_node_and_op_it_cannot_run_without_host_fallback) {
     SKIP_WITHOUT_CUDA();
     GraphCase g;
     ir::Value* x = g.input({2, 9}).last();
     ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
     g.node("TopK", {x, k}, 2);
     g.finish();
+    setenv("FOVEA_CUDA_HOST", "0", 1);
     auto engine = g.engine("fp32");
+    unsetenv("FOVEA_CUDA_HOST");
     ASSERT_FALSE(engine.is_ok());
     EXPECT_NE(engine.status().message().find("TopK"), std::string::npos) << engine.status().to_string();
     EXPECT_NE(engine.status().message().find("'n0'"), std::string::npos) << engine.status().to_string();
+}
+
+// A shape only the data decides (NonZero's) leaves the engine nothing to plan: the session runs such a model on the
+// host, node by node, reports where, and gets ref's results.
+TEST(CudaSession, runs_a_model_with_a_data_dependent_shape_on_the_host) {
+    SKIP_WITHOUT_CUDA();
+    test::ModelBuilder m;
+    m.input("x", {"3", "4"});
+    m.node("Relu", {"x"}, {"r"});
+    m.node("NonZero", {"r"}, {"idx"});
+    m.output("idx");
+    const std::string model = m.bytes();
+    const std::map<std::string, Tensor> inputs = {{"x", random_tensor({3, 4}, -1, 1, 5)}};
+    SessionOptions options;
+    options.backend = "ref";
+    auto ref = Session::load_from_memory(test::as_bytes(model), options);
+    ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
+    options.backend = "cuda";
+    auto cuda = Session::load_from_memory(test::as_bytes(model), options);
+    ASSERT_TRUE(cuda.is_ok()) << cuda.status().to_string();
+    auto expected = (*ref)->run(inputs);
+    auto actual = (*cuda)->run(inputs);
+    ASSERT_TRUE(expected.is_ok()) << expected.status().to_string();
+    ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
+    ASSERT_EQ((*actual)[0].shape(), (*expected)[0].shape());
+    EXPECT_EQ(relative_l2((*actual)[0], (*expected)[0]), 0);
+    EXPECT_EQ((*cuda)->nodes_per_backend().at("ref"), 2);
 }
 
 TEST(CudaBackend, is_listed_exactly_when_usable) {

@@ -94,10 +94,13 @@ TEST_P(CudaZoo, matches_onnxruntime) {
         auto outputs = (*session)->run(inputs);  // the first binds the batch and builds the engine
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_run).count();
         ASSERT_TRUE(outputs.is_ok()) << outputs.status().to_string();
-        if (run == 0)
+        // Every zoo model runs wholly on the GPU: no node may be left to the host fallback.
+        if (run == 0) {
+            EXPECT_EQ((*session)->nodes_per_backend().count("ref"), 0u) << model;
             std::printf("cuda zoo %s b%d %s: load + first run (engine build) %.0f ms\n", model.c_str(), batch,
                         precision.c_str(),
                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
         // The conditioning floor, once: fp32 on the fp16-rounded input against ONNX Runtime.
         std::vector<double> floors(descs.size(), 0.0);
         if (precision != "fp32" && run == 2) {

@@ -4,7 +4,9 @@
 #include <cudnn.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "backends/cuda/cuda_libs.h"
 #include "backends/cuda/device_info.h"
@@ -46,12 +48,28 @@ class CudaBackend final : public runtime::Backend {
     CudaBackend(Precision precision, cudaStream_t stream) : precision_(precision), stream_(stream) {}
     std::string_view name() const override { return "cuda"; }
 
-    Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& node) override {
-        return internal_error(node.describe() + ": the cuda backend compiles whole graphs only");
+    // Only for graphs compile_graph hands back: the session then runs every node with the reference kernels.
+    Result<std::unique_ptr<runtime::NodeKernel>> compile(const ir::Node& /*node*/) override {
+        return std::unique_ptr<runtime::NodeKernel>();
     }
 
+    // A value whose shape only the data decides (a runtime Expand's, NonZero's) leaves the engine nothing to plan
+    // memory or kernels for: such a graph runs node by node on the host, and says so, unless FOVEA_CUDA_HOST=0.
     Result<std::unique_ptr<runtime::GraphEngine>> compile_graph(const ir::Graph& graph,
                                                                 const std::vector<bool>& run) override {
+        const char* host = std::getenv("FOVEA_CUDA_HOST");
+        for (size_t i = 0; i < run.size() && !(host && std::string(host) == "0"); ++i) {
+            if (!run[i]) continue;
+            const ir::Node& node = *graph.nodes()[i];
+            for (const ir::Value* v : node.outputs)
+                if (v && !v->shape_known()) {
+                    std::fprintf(stderr,
+                                 "fovea cuda: %s: output '%s' has a data-dependent shape; the model runs on the host "
+                                 "(reference kernels)\n",
+                                 node.describe().c_str(), v->name.c_str());
+                    return std::unique_ptr<runtime::GraphEngine>();
+                }
+        }
         return build_engine(graph, run, precision_, stream_);
     }
 

@@ -301,7 +301,8 @@ class Engine final : public runtime::GraphEngine, public Builder {
                     return node_unsupported(node, "output '" + v->name + "' has a data-dependent shape");
             for (const ir::Value* v : node.inputs)
                 if (v && !v->shape_known()) return node_unsupported(node, "input '" + v->name + "' has no known shape");
-            if (!is_alias_op(node) && !find_builder(node)) return node_unsupported(node, "the op is not supported");
+            if (!host_fallback_ && !is_alias_op(node) && !find_builder(node))
+                return node_unsupported(node, "the op is not supported (FOVEA_CUDA_HOST=0: no host fallback)");
             // A reshape of a graph output's producer... is fine; a reshape that is itself a graph output copies.
             if (is_alias_op(node) && !outputs.count(node.outputs[0]) && !node.inputs[0]->constant &&
                 layout(*node.inputs[0]) == Layout::kNCHW)
@@ -369,12 +370,19 @@ class Engine final : public runtime::GraphEngine, public Builder {
             }
             const auto node_start = std::chrono::steady_clock::now();
             const auto chain = chains.find(&node);
-            FOVEA_ASSIGN(Launch launch,
-                         chain != chains.end() ? build_chain(chain->second, *this) : find_builder(node)(node, *this));
+            const size_t host_before = host_nodes_.size();
+            FOVEA_ASSIGN(Launch launch, chain != chains.end() ? build_chain(chain->second, *this) : build_node(node));
             build_ms.emplace_back(ms_since(node_start), &node);
-            launches_.push_back({&node, nullptr, std::move(launch)});
+            launches_.push_back({&node, host_nodes_.size() > host_before ? kHost : nullptr, std::move(launch)});
             for (Launch& post : post_) launches_.push_back({&node, kConversion, std::move(post)});
             post_.clear();
+        }
+        if (!host_nodes_.empty()) {
+            std::string list;
+            for (size_t i = 0; i < host_nodes_.size() && i < 4; ++i)
+                list += (i ? "; " : "") + host_nodes_[i].first->describe() + " (" + host_nodes_[i].second + ")";
+            std::fprintf(stderr, "fovea cuda: %zu node(s) run on the host, between device steps: %s%s\n",
+                         host_nodes_.size(), list.c_str(), host_nodes_.size() > 4 ? "; ..." : "");
         }
         const auto deferred_start = std::chrono::steady_clock::now();
         for (const auto& finish : deferred) FOVEA_TRY(finish());
@@ -521,6 +529,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         }
         FOVEA_CUDA_TRY(cudaEventRecord(run_end_, exec.stream), "recording an event");
         FOVEA_CUDA_TRY(cudaStreamSynchronize(exec.stream), "running the model");
+        FOVEA_TRY(take_host_failure());
         float device_ms = 0;
         if (cudaEventElapsedTime(&device_ms, run_start_, run_end_) == cudaSuccess)
             record_run(device_ms, graph_exec_ != nullptr, cache_hit_);
@@ -554,6 +563,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         std::vector<DeviceTensor> out;
         for (const ir::Value* v : graph_.outputs)
             if (v->constant) return unsupported("cuda engine: output '" + v->name + "' is a constant (device run)");
+        FOVEA_TRY(take_host_failure());  // the previous device run's, which the caller has waited for
         if (use_graphs_ && device_runs_ == 1 && !device_graph_exec_) {
             const Status captured = capture(device_graph_exec_, false);
             if (!captured.is_ok()) {
@@ -574,14 +584,41 @@ class Engine final : public runtime::GraphEngine, public Builder {
 
     size_t arena_bytes() const override { return arena_bytes_; }
     size_t unplanned_bytes() const override { return unplanned_bytes_; }
+    int host_nodes() const override { return static_cast<int>(host_nodes_.size()); }
 
   private:
+    // The node's own builder; where it has none, or declines what this node asks (kUnsupported), a host step. What
+    // a declining builder left for after its launch (conversions, deferred choices) is dropped with it.
+    Result<Launch> build_node(const ir::Node& node) {
+        const BuildFn build = find_builder(node);
+        std::string why = "no cuda kernel";
+        if (build) {
+            const size_t deferred_before = deferred.size();
+            Result<Launch> built = build(node, *this);
+            if (built.is_ok() || built.status().code() != StatusCode::kUnsupported || !host_fallback_) return built;
+            why = built.status().message();
+            post_.clear();
+            deferred.resize(deferred_before);
+        }
+        FOVEA_ASSIGN(Launch launch, build_host(node, *this));
+        host_nodes_.emplace_back(&node, why);
+        return launch;
+    }
+
+    Status take_host_failure() {
+        if (host_failure->is_ok()) return Status::ok();
+        Status failed = std::move(*host_failure);
+        *host_failure = Status::ok();
+        return failed;
+    }
+
     struct Step {
         const ir::Node* node;
         const char* kind;  // what the profiler files it under; nullptr: the node's op type
         Launch launch;
     };
     static constexpr const char* kConversion = "layout conversion";
+    static constexpr const char* kHost = "host step";
 
     // Elementwise chains: a chainable node whose output only the next chainable node reads, at the same shape and
     // layout, becomes a step of that node's kernel (build_chain) and its output is never written: a layer scale and
@@ -784,6 +821,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
     cudaGraphExec_t graph_exec_ = nullptr;
     cudaGraphExec_t device_graph_exec_ = nullptr;  // device_run's: no host copies
     bool use_graphs_ = true;
+    // Nodes run on the host (ops_host.cc), with why; FOVEA_CUDA_HOST=0 makes them build errors instead.
+    std::vector<std::pair<const ir::Node*, std::string>> host_nodes_;
+    const bool host_fallback_ = !std::getenv("FOVEA_CUDA_HOST") || std::string(std::getenv("FOVEA_CUDA_HOST")) != "0";
     std::unique_ptr<StepProfiler> profiler_;  // FOVEA_CUDA_PROFILE=1
     int64_t runs_ = 0, device_runs_ = 0;
     size_t arena_bytes_ = 0, unplanned_bytes_ = 0;

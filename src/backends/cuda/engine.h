@@ -108,6 +108,9 @@ class Builder {
     // The launches of this node need `bytes` of the shared workspace.
     void need_workspace(size_t bytes) { workspace_bytes = std::max(workspace_bytes, bytes); }
     size_t workspace_bytes = 0;
+    // Where host steps (build_host) report a failure, which they cannot give the stream: the engine checks it once
+    // the stream has passed them.
+    std::shared_ptr<Status> host_failure = std::make_shared<Status>();
 };
 
 using BuildFn = Result<Launch> (*)(const ir::Node& node, Builder& b);
@@ -131,6 +134,8 @@ Result<Launch> build_gather(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
 Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
+// ops_host.cc: any node with a reference kernel, run on the host between the device steps around it.
+Result<Launch> build_host(const ir::Node& node, Builder& b);
 
 // Ops whose output is its input's bytes under another shape: the engine aliases them instead of copying.
 bool is_alias_op(const ir::Node& node);

@@ -197,6 +197,7 @@ bool chainable(const ir::Node& node) {
     const ir::Value* y = node.outputs.empty() ? nullptr : node.outputs[0];
     // The chain kernel walks at most kMaxDims dims (a unary node alone takes any rank).
     if (!y || !y->shape_known() || y->shape->size() > static_cast<size_t>(kMaxDims)) return false;
+    if (y->dtype != DType::kFloat32 && y->dtype != DType::kFloat16) return false;  // the kernel computes in float
     const BuildFn build = find_builder(node);
     if (build == build_unary) return unary_params(node).is_ok();
     return build == build_binary && node.inputs.size() == 2 && node.inputs[0] && node.inputs[1] &&
