@@ -31,6 +31,7 @@ MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, con
         if (run[i])
             for (const ir::Value* v : nodes[i]->inputs)
                 if (v) last_use[root(v)] = i;
+    for (const auto& [v, i] : options.read_at) last_use[root(v)] = std::max(last_use[root(v)], i);
 
     std::vector<Buffer> buffers;
     std::map<const ir::Value*, size_t> buffer_of;  // planned value -> its buffer (in-place outputs share one)
@@ -38,8 +39,8 @@ MemoryPlan plan_memory(const ir::Graph& graph, const std::vector<bool>& run, con
         if (!run[i]) continue;
         for (const ir::Value* v : nodes[i]->outputs) {
             if (!v || v->constant || graph_outputs.count(v) || !v->shape_known() || options.aliases.count(v)) continue;
-            const size_t element = v->dtype == DType::kFloat32 && options.float32_bytes ? options.float32_bytes
-                                                                                          : dtype_size(v->dtype);
+            const size_t element =
+                v->dtype == DType::kFloat32 && options.float32_bytes ? options.float32_bytes : dtype_size(v->dtype);
             const size_t bytes = (static_cast<size_t>(shape_numel(*v->shape)) * element + kAlign - 1) / kAlign * kAlign;
             const auto it = last_use.find(v);
             const size_t last = it == last_use.end() ? i : it->second;

@@ -25,6 +25,9 @@ struct PlanOptions {
     // planned, of the same size, read by no later node and by no other input of the node, the output takes its
     // buffer over.
     std::map<const ir::Value*, const ir::Value*> in_place;
+    // Values read later than their readers' places in the node order say, by node index: a device that runs a
+    // node's work at a later node's place (the cuda engine's elementwise chains) keeps their operands alive to there.
+    std::map<const ir::Value*, size_t> read_at;
 };
 
 // Plans every value that a `run` node produces, whose shape is known and that is not a graph output, over the

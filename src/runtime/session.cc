@@ -151,7 +151,11 @@ Status Session::bind(const std::map<std::string, Shape>& shapes) {
     arena_.reset();
     compiled_ = false;
     FOVEA_TRY(ops::infer_graph(*graph_, &evaluate));
+    // What was bound, every input named when all are known: a run at these shapes then does not bind (and build
+    // the engine) again.
     bound_ = shapes;
+    if (all_known)
+        for (const ir::Value* in : graph_->inputs) bound_[in->name] = *in->shape;
     // Kernels compile for concrete shapes only; with dynamic dims still open, the first run binds them.
     return all_known ? compile() : Status::ok();
 }

@@ -32,7 +32,9 @@ std::unique_ptr<Chain> chain(int length, bool skip_edge) {
     return c;
 }
 
-bool overlap(size_t a, size_t b, size_t bytes) { return a < b + bytes && b < a + bytes; }
+bool overlap(size_t a, size_t b, size_t bytes) {
+    return a < b + bytes && b < a + bytes;
+}
 
 TEST(MemoryPlan, ChainReusesTwoBuffersAndLeavesGraphOutputsUnplanned) {
     auto c = chain(8, false);
@@ -83,6 +85,18 @@ TEST(MemoryPlan, AnInputStillReadLaterIsNotOverwritten) {
     EXPECT_EQ(plan.offsets.at(c->values[2]), plan.offsets.at(c->values[1]));
     for (size_t i = 1; i < 5; ++i)
         EXPECT_FALSE(overlap(plan.offsets.at(c->values[0]), plan.offsets.at(c->values[i]), 1024)) << i;
+}
+
+// A value a device reads at a later node's place (an elementwise chain run at its last node) lives until there.
+TEST(MemoryPlan, AValueReadLaterThanItsReadersKeepsItsBytes) {
+    auto c = chain(6, false);
+    PlanOptions options;
+    options.read_at[c->values[0]] = 4;  // v0's reader is n1; the device reads it again at n4
+    const MemoryPlan plan = plan_memory(c->graph, std::vector<bool>(6, true), options);
+    for (size_t i = 1; i < 5; ++i)
+        EXPECT_FALSE(overlap(plan.offsets.at(c->values[0]), plan.offsets.at(c->values[i]), 1024)) << i;
+    const MemoryPlan plain = plan_memory(c->graph, std::vector<bool>(6, true));
+    EXPECT_EQ(plain.offsets.at(c->values[0]), plain.offsets.at(c->values[2]));  // without it, v2 takes v0's bytes
 }
 
 }  // namespace

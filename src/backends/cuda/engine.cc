@@ -308,6 +308,14 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 layout(*node.inputs[0]) == Layout::kNCHW)
                 plan_options.aliases[node.outputs[0]] = node.inputs[0];
         }
+        // A chain runs at its last node's place: what its steps read must live until then.
+        const auto [chains, chained] = plan_chains(run, outputs);
+        std::map<const ir::Node*, size_t> index_of;
+        for (size_t i = 0; i < nodes.size(); ++i) index_of[nodes[i].get()] = i;
+        for (const auto& [last, chain] : chains)
+            for (const ir::Node* step : chain)
+                for (const ir::Value* v : step->inputs)
+                    if (v) plan_options.read_at[v] = std::max(plan_options.read_at[v], index_of.at(last));
         const runtime::MemoryPlan plan = runtime::plan_memory(graph_, run, plan_options);
         arena_bytes_ = plan.arena_bytes;
         unplanned_bytes_ = plan.unplanned_bytes;
@@ -352,7 +360,6 @@ class Engine final : public runtime::GraphEngine, public Builder {
         // Where a build's time goes (FOVEA_CUDA_PROFILE=1): each node's builder, timed on the host.
         std::vector<std::pair<double, const ir::Node*>> build_ms;
         const auto nodes_start = std::chrono::steady_clock::now();
-        const auto [chains, chained] = plan_chains(run, outputs);
         for (size_t i = 0; i < nodes.size(); ++i) {
             if (!run[i] || chained.count(nodes[i].get())) continue;
             const ir::Node& node = *nodes[i];
