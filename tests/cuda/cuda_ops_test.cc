@@ -715,6 +715,72 @@ PRECISION_TEST(CudaSoftmax, matches_ref_on_last_and_inner_axes_and_opset_11_coer
     }
 }
 
+PRECISION_TEST(CudaInstanceNorm, matches_ref_per_image_and_channel) {
+    SKIP_WITHOUT_CUDA();
+    {
+        GraphCase g;  // after a convolution (NHWC under fp16), short rows: a warp per (image, channel)
+        ir::Value* x = g.input({2, 3, 9, 7}).last();
+        ir::Value* w = g.random_constant({5, 3, 3, 3}).last();
+        ir::Node& conv = g.node("Conv", {x, w});
+        conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* scale = g.random_constant({5}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({5}).last();
+        g.node("InstanceNormalization", {conv.outputs[0], scale, bias}).attrs = {{"epsilon", 1e-3f}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;  // 3-D, long rows far from zero: a block per row, the variance must not cancel
+        ir::Value* x = g.input({2, 3, 2051}, 5.0f, 7.0f).last();
+        ir::Value* scale = g.random_constant({3}, 0.5f, 1.5f).last();
+        ir::Value* bias = g.random_constant({3}).last();
+        g.node("InstanceNormalization", {x, scale, bias});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// Indices of the extremes: a small random part on top of distinct integers, so that float16 rounding cannot tie
+// two candidates; fp32 also on plain random data.
+PRECISION_TEST(CudaArgReduce, matches_ref_on_every_axis_and_tie_rule) {
+    SKIP_WITHOUT_CUDA();
+    Tensor ranks(DType::kFloat32, {3, 7, 5});
+    std::vector<float> order(105);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<float>((i * 37) % 105);
+    std::copy(order.begin(), order.end(), ranks.span<float>().begin());
+    GraphCase g;
+    ir::Value* x = g.input({3, 7, 5}, -0.25f, 0.25f).last();
+    ir::Value* c = g.constant(ranks).last();
+    ir::Value* sum = g.node("Add", {x, c}).outputs[0];
+    g.node("ArgMax", {sum}).attrs = {{"axis", int64_t{1}}};
+    g.node("ArgMin", {sum}).attrs = {
+        {"axis", int64_t{-1}}, {"keepdims", int64_t{0}}, {"select_last_index", int64_t{1}}};
+    g.node("ArgMax", {sum}).attrs = {{"axis", int64_t{0}}, {"keepdims", int64_t{0}}};
+    if (GetParam() != "fp16") g.node("ArgMin", {x}).attrs = {{"axis", int64_t{1}}};
+    g.expect_matches_ref(GetParam());
+}
+
+PRECISION_TEST(CudaDepthSpace, matches_ref_in_both_modes_and_back) {
+    SKIP_WITHOUT_CUDA();
+    for (const char* mode : {"DCR", "CRD"}) {
+        GraphCase g;  // a sub-pixel upsampler: convolution, DepthToSpace, convolution (NHWC around it under fp16)
+        ir::Value* x = g.input({2, 3, 5, 7}).last();
+        ir::Value* w = g.random_constant({12, 3, 3, 3}).last();
+        ir::Node& conv = g.node("Conv", {x, w});
+        conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Node& d2s = g.node("DepthToSpace", {conv.outputs[0]});
+        d2s.attrs = {{"blocksize", int64_t{2}}, {"mode", std::string(mode)}};
+        ir::Value* w2 = g.random_constant({4, 3, 3, 3}).last();
+        g.node("Conv", {d2s.outputs[0], w2}).attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        SCOPED_TRACE(mode);
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 6, 9}).last();
+        g.node("SpaceToDepth", {x}).attrs = {{"blocksize", int64_t{3}}};
+        g.expect_matches_ref(GetParam());
+    }
+}
+
 PRECISION_TEST(CudaLayerNorm, matches_ref_over_last_and_earlier_axes_with_and_without_bias) {
     SKIP_WITHOUT_CUDA();
     {
@@ -959,9 +1025,9 @@ PRECISION_TEST(CudaSqueezeExcitation, matches_ref_in_every_layout) {
     }
 }
 
-// Ops without a cuda kernel run on the host between device steps: InstanceNormalization between two
-// convolutions (NHWC around it in fp16, float16 storage converted on the host), ArgMax and TopK reading a graph
-// input and writing int64 graph outputs. Three runs: node by node, captured into a CUDA graph (with host nodes),
+// Ops without a cuda kernel run on the host between device steps: LpNormalization between two convolutions (NHWC
+// around it in fp16, float16 storage converted on the host), GatherElements and TopK reading a graph input and
+// writing float and int64 graph outputs. Three runs: node by node, captured into a CUDA graph (with host nodes),
 // replayed.
 PRECISION_TEST(CudaHostSteps, run_between_device_steps) {
     SKIP_WITHOUT_CUDA();
@@ -970,14 +1036,16 @@ PRECISION_TEST(CudaHostSteps, run_between_device_steps) {
     ir::Value* w1 = g.random_constant({8, 6, 3, 3}).last();
     ir::Node& conv1 = g.node("Conv", {x, w1});
     conv1.attrs = {{"pads", Ints{1, 1, 1, 1}}};
-    ir::Value* scale = g.random_constant({8}, 0.5f, 1.5f).last();
-    ir::Value* bias = g.random_constant({8}).last();
-    ir::Value* normed = g.node("InstanceNormalization", {conv1.outputs[0], scale, bias}).outputs[0];
+    ir::Value* scale = g.random_constant({8, 1, 1}, 0.5f, 1.5f).last();
+    ir::Value* bias = g.random_constant({8, 1, 1}).last();
+    ir::Value* normed = g.node("Mul", {conv1.outputs[0], scale}).outputs[0];
+    normed = g.node("LpNormalization", {g.node("Add", {normed, bias}).outputs[0]}).outputs[0];
     ir::Value* act = g.node("Sigmoid", {normed}).outputs[0];
     ir::Value* w2 = g.random_constant({4, 8, 1, 1}).last();
     g.node("Conv", {act, w2});
+    ir::Value* index = g.constant(Tensor::from_vector<int64_t>({2, 1, 1, 1}, {3, 0})).last();
+    g.node("GatherElements", {x, index}).attrs = {{"axis", int64_t{1}}};
     if (GetParam() != "fp16") {  // indices of float16-rounded values may differ from float32 ties
-        g.node("ArgMax", {x}).attrs = {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}};
         ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
         g.node("TopK", {x, k}, 2);
     }

@@ -134,6 +134,9 @@ Result<Launch> build_gather(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
 Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
+Result<Launch> build_instance_norm(const ir::Node& node, Builder& b);   // ops_eltwise.cc: InstanceNormalization
+Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b);      // ops_eltwise.cc: ArgMax, ArgMin
+Result<Launch> build_depth_space(const ir::Node& node, Builder& b);     // ops_data.cc: DepthToSpace, SpaceToDepth
 // ops_host.cc: any node with a reference kernel, run on the host between the device steps around it.
 Result<Launch> build_host(const ir::Node& node, Builder& b);
 

@@ -141,6 +141,39 @@ Result<Launch> build_transpose(const ir::Node& node, Builder& b) {
     return strided_launch(node, esize, p, x, y);
 }
 
+// DepthToSpace and SpaceToDepth: x [N, C, H, W] seen as a 6-D view and copied in another order (a transpose).
+Result<Launch> build_depth_space(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    const Shape& xs = shape_of(*xv);
+    if (xs.size() != 4) return node_error(node, "X must be 4-D");
+    const int64_t bs = node.attr_int("blocksize", 0);
+    if (bs <= 0) return node_error(node, "blocksize must be positive");
+    const int64_t n = xs[0], c = xs[1], h = xs[2], w = xs[3];
+    Shape view;
+    std::vector<int64_t> perm;
+    if (node.op_type == "SpaceToDepth") {
+        if (h % bs || w % bs) return node_error(node, "H and W must be multiples of blocksize");
+        view = {n, c, h / bs, bs, w / bs, bs};
+        perm = {0, 3, 5, 1, 2, 4};
+    } else {
+        if (c % (bs * bs)) return node_error(node, "C must be a multiple of blocksize^2");
+        const bool crd = node.attr_string("mode", "DCR") == "CRD";
+        view = crd ? Shape{n, c / (bs * bs), bs, bs, h, w} : Shape{n, bs, bs, c / (bs * bs), h, w};
+        perm = crd ? std::vector<int64_t>{0, 1, 4, 2, 5, 3} : std::vector<int64_t>{0, 3, 4, 1, 5, 2};
+    }
+    const std::vector<int64_t> strides = contiguous_strides(view);
+    GatherDims p;
+    p.rank = 6;
+    for (size_t d = 0; d < 6; ++d) {
+        const auto from = static_cast<size_t>(perm[d]);
+        p.size[d] = view[from];
+        p.src_stride[d] = strides[from];
+    }
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return strided_launch(node, element_size(b.stored(*xv)), p, x, y);
+}
+
 Result<Launch> build_pad(const ir::Node& node, Builder& b) {
     const ir::Value* xv = node.input(0);
     const Shape& xs = shape_of(*xv);

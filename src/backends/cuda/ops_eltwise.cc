@@ -308,6 +308,51 @@ std::vector<float> broadcast_constant(const Tensor& t, const Shape& dims) {
 
 }  // namespace
 
+// InstanceNormalization: x [N, C, spatial...] as N * C rows of the spatial size, each normalized on its own.
+Result<Launch> build_instance_norm(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    const Shape& xs = shape_of(*xv);
+    if (xs.size() < 3) return node_error(node, "X needs at least 3 dims");
+    const int64_t channels = xs[1], rows = xs[0] * xs[1], size = product(xs, 2, xs.size());
+    for (size_t i = 1; i < 3; ++i) {
+        const ir::Value* v = node.input(i);
+        if (!v) return node_error(node, "scale and B are required");
+        if (shape_numel(shape_of(*v)) != channels) return node_error(node, "scale and B need one value per channel");
+        FOVEA_ASSIGN(const Float pt, b.float_type(node, *v));
+        if (pt != t) return node_unsupported(node, "a scale or B of another type than X is not");
+    }
+    const float epsilon = node.attr_float("epsilon", 1e-5f);
+    FOVEA_ASSIGN(void* scale, b.pointer(node, node.input(1)));
+    FOVEA_ASSIGN(void* bias, b.pointer(node, node.input(2)));
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_instance_norm(t, x, scale, bias, y, rows, channels, size, epsilon, e.stream));
+    });
+}
+
+// ArgMax, ArgMin: int64 indices along one axis of a float tensor.
+Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    const Shape& xs = shape_of(*xv);
+    const auto rank = static_cast<int64_t>(xs.size());
+    int64_t axis = node.attr_int("axis", 0);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) return node_error(node, "axis out of range");
+    const auto a = static_cast<size_t>(axis);
+    const int64_t outer = product(xs, 0, a), count = rank == 0 ? 1 : xs[a], inner = product(xs, a + 1, xs.size());
+    if (count == 0) return node_error(node, "the reduced axis is empty");
+    const bool max = node.op_type == "ArgMax", last = node.attr_int("select_last_index", 0) != 0;
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node,
+                        launch_arg_reduce(t, max, last, x, static_cast<int64_t*>(y), outer, count, inner, e.stream));
+    });
+}
+
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b) {
     const ir::Value* xv = node.input(0);
     FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));

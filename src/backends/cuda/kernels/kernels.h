@@ -98,6 +98,16 @@ cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t ou
 cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const void* bias, void* y, void* mean,
                               void* inv_std, int64_t rows, int64_t size, float epsilon, cudaStream_t stream);
 
+// InstanceNormalization of x viewed as [rows = N * channels, size]: each row normalized by its own mean and variance,
+// then scaled and shifted by its channel's (row % channels) scale and bias.
+cudaError_t launch_instance_norm(Float t, const void* x, const void* scale, const void* bias, void* y, int64_t rows,
+                                 int64_t channels, int64_t size, float epsilon, cudaStream_t stream);
+
+// ArgMax (max) or ArgMin along the middle dim of x viewed as [outer, count, inner]: y[o, i] (int64) is the index of the
+// first extreme, or of the last one with `last`.
+cudaError_t launch_arg_reduce(Float t, bool max, bool last, const void* x, int64_t* y, int64_t outer, int64_t count,
+                              int64_t inner, cudaStream_t stream);
+
 // y[r, j] = f(sum_i x[r, i] * w[j, i] + bias[j] + sum[r, j]) for x [rows, c], w [k, c] (bias and sum may be null):
 // a 1x1 convolution of 1x1 maps (squeeze-excitation blocks), one warp per output.
 cudaError_t launch_dense_rows(Float t, UnaryParams f, const void* x, const void* w, const void* bias, const void* sum,

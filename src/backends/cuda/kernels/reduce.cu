@@ -139,9 +139,12 @@ __device__ __forceinline__ float warp_sum(float v) {
 // One normalized row, split over `lanes` threads starting at `lane`; `sum` reduces a per-thread float over them. Two
 // passes over x (mean, then squared deviations), as the reference computes the variance: E[x^2] - mean^2 would cancel
 // badly for rows far from zero.
+// `channels` > 0 (InstanceNormalization): one scale and bias per row, those of its channel (row % channels); 0
+// (LayerNormalization): one per element of the row.
 template <typename T, typename Sum>
 __device__ void layer_norm_row(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
-                               int64_t row, int64_t size, float epsilon, int lane, int lanes, Sum sum) {
+                               int64_t row, int64_t size, int64_t channels, float epsilon, int lane, int lanes,
+                               Sum sum) {
     const T* in = x + row * size;
     T* out = y + row * size;
     float s = 0.f;
@@ -153,9 +156,11 @@ __device__ void layer_norm_row(const T* x, const T* scale, const T* bias, T* y, 
         v += d * d;
     }
     const float inv_std = 1.f / sqrtf(sum(v) / static_cast<float>(size) + epsilon);
+    const int64_t channel = channels > 0 ? row % channels : 0;
     for (int64_t i = lane; i < size; i += lanes) {
-        float r = (load(in, i) - mean) * inv_std * load(scale, i);
-        if (bias) r += load(bias, i);
+        const int64_t at = channels > 0 ? channel : i;
+        float r = (load(in, i) - mean) * inv_std * load(scale, at);
+        if (bias) r += load(bias, at);
         store(out, i, r);
     }
     if (lane == 0) {
@@ -168,38 +173,67 @@ __device__ void layer_norm_row(const T* x, const T* scale, const T* bias, T* y, 
 // past the last row leaves as a whole, so the shuffles always see all 32 lanes.
 template <typename T>
 __global__ void layer_norm_warp_kernel(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
-                                       int64_t rows, int64_t size, float epsilon) {
+                                       int64_t rows, int64_t size, int64_t channels, float epsilon) {
     const int64_t row = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
-    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, row, size, epsilon, static_cast<int>(threadIdx.x % 32), 32,
-                   [](float v) { return warp_sum(v); });
+    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, row, size, channels, epsilon,
+                   static_cast<int>(threadIdx.x % 32), 32, [](float v) { return warp_sum(v); });
 }
 
 // Longer rows: a block per row.
 template <typename T>
 __global__ void layer_norm_block_kernel(const T* x, const T* scale, const T* bias, T* y, T* mean_out, T* inv_std_out,
-                                        int64_t size, float epsilon) {
-    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, blockIdx.x, size, epsilon, static_cast<int>(threadIdx.x),
-                   static_cast<int>(blockDim.x), [](float v) { return block_reduce(Reduce::kSum, v); });
+                                        int64_t size, int64_t channels, float epsilon) {
+    layer_norm_row(x, scale, bias, y, mean_out, inv_std_out, blockIdx.x, size, channels, epsilon,
+                   static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x),
+                   [](float v) { return block_reduce(Reduce::kSum, v); });
 }
 
 constexpr int64_t kLayerNormWarpMax = 1024;
 
 template <typename T>
 cudaError_t layer_norm_typed(const T* x, const T* scale, const T* bias, T* y, T* mean, T* inv_std, int64_t rows,
-                             int64_t size, float epsilon, cudaStream_t stream) {
+                             int64_t size, int64_t channels, float epsilon, cudaStream_t stream) {
     if (size <= kLayerNormWarpMax) {
         constexpr int64_t kRowsPerBlock = kThreads / 32;
         const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
         if (blocks >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
-        layer_norm_warp_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(x, scale, bias, y, mean,
-                                                                                          inv_std, rows, size, epsilon);
+        layer_norm_warp_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+            x, scale, bias, y, mean, inv_std, rows, size, channels, epsilon);
     } else {
         if (rows >= (int64_t(1) << 31)) return cudaErrorInvalidValue;
-        layer_norm_block_kernel<T>
-            <<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, scale, bias, y, mean, inv_std, size, epsilon);
+        layer_norm_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+            x, scale, bias, y, mean, inv_std, size, channels, epsilon);
     }
     return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t layer_norm_dispatch(const void* x, const void* scale, const void* bias, void* y, void* mean, void* inv_std,
+                                int64_t rows, int64_t size, int64_t channels, float epsilon, cudaStream_t stream) {
+    return layer_norm_typed(static_cast<const T*>(x), static_cast<const T*>(scale), static_cast<const T*>(bias),
+                            static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(inv_std), rows, size, channels,
+                            epsilon, stream);
+}
+
+// One thread per output: the index of the first (or, with `last`, the last) extreme along the column.
+template <typename T>
+__global__ void arg_reduce_kernel(bool max, bool last, const T* x, int64_t* y, int64_t outer, int64_t count,
+                                  int64_t inner) {
+    FOVEA_GRID_LOOP(c, outer * inner) {
+        const int64_t base = (c / inner) * count * inner + c % inner;
+        float best = load(x, base);
+        int64_t at = 0;
+        for (int64_t k = 1; k < count; ++k) {
+            const float v = load(x, base + k * inner);
+            const bool better = max ? v > best : v < best;
+            if (better || (last && v == best)) {
+                best = v;
+                at = k;
+            }
+        }
+        y[c] = at;
+    }
 }
 
 // Max or average over the window of output pixel (oy, ox); `in` points at the plane's (or the channel's) first
@@ -411,12 +445,30 @@ cudaError_t launch_layer_norm(Float t, const void* x, const void* scale, const v
                               void* inv_std, int64_t rows, int64_t size, float epsilon, cudaStream_t stream) {
     if (rows == 0 || size == 0) return cudaSuccess;
     if (t == Float::kF32)
-        return layer_norm_typed(static_cast<const float*>(x), static_cast<const float*>(scale),
-                                static_cast<const float*>(bias), static_cast<float*>(y), static_cast<float*>(mean),
-                                static_cast<float*>(inv_std), rows, size, epsilon, stream);
-    return layer_norm_typed(static_cast<const __half*>(x), static_cast<const __half*>(scale),
-                            static_cast<const __half*>(bias), static_cast<__half*>(y), static_cast<__half*>(mean),
-                            static_cast<__half*>(inv_std), rows, size, epsilon, stream);
+        return layer_norm_dispatch<float>(x, scale, bias, y, mean, inv_std, rows, size, 0, epsilon, stream);
+    return layer_norm_dispatch<__half>(x, scale, bias, y, mean, inv_std, rows, size, 0, epsilon, stream);
+}
+
+cudaError_t launch_instance_norm(Float t, const void* x, const void* scale, const void* bias, void* y, int64_t rows,
+                                 int64_t channels, int64_t size, float epsilon, cudaStream_t stream) {
+    if (rows == 0 || size == 0) return cudaSuccess;
+    if (channels <= 0) return cudaErrorInvalidValue;
+    if (t == Float::kF32)
+        return layer_norm_dispatch<float>(x, scale, bias, y, nullptr, nullptr, rows, size, channels, epsilon, stream);
+    return layer_norm_dispatch<__half>(x, scale, bias, y, nullptr, nullptr, rows, size, channels, epsilon, stream);
+}
+
+cudaError_t launch_arg_reduce(Float t, bool max, bool last, const void* x, int64_t* y, int64_t outer, int64_t count,
+                              int64_t inner, cudaStream_t stream) {
+    if (outer * inner == 0) return cudaSuccess;
+    if (count <= 0) return cudaErrorInvalidValue;
+    if (t == Float::kF32)
+        arg_reduce_kernel<float><<<blocks_for(outer * inner), kThreads, 0, stream>>>(
+            max, last, static_cast<const float*>(x), y, outer, count, inner);
+    else
+        arg_reduce_kernel<__half><<<blocks_for(outer * inner), kThreads, 0, stream>>>(
+            max, last, static_cast<const __half*>(x), y, outer, count, inner);
+    return cudaGetLastError();
 }
 
 cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y, cudaStream_t stream) {
