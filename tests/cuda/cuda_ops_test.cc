@@ -715,6 +715,42 @@ PRECISION_TEST(CudaSoftmax, matches_ref_on_last_and_inner_axes_and_opset_11_coer
     }
 }
 
+PRECISION_TEST(CudaPRelu, matches_ref_with_per_channel_scalar_and_trailing_slopes) {
+    SKIP_WITHOUT_CUDA();
+    for (const Shape& slope_shape : {Shape{6, 1, 1}, Shape{1}, Shape{7}}) {
+        GraphCase g;  // after a convolution: NHWC under fp16
+        ir::Value* x = g.input({2, 3, 5, 7}).last();
+        ir::Value* w = g.random_constant({6, 3, 3, 3}).last();
+        ir::Node& conv = g.node("Conv", {x, w});
+        conv.attrs = {{"pads", Ints{1, 1, 1, 1}}};
+        ir::Value* slope = g.random_constant(slope_shape, 0.05f, 0.5f).last();
+        g.node("PRelu", {conv.outputs[0], slope});
+        SCOPED_TRACE(shape_to_string(slope_shape));
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// Cast between the stored types: float32 through float16 and back, int64 and bool to float, float to int32 (fp32
+// and tf32 only: float16 rounding moves values across integer boundaries).
+PRECISION_TEST(CudaCast, matches_ref_between_float_integer_and_bool_types) {
+    SKIP_WITHOUT_CUDA();
+    constexpr int64_t kFloat = 1, kInt32 = 6, kBool = 9, kFloat16 = 10;
+    GraphCase g;
+    ir::Value* x = g.input({2, 3, 4}, -3.0f, 3.0f).last();
+    ir::Node& half = g.node("Cast", {x});
+    half.attrs = {{"to", kFloat16}};
+    g.node("Cast", {half.outputs[0]}).attrs = {{"to", kFloat}};
+    ir::Value* ints = g.constant(Tensor::from_vector<int64_t>({4}, {-2, 0, 5, 7000})).last();
+    ir::Node& as_float = g.node("Cast", {ints});
+    as_float.attrs = {{"to", kFloat}};
+    g.node("Add", {x, as_float.outputs[0]});
+    ir::Node& flags = g.node("Cast", {g.node("Relu", {x}).outputs[0]});
+    flags.attrs = {{"to", kBool}};
+    g.node("Cast", {flags.outputs[0]}).attrs = {{"to", kFloat}};
+    if (GetParam() != "fp16") g.node("Cast", {x}).attrs = {{"to", kInt32}};
+    g.expect_matches_ref(GetParam());
+}
+
 PRECISION_TEST(CudaInstanceNorm, matches_ref_per_image_and_channel) {
     SKIP_WITHOUT_CUDA();
     {

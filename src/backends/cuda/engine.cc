@@ -143,6 +143,8 @@ constexpr Entry kBuilders[] = {
     {"Pow", build_binary},
     {"Max", build_binary},
     {"Min", build_binary},
+    {"PRelu", build_binary},
+    {"Cast", build_cast},
     {"Sum", build_binary},
     {"Abs", build_unary},
     {"Ceil", build_unary},

@@ -134,6 +134,7 @@ Result<Launch> build_gather(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
 Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
+Result<Launch> build_cast(const ir::Node& node, Builder& b);            // ops_eltwise.cc: Cast
 Result<Launch> build_instance_norm(const ir::Node& node, Builder& b);   // ops_eltwise.cc: InstanceNormalization
 Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b);      // ops_eltwise.cc: ArgMax, ArgMin
 Result<Launch> build_depth_space(const ir::Node& node, Builder& b);     // ops_data.cc: DepthToSpace, SpaceToDepth

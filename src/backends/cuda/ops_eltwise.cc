@@ -96,6 +96,7 @@ Binary binary_op(const ir::Node& node) {
     if (type == "Pow") return Binary::kPow;
     if (type == "Max") return Binary::kMax;
     if (type == "Min") return Binary::kMin;
+    if (type == "PRelu") return Binary::kPRelu;
     return Binary::kAdd;
 }
 
@@ -307,6 +308,46 @@ std::vector<float> broadcast_constant(const Tensor& t, const Shape& dims) {
 }
 
 }  // namespace
+
+// Cast between the stored types of its input and output (under fp16, float32 values are stored as float16).
+Result<Launch> build_cast(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    const ir::Value* yv = node.outputs[0];
+    auto element = [&](const ir::Value& v) -> Result<Element> {
+        switch (b.stored(v)) {
+            case DType::kFloat32:
+                return Element::kF32;
+            case DType::kFloat16:
+                return Element::kF16;
+            case DType::kFloat64:
+                return Element::kF64;
+            case DType::kInt64:
+                return Element::kI64;
+            case DType::kInt32:
+                return Element::kI32;
+            case DType::kInt8:
+                return Element::kI8;
+            case DType::kUInt8:
+                return Element::kU8;
+            case DType::kBool:
+                return Element::kBool;
+            default:
+                return node_unsupported(node, std::string("casting ") + dtype_name(v.dtype) + " is not");
+        }
+    };
+    FOVEA_ASSIGN(const Element from, element(*xv));
+    FOVEA_ASSIGN(const Element to, element(*yv));
+    const int64_t n = shape_numel(shape_of(*yv));
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    if (from == to) {
+        const size_t bytes = static_cast<size_t>(n) * dtype_size(b.stored(*yv));
+        return Launch([=, &node](const Exec& e) {
+            return launched(node, cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, e.stream));
+        });
+    }
+    return Launch([=, &node](const Exec& e) { return launched(node, launch_convert(from, to, x, y, n, e.stream)); });
+}
 
 // InstanceNormalization: x [N, C, spatial...] as N * C rows of the spatial size, each normalized on its own.
 Result<Launch> build_instance_norm(const ir::Node& node, Builder& b) {

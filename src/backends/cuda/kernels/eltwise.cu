@@ -1,4 +1,6 @@
 // Elementwise kernels: unary maps, the bias + activation (+ residual) epilogue, broadcasting binary ops, casts.
+#include <type_traits>
+
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/fast_div.h"
 
@@ -66,6 +68,8 @@ __device__ __forceinline__ float apply_binary(Binary op, float a, float b) {
             return fmaxf(a, b);
         case Binary::kMin:
             return fminf(a, b);
+        case Binary::kPRelu:
+            return a < 0.f ? a * b : a;
     }
     return a;
 }
@@ -279,10 +283,11 @@ cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, 
     for (int d = 0; d < p.rank; ++d) n *= p.size[d];
     if (n == 0) return cudaSuccess;
     if (t == Float::kF32)
-        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y), n);
+        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y),
+                                                             n);
     else
         chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const __half*>(x), static_cast<__half*>(y),
-                                                              n);
+                                                             n);
     return cudaGetLastError();
 }
 
@@ -296,6 +301,90 @@ cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n,
         return cudaMemcpyAsync(y, x, static_cast<size_t>(n) * (from == Float::kF32 ? 4 : 2), cudaMemcpyDeviceToDevice,
                                stream);
     return cudaGetLastError();
+}
+
+namespace {
+
+// Every value of an Element passes through Wide on its way to another: double for floats (exact for every int32 and
+// float), int64 between integers (exact).
+template <typename T>
+__device__ __forceinline__ auto widen(T v) {
+    if constexpr (std::is_same_v<T, __half>)
+        return static_cast<double>(__half2float(v));
+    else if constexpr (std::is_floating_point_v<T>)
+        return static_cast<double>(v);
+    else
+        return static_cast<int64_t>(v);
+}
+
+template <typename To, typename W>
+__device__ __forceinline__ To narrow(W v) {
+    if constexpr (std::is_same_v<To, bool>)
+        return v != 0;
+    else if constexpr (std::is_same_v<To, __half>)
+        return __float2half(static_cast<float>(v));
+    else
+        return static_cast<To>(v);
+}
+
+template <typename From, typename To>
+__global__ void convert_kernel(const From* x, To* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) y[i] = narrow<To>(widen(x[i]));
+}
+
+template <typename From, typename To>
+cudaError_t convert_pair(const void* x, void* y, int64_t n, cudaStream_t stream) {
+    convert_kernel<From, To>
+        <<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const From*>(x), static_cast<To*>(y), n);
+    return cudaGetLastError();
+}
+
+template <typename From>
+cudaError_t convert_from(Element to, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    switch (to) {
+        case Element::kF32:
+            return convert_pair<From, float>(x, y, n, stream);
+        case Element::kF16:
+            return convert_pair<From, __half>(x, y, n, stream);
+        case Element::kF64:
+            return convert_pair<From, double>(x, y, n, stream);
+        case Element::kI64:
+            return convert_pair<From, int64_t>(x, y, n, stream);
+        case Element::kI32:
+            return convert_pair<From, int32_t>(x, y, n, stream);
+        case Element::kI8:
+            return convert_pair<From, int8_t>(x, y, n, stream);
+        case Element::kU8:
+            return convert_pair<From, uint8_t>(x, y, n, stream);
+        case Element::kBool:
+            return convert_pair<From, bool>(x, y, n, stream);
+    }
+    return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+cudaError_t launch_convert(Element from, Element to, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    if (n == 0) return cudaSuccess;
+    switch (from) {
+        case Element::kF32:
+            return convert_from<float>(to, x, y, n, stream);
+        case Element::kF16:
+            return convert_from<__half>(to, x, y, n, stream);
+        case Element::kF64:
+            return convert_from<double>(to, x, y, n, stream);
+        case Element::kI64:
+            return convert_from<int64_t>(to, x, y, n, stream);
+        case Element::kI32:
+            return convert_from<int32_t>(to, x, y, n, stream);
+        case Element::kI8:
+            return convert_from<int8_t>(to, x, y, n, stream);
+        case Element::kU8:
+            return convert_from<uint8_t>(to, x, y, n, stream);
+        case Element::kBool:
+            return convert_from<bool>(to, x, y, n, stream);
+    }
+    return cudaErrorInvalidValue;
 }
 
 }  // namespace fovea::cuda

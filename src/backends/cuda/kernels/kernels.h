@@ -52,7 +52,7 @@ cudaError_t launch_unary(Float t, UnaryParams f, const void* x, void* y, int64_t
 cudaError_t launch_bias_activation(Float t, UnaryParams f, void* y, const void* bias, const void* sum, int64_t n,
                                    int64_t channels, int64_t inner, cudaStream_t stream);
 
-enum class Binary { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
+enum class Binary { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kPRelu /* a < 0 ? a * b : a */ };
 
 // y (contiguous, dims `size`) = a op b, where a and b are read at strides a_stride and b_stride (0 on broadcast dims).
 struct BinaryParams {
@@ -87,6 +87,12 @@ cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, 
 
 // Float conversion of n elements.
 cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream);
+
+// The element types Cast converts between on the device.
+enum class Element { kF32, kF16, kF64, kI64, kI32, kI8, kU8, kBool };
+// y[i] = x[i] converted as ONNX's Cast does it (C++ conversions: floats truncate toward zero into integers, anything
+// non-zero is true).
+cudaError_t launch_convert(Element from, Element to, const void* x, void* y, int64_t n, cudaStream_t stream);
 
 // Softmax (or log-softmax) along the middle dim of x viewed as [outer, axis, inner].
 cudaError_t launch_softmax(Float t, bool log, const void* x, void* y, int64_t outer, int64_t axis, int64_t inner,
