@@ -34,6 +34,10 @@ DeviceBuffer::~DeviceBuffer() {
     if (ptr) cudaFree(ptr);
 }
 
+PinnedBuffer::~PinnedBuffer() {
+    if (ptr) cudaFreeHost(ptr);
+}
+
 Status node_error(const ir::Node& node, const std::string& what) {
     return invalid_argument(node.describe() + ": " + what);
 }
@@ -231,17 +235,6 @@ int normalized_axis(const ir::Node& node, int64_t rank) {
     return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
-// Pinned host memory, for transfers the copy engine can do asynchronously (and inside a CUDA graph).
-struct PinnedBuffer {
-    void* ptr = nullptr;
-    PinnedBuffer() = default;
-    PinnedBuffer(const PinnedBuffer&) = delete;
-    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-    ~PinnedBuffer() {
-        if (ptr) cudaFreeHost(ptr);
-    }
-};
-
 // One graph input or output: the user's bytes (float32 for float values) pass through pinned staging and a device
 // buffer; under fp16 a cast kernel converts between that buffer and the stored one.
 struct Port {
@@ -251,6 +244,7 @@ struct Port {
     DeviceBuffer raw;     // the user's dtype on the device (only when a cast is needed)
     DeviceBuffer stored;  // the stored dtype on the device (inputs: what nodes read; outputs: what they write)
     bool cast = false;
+    Tensor result;  // outputs: what the last run returned (shared with the caller)
     void* device_raw() { return cast ? raw.ptr : stored.ptr; }
 };
 
@@ -555,10 +549,12 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 results.push_back(*v->constant);
                 continue;
             }
-            Tensor t(v->dtype, shape_of(*v));
-            std::memcpy(t.raw_data(), outputs_[port].staging.ptr, outputs_[port].bytes);
-            ++port;
-            results.push_back(std::move(t));
+            // The last run's result tensor again once the caller has let go of it: a fresh one costs page faults
+            // over the whole output every run (tens of ms for a detector's batch of 16).
+            Port& p = outputs_[port++];
+            if (!p.result.sole_owner()) p.result = Tensor(v->dtype, shape_of(*v));
+            std::memcpy(p.result.raw_data(), p.staging.ptr, p.bytes);
+            results.push_back(p.result);
         }
         return results;
     }

@@ -65,6 +65,15 @@ struct DeviceBuffer {
     ~DeviceBuffer();
 };
 
+// Pinned host memory, for transfers the copy engine can do asynchronously (and inside a CUDA graph).
+struct PinnedBuffer {
+    void* ptr = nullptr;
+    PinnedBuffer() = default;
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+    ~PinnedBuffer();
+};
+
 class Builder {
   public:
     virtual ~Builder() = default;

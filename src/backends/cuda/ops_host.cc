@@ -16,24 +16,14 @@ namespace fovea::cuda {
 
 namespace {
 
-struct Pinned {
-    void* ptr = nullptr;
-    Pinned() = default;
-    Pinned(const Pinned&) = delete;
-    Pinned& operator=(const Pinned&) = delete;
-    ~Pinned() {
-        if (ptr) cudaFreeHost(ptr);
-    }
-};
-
-// A value as the host sees it: `stored` receives the device bytes; `value` is what the kernel reads (a view of
-// `stored`, or float32 converted from float16 storage).
+// A value as the host sees it: `staging` receives the device bytes (in the `stored` type); `value` is what the kernel
+// reads (a view of `staging`, or float32 converted from float16 storage).
 struct HostValue {
     DType dtype = DType::kFloat32;  // the value's own dtype
     DType stored = DType::kFloat32;
     size_t numel = 0;
     void* device = nullptr;
-    Pinned staging;
+    PinnedBuffer staging;
     Tensor value;
 };
 

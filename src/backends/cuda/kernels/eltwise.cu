@@ -339,25 +339,26 @@ cudaError_t convert_pair(const void* x, void* y, int64_t n, cudaStream_t stream)
     return cudaGetLastError();
 }
 
-template <typename From>
-cudaError_t convert_from(Element to, const void* x, void* y, int64_t n, cudaStream_t stream) {
-    switch (to) {
+// Calls f with a value of e's C++ type.
+template <typename F>
+cudaError_t visit_element(Element e, F&& f) {
+    switch (e) {
         case Element::kF32:
-            return convert_pair<From, float>(x, y, n, stream);
+            return f(float{});
         case Element::kF16:
-            return convert_pair<From, __half>(x, y, n, stream);
+            return f(__half{});
         case Element::kF64:
-            return convert_pair<From, double>(x, y, n, stream);
+            return f(double{});
         case Element::kI64:
-            return convert_pair<From, int64_t>(x, y, n, stream);
+            return f(int64_t{});
         case Element::kI32:
-            return convert_pair<From, int32_t>(x, y, n, stream);
+            return f(int32_t{});
         case Element::kI8:
-            return convert_pair<From, int8_t>(x, y, n, stream);
+            return f(int8_t{});
         case Element::kU8:
-            return convert_pair<From, uint8_t>(x, y, n, stream);
+            return f(uint8_t{});
         case Element::kBool:
-            return convert_pair<From, bool>(x, y, n, stream);
+            return f(bool{});
     }
     return cudaErrorInvalidValue;
 }
@@ -366,25 +367,9 @@ cudaError_t convert_from(Element to, const void* x, void* y, int64_t n, cudaStre
 
 cudaError_t launch_convert(Element from, Element to, const void* x, void* y, int64_t n, cudaStream_t stream) {
     if (n == 0) return cudaSuccess;
-    switch (from) {
-        case Element::kF32:
-            return convert_from<float>(to, x, y, n, stream);
-        case Element::kF16:
-            return convert_from<__half>(to, x, y, n, stream);
-        case Element::kF64:
-            return convert_from<double>(to, x, y, n, stream);
-        case Element::kI64:
-            return convert_from<int64_t>(to, x, y, n, stream);
-        case Element::kI32:
-            return convert_from<int32_t>(to, x, y, n, stream);
-        case Element::kI8:
-            return convert_from<int8_t>(to, x, y, n, stream);
-        case Element::kU8:
-            return convert_from<uint8_t>(to, x, y, n, stream);
-        case Element::kBool:
-            return convert_from<bool>(to, x, y, n, stream);
-    }
-    return cudaErrorInvalidValue;
+    return visit_element(from, [&](auto a) {
+        return visit_element(to, [&](auto b) { return convert_pair<decltype(a), decltype(b)>(x, y, n, stream); });
+    });
 }
 
 }  // namespace fovea::cuda
