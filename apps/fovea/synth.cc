@@ -24,7 +24,10 @@ Command add_synth(CLI::App& app) {
     sub->add_option("--streams", o->synth.streams, "Number of streams (cameras)")->capture_default_str();
     sub->add_option("--seed", o->synth.seed, "Seed: the same seed renders the same pixels and truth")
         ->capture_default_str();
-    sub->add_option("--lighting", o->lighting, "bright, dim, uneven, flicker, or mixed (stream i gets profile i % 4)")
+    sub->add_option("--lighting", o->lighting,
+                    "bright, dim, uneven, flicker, mixed (stream i gets profile i % 4 of the first four), or shadow (a "
+                    "bright belt "
+                    "crossed by deep shadows)")
         ->capture_default_str();
     sub->add_flag("--motion-blur", o->synth.motion_blur, "Smear parts along the belt");
     sub->add_option("--noise", o->synth.noise, "Sensor noise standard deviation in 8-bit levels")

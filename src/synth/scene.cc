@@ -202,15 +202,18 @@ const char* lighting_name(Lighting l) {
             return "flicker";
         case Lighting::kMixed:
             return "mixed";
+        case Lighting::kShadow:
+            return "shadow";
     }
     return "?";
 }
 
 Result<Lighting> parse_lighting(const std::string& name) {
-    for (Lighting l : {Lighting::kBright, Lighting::kDim, Lighting::kUneven, Lighting::kFlicker, Lighting::kMixed})
+    for (Lighting l : {Lighting::kBright, Lighting::kDim, Lighting::kUneven, Lighting::kFlicker, Lighting::kMixed,
+                       Lighting::kShadow})
         if (name == lighting_name(l)) return l;
     return invalid_argument("synth: unknown lighting profile '" + name +
-                            "' (expected bright, dim, uneven, flicker or mixed)");
+                            "' (expected bright, dim, uneven, flicker, mixed or shadow)");
 }
 
 const std::vector<std::string>& class_names() {
@@ -363,6 +366,29 @@ void Scene::Impl::make_light() {
         case Lighting::kFlicker:
             gain.setTo(cv::Scalar::all(128 * rng.uniform(0.55, 0.8)));
             break;
+        case Lighting::kShadow: {
+            // Full light, crossed by one or two shadows of beams over the belt: bands a fifth to a third of the frame
+            // wide at a tenth of the light, their edges blurred over a few pixels, so that parts pass through them.
+            gain.setTo(cv::Scalar::all(128 * rng.uniform(0.95, 1.1)));
+            const int bands = rng.chance(0.5) ? 1 : 2;
+            for (int b = 0; b < bands; ++b) {
+                const double width = rng.uniform(0.2, 0.33) * w / bands, left = rng.uniform(0, w - width);
+                const double slant = rng.uniform(-0.25, 0.25) * h, depth = rng.uniform(0.07, 0.14);
+                const double edge = std::max(2.0, 0.006 * w);
+                for (int y = 0; y < h; ++y) {
+                    auto* row = gain.ptr<cv::Vec3b>(y);
+                    const double x0 = left + slant * (double(y) / h - 0.5);
+                    for (int x = 0; x < w; ++x) {
+                        // 1 inside the band, 0 outside, a linear ramp `edge` pixels wide at each side.
+                        const double in = std::clamp(std::min(x - x0, x0 + width - x) / edge + 0.5, 0.0, 1.0);
+                        const double lit = row[x][0] / 128.0;
+                        const uint8_t g = cv::saturate_cast<uint8_t>(128 * lit * (1.0 - in * (1.0 - depth)));
+                        row[x] = cv::Vec3b(g, g, g);
+                    }
+                }
+            }
+            break;
+        }
         case Lighting::kMixed:
         case Lighting::kUneven: {
             // A spot light somewhere over the belt plus a ramp: one side of the frame nearly dark.
@@ -413,6 +439,7 @@ double Scene::Impl::light_factor(int64_t index) const {
             return 1.0 + 0.06 * std::sin(2 * kPi * 0.2 * t + flicker_phase);
         case Lighting::kBright:
         case Lighting::kDim:
+        case Lighting::kShadow:
             return 1.0;
     }
     return 1.0;

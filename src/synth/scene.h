@@ -18,8 +18,10 @@ namespace fovea::synth {
 
 enum class PartClass { kGear, kPlate, kBracket };
 enum class DefectClass { kScratch, kDent, kCrack, kMissingTooth };
-// kMixed gives stream i the profile i % 4 of bright, dim, uneven, flicker: one run covers all of them.
-enum class Lighting { kBright, kDim, kUneven, kFlicker, kMixed };
+// kMixed gives stream i the profile i % 4 of bright, dim, uneven, flicker: one run covers all of them. kShadow (not
+// in the mix) is a bright belt with hard-edged deep shadows across it: one frame holds both extremes, the case for
+// local (CLAHE) over global equalization.
+enum class Lighting { kBright, kDim, kUneven, kFlicker, kMixed, kShadow };
 
 const char* part_class_name(PartClass c);
 const char* defect_class_name(DefectClass c);

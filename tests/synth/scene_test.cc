@@ -170,6 +170,27 @@ TEST(Synth, dim_lighting_darkens_the_same_scene) {
     EXPECT_LT(mean_brightness(dim, all), 0.45 * mean_brightness(bright, all));
 }
 
+// A shadow band: the darkest strip of the frame, against the brightest, is far darker than in the same scene in
+// plain bright light.
+TEST(Synth, shadow_lighting_crosses_the_belt_with_a_dark_band) {
+    SynthOptions o = small_options();
+    auto darkest_over_brightest = [&](Lighting l) {
+        o.lighting = l;
+        media::Frame f;
+        scene(o, 0)->render(3, f);
+        const int strip = o.width / 16;
+        double lo = 1e9, hi = 0;
+        for (int x = 0; x + strip <= o.width; x += strip) {
+            const double m = mean_brightness(f, BoxI{x, 0, x + strip, o.height});
+            lo = std::min(lo, m);
+            hi = std::max(hi, m);
+        }
+        return lo / hi;
+    };
+    EXPECT_LT(darkest_over_brightest(Lighting::kShadow), 0.3 * darkest_over_brightest(Lighting::kBright));
+    EXPECT_EQ(parse_lighting("shadow").value(), Lighting::kShadow);
+}
+
 TEST(Synth, bad_options_name_the_option) {
     SynthOptions o = small_options();
     o.width = 641;
