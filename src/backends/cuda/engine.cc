@@ -255,6 +255,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
     }
 
     ~Engine() override {
+        // A device run may still be in flight (device_run does not wait): its kernels read the arena and its host
+        // steps their own state, both freed below.
+        if (exec.stream) cudaStreamSynchronize(exec.stream);
         if (profiler_) std::fputs(profiler_->report(graph_.name.empty() ? "model" : graph_.name).c_str(), stderr);
         if (run_start_) cudaEventDestroy(run_start_);
         if (run_end_) cudaEventDestroy(run_end_);
