@@ -751,6 +751,30 @@ PRECISION_TEST(CudaCast, matches_ref_between_float_integer_and_bool_types) {
     g.expect_matches_ref(GetParam());
 }
 
+// Comparisons, logic and Where, broadcasting. The compared values are integers (a small random part, floored away),
+// so that float16 storage cannot move them across each other.
+PRECISION_TEST(CudaCompareWhere, matches_ref_with_broadcasting) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 3, 4}, 0.1f, 0.4f).last();
+    std::vector<float> offsets(24);
+    for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<float>(static_cast<int>(i * 7 % 9) - 4);
+    ir::Value* offs = g.constant(Tensor::from_vector<float>({2, 3, 4}, offsets)).last();
+    ir::Value* k = g.node("Floor", {g.node("Add", {x, offs}).outputs[0]}).outputs[0];
+    ir::Value* zero = g.constant(Tensor::from_vector<float>({1}, {0.0f})).last();
+    ir::Value* row = g.constant(Tensor::from_vector<float>({4}, {-2.0f, 0.0f, 1.0f, 3.0f})).last();
+    ir::Value* positive = g.node("Greater", {k, zero}).outputs[0];
+    ir::Value* on_row = g.node("Equal", {k, row}).outputs[0];
+    g.node("LessOrEqual", {row, k});
+    g.node("GreaterOrEqual", {k, row});
+    g.node("Less", {k, zero});
+    ir::Value* either = g.node("Or", {positive, on_row}).outputs[0];
+    ir::Value* both = g.node("And", {positive, g.node("Not", {on_row}).outputs[0]}).outputs[0];
+    g.node("Where", {either, x, zero});
+    g.node("Where", {both, k, x});
+    g.expect_matches_ref(GetParam());
+}
+
 PRECISION_TEST(CudaInstanceNorm, matches_ref_per_image_and_channel) {
     SKIP_WITHOUT_CUDA();
     {

@@ -143,6 +143,8 @@ Result<Launch> build_gather(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
 Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
+Result<Launch> build_compare(const ir::Node& node, Builder& b);         // ops_eltwise.cc: Equal Greater... And Or Not
+Result<Launch> build_where(const ir::Node& node, Builder& b);           // ops_eltwise.cc: Where
 Result<Launch> build_cast(const ir::Node& node, Builder& b);            // ops_eltwise.cc: Cast
 Result<Launch> build_instance_norm(const ir::Node& node, Builder& b);   // ops_eltwise.cc: InstanceNormalization
 Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b);      // ops_eltwise.cc: ArgMax, ArgMin

@@ -1,6 +1,7 @@
 // Elementwise maps, broadcasting binary ops, softmax, LayerNormalization, pooling and reductions: fovea's own kernels.
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include "backends/cuda/engine.h"
@@ -308,6 +309,91 @@ std::vector<float> broadcast_constant(const Tensor& t, const Shape& dims) {
 }
 
 }  // namespace
+
+namespace {
+
+// Operand i of y's broadcast, at strides in y's dims (graphs read NCHW bytes: these ops take no layouts).
+Status broadcast_operand(const ir::Node& node, const Shape& ys, const ir::Value& v, int64_t* strides) {
+    if (shape_of(v).size() > ys.size()) return node_error(node, "an operand has more dims than the output");
+    operand_strides(ys, shape_of(v), false, strides);
+    return Status::ok();
+}
+
+}  // namespace
+
+// Comparisons (float operands) and logic ops (bool operands), bool output; Not is a Xor with true.
+Result<Launch> build_compare(const ir::Node& node, Builder& b) {
+    static const std::map<std::string, Compare> kOps = {{"Equal", Compare::kEqual},
+                                                        {"Greater", Compare::kGreater},
+                                                        {"GreaterOrEqual", Compare::kGreaterOrEqual},
+                                                        {"Less", Compare::kLess},
+                                                        {"LessOrEqual", Compare::kLessOrEqual},
+                                                        {"And", Compare::kAnd},
+                                                        {"Or", Compare::kOr},
+                                                        {"Not", Compare::kXor}};
+    const Compare op = kOps.at(node.op_type);
+    const bool logic = op == Compare::kAnd || op == Compare::kOr || op == Compare::kXor;
+    const ir::Value* yv = node.outputs[0];
+    const Shape& ys = shape_of(*yv);
+    if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
+    const ir::Value* av = node.input(0);
+    const ir::Value* bv = node.op_type == "Not" ? nullptr : node.input(1);
+    if (!av || (node.op_type != "Not" && !bv)) return node_error(node, "an operand is missing");
+    Float t = Float::kF32;
+    if (logic) {
+        if (av->dtype != DType::kBool || (bv && bv->dtype != DType::kBool))
+            return node_unsupported(node, "logic ops on other than bool are not");
+    } else {
+        FOVEA_ASSIGN(t, b.float_type(node, *av));
+        FOVEA_ASSIGN(const Float tb, b.float_type(node, *bv));
+        if (t != tb) return node_error(node, "operands of different types");
+    }
+    Broadcast3 p;
+    p.rank = static_cast<int>(ys.size());
+    for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
+    FOVEA_TRY(broadcast_operand(node, ys, *av, p.stride[0]));
+    FOVEA_ASSIGN(void* a, b.pointer(node, av));
+    void* other = nullptr;
+    if (bv) {
+        FOVEA_TRY(broadcast_operand(node, ys, *bv, p.stride[1]));
+        FOVEA_ASSIGN(other, b.pointer(node, bv));
+    } else {
+        const bool truth = true;  // Not x == x xor true, the scalar broadcast (stride 0)
+        FOVEA_ASSIGN(other, b.upload(&truth, sizeof(truth)));
+    }
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_compare(t, op, p, a, other, static_cast<bool*>(y), e.stream));
+    });
+}
+
+// Where(cond, a, b): any element type, three-way broadcast.
+Result<Launch> build_where(const ir::Node& node, Builder& b) {
+    const ir::Value* cv = node.input(0);
+    const ir::Value* av = node.input(1);
+    const ir::Value* bv = node.input(2);
+    const ir::Value* yv = node.outputs[0];
+    if (!cv || !av || !bv) return node_error(node, "Where takes three operands");
+    if (cv->dtype != DType::kBool) return node_error(node, "the condition must be bool");
+    if (b.stored(*av) != b.stored(*yv) || b.stored(*bv) != b.stored(*yv))
+        return node_error(node, "X and Y must have the output's type");
+    const Shape& ys = shape_of(*yv);
+    if (ys.size() > kMaxDims) return node_unsupported(node, "more than 6 dims are not");
+    Broadcast3 p;
+    p.rank = static_cast<int>(ys.size());
+    for (size_t d = 0; d < ys.size(); ++d) p.size[d] = ys[d];
+    const ir::Value* operands[3] = {cv, av, bv};
+    void* at[3] = {};
+    for (int k = 0; k < 3; ++k) {
+        FOVEA_TRY(broadcast_operand(node, ys, *operands[k], p.stride[k]));
+        FOVEA_ASSIGN(at[k], b.pointer(node, operands[k]));
+    }
+    FOVEA_ASSIGN(void* y, b.pointer(node, yv));
+    const int esize = element_size(b.stored(*yv));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node, launch_where(esize, p, static_cast<const bool*>(at[0]), at[1], at[2], y, e.stream));
+    });
+}
 
 // Cast between the stored types of its input and output (under fp16, float32 values are stored as float16).
 Result<Launch> build_cast(const ir::Node& node, Builder& b) {

@@ -372,4 +372,107 @@ cudaError_t launch_convert(Element from, Element to, const void* x, void* y, int
     });
 }
 
+namespace {
+
+// The offsets of element i of y in each of the operands.
+__device__ __forceinline__ void broadcast_offsets(const Broadcast3& p, int64_t i, int64_t* at) {
+    at[0] = at[1] = at[2] = 0;
+    for (int d = p.rank - 1; d >= 0; --d) {
+        const int64_t c = i % p.size[d];
+        i /= p.size[d];
+        for (int k = 0; k < 3; ++k) at[k] += c * p.stride[k][d];
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ bool compare(Compare op, T a, T b) {
+    switch (op) {
+        case Compare::kEqual:
+            return a == b;
+        case Compare::kGreater:
+            return a > b;
+        case Compare::kGreaterOrEqual:
+            return a >= b;
+        case Compare::kLess:
+            return a < b;
+        case Compare::kLessOrEqual:
+            return a <= b;
+        case Compare::kAnd:
+            return a && b;
+        case Compare::kOr:
+            return a || b;
+        case Compare::kXor:
+            return a != b;
+    }
+    return false;
+}
+
+template <typename T>
+__global__ void compare_kernel(Compare op, Broadcast3 p, const T* a, const T* b, bool* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) {
+        int64_t at[3];
+        broadcast_offsets(p, i, at);
+        if constexpr (std::is_same_v<T, bool>)
+            y[i] = compare(op, a[at[0]], b[at[1]]);
+        else
+            y[i] = compare(op, load(a, at[0]), load(b, at[1]));
+    }
+}
+
+template <typename T>
+__global__ void where_kernel(Broadcast3 p, const bool* cond, const T* a, const T* b, T* y, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) {
+        int64_t at[3];
+        broadcast_offsets(p, i, at);
+        y[i] = cond[at[0]] ? a[at[1]] : b[at[2]];
+    }
+}
+
+int64_t elements(const Broadcast3& p) {
+    int64_t n = 1;
+    for (int d = 0; d < p.rank; ++d) n *= p.size[d];
+    return n;
+}
+
+}  // namespace
+
+cudaError_t launch_compare(Float t, Compare op, const Broadcast3& p, const void* a, const void* b, bool* y,
+                           cudaStream_t stream) {
+    const int64_t n = elements(p);
+    if (n == 0) return cudaSuccess;
+    if (op == Compare::kAnd || op == Compare::kOr || op == Compare::kXor)
+        compare_kernel<bool><<<blocks_for(n), kThreads, 0, stream>>>(op, p, static_cast<const bool*>(a),
+                                                                     static_cast<const bool*>(b), y, n);
+    else if (t == Float::kF32)
+        compare_kernel<float><<<blocks_for(n), kThreads, 0, stream>>>(op, p, static_cast<const float*>(a),
+                                                                      static_cast<const float*>(b), y, n);
+    else
+        compare_kernel<__half><<<blocks_for(n), kThreads, 0, stream>>>(op, p, static_cast<const __half*>(a),
+                                                                       static_cast<const __half*>(b), y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_where(int element_size, const Broadcast3& p, const bool* cond, const void* a, const void* b, void* y,
+                         cudaStream_t stream) {
+    const int64_t n = elements(p);
+    if (n == 0) return cudaSuccess;
+    auto run = [&](auto zero) {
+        using T = decltype(zero);
+        where_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(p, cond, static_cast<const T*>(a),
+                                                                static_cast<const T*>(b), static_cast<T*>(y), n);
+        return cudaGetLastError();
+    };
+    switch (element_size) {
+        case 1:
+            return run(uint8_t{});
+        case 2:
+            return run(uint16_t{});
+        case 4:
+            return run(uint32_t{});
+        case 8:
+            return run(uint64_t{});
+    }
+    return cudaErrorInvalidValue;
+}
+
 }  // namespace fovea::cuda

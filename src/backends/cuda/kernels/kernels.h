@@ -85,6 +85,21 @@ struct ChainParams {
 };
 cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, cudaStream_t stream);
 
+// Elementwise ops whose output is not their operands' float type, over up to three operands read at their own strides
+// (0 on broadcast dims) into a contiguous y of dims `size`.
+struct Broadcast3 {
+    int rank = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t stride[3][kMaxDims] = {};
+};
+// Comparisons of float a and b (stored as t) into bool y; the logic ops read bool a and b (t is ignored for them).
+enum class Compare { kEqual, kGreater, kGreaterOrEqual, kLess, kLessOrEqual, kAnd, kOr, kXor };
+cudaError_t launch_compare(Float t, Compare op, const Broadcast3& p, const void* a, const void* b, bool* y,
+                           cudaStream_t stream);
+// Where: y = cond ? a : b (operands 0, 1, 2 of p), elements of any size (1, 2, 4 or 8 bytes).
+cudaError_t launch_where(int element_size, const Broadcast3& p, const bool* cond, const void* a, const void* b, void* y,
+                         cudaStream_t stream);
+
 // Float conversion of n elements.
 cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream);
 
