@@ -4,9 +4,7 @@
 #include <cudnn.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
-#include <string>
 
 #include "backends/cuda/cuda_libs.h"
 #include "backends/cuda/device_info.h"
@@ -57,8 +55,7 @@ class CudaBackend final : public runtime::Backend {
     // memory or kernels for: such a graph runs node by node on the host, and says so, unless FOVEA_CUDA_HOST=0.
     Result<std::unique_ptr<runtime::GraphEngine>> compile_graph(const ir::Graph& graph,
                                                                 const std::vector<bool>& run) override {
-        const char* host = std::getenv("FOVEA_CUDA_HOST");
-        for (size_t i = 0; i < run.size() && !(host && std::string(host) == "0"); ++i) {
+        for (size_t i = 0; i < run.size() && host_fallback_enabled(); ++i) {
             if (!run[i]) continue;
             const ir::Node& node = *graph.nodes()[i];
             for (const ir::Value* v : node.outputs)

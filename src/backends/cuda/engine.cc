@@ -102,6 +102,11 @@ bool conv_takes_nhwc(const ir::Node& node) {
            w->constant->dtype() == DType::kFloat32;
 }
 
+bool host_fallback_enabled() {
+    const char* env = std::getenv("FOVEA_CUDA_HOST");
+    return !env || std::string(env) != "0";
+}
+
 bool is_alias_op(const ir::Node& node) {
     if (!node.domain.empty()) return false;
     const std::string& op = node.op_type;
@@ -845,7 +850,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
     bool use_graphs_ = true;
     // Nodes run on the host (ops_host.cc), with why; FOVEA_CUDA_HOST=0 makes them build errors instead.
     std::vector<std::pair<const ir::Node*, std::string>> host_nodes_;
-    const bool host_fallback_ = !std::getenv("FOVEA_CUDA_HOST") || std::string(std::getenv("FOVEA_CUDA_HOST")) != "0";
+    const bool host_fallback_ = host_fallback_enabled();
     std::unique_ptr<StepProfiler> profiler_;  // FOVEA_CUDA_PROFILE=1
     int64_t runs_ = 0, device_runs_ = 0;
     size_t arena_bytes_ = 0, unplanned_bytes_ = 0;

@@ -152,6 +152,10 @@ Result<Launch> build_depth_space(const ir::Node& node, Builder& b);     // ops_d
 // ops_host.cc: any node with a reference kernel, run on the host between the device steps around it.
 Result<Launch> build_host(const ir::Node& node, Builder& b);
 
+// Whether nodes the GPU cannot run may run on the host (ops_host.cc) or, for data-dependent shapes, the whole model
+// on the reference kernels; FOVEA_CUDA_HOST=0 makes them errors instead.
+bool host_fallback_enabled();
+
 // Ops whose output is its input's bytes under another shape: the engine aliases them instead of copying.
 bool is_alias_op(const ir::Node& node);
 
