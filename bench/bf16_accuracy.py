@@ -13,7 +13,11 @@ Inputs:
 - noise: uniform random pixels in [0, 1) (fixed seed), normalized like natural images: the distribution on which
   make-zoo.sh calibrated the zoo models' BatchNorm statistics (their weights are random).
 - frames: frames of `fovea synth` factory footage ($FOVEA_CACHE_DIR/factory, from tools/train) for the trained
-  models/factory_detector.onnx, the one model here with trained weights.
+  models/factory_detector.onnx.
+- text: lines of serial numbers and words rendered with OpenCV's fonts over crops of the sample photographs (BGR,
+  PP-OCR's normalization), for PP-OCRv4's trained classifiers (`make models`): the text-direction classifier
+  (cls, 2 classes; half the lines turned upside down) and the recognizer (rec, a 6625-way classification at each of
+  its 40 time steps; also the greedy CTC strings).
 
 Detectors: the highest-scoring fp32 boxes (--top per image) whose sides are at least 2 px (YOLOv5's NMS drops
 smaller ones: a box 0.3 px wide has no meaningful IoU), each compared with the bf16 box at the same index.
@@ -90,6 +94,71 @@ def factory_frames(count):
     return np.stack(frames).astype(np.float32) if frames else None
 
 
+def text_lines(count, width, flip_half=False):
+    """Rendered text lines, BGR, [count, 3, 48, width], normalized as PP-OCR expects ((x / 255 - 0.5) / 0.5)."""
+    import cv2
+    rng = np.random.default_rng(2028)
+    photos = [cv2.imread(f, cv2.IMREAD_COLOR) for f in sorted(glob.glob(str(SAMPLES / "*.jpg")))]
+    photos = [p for p in photos if p is not None and min(p.shape[:2]) >= 64]
+    letters, digits = "ABCDEFGHJKLMNPQRSTUVWXYZ", "0123456789"
+    words = ["belt", "part", "gear", "plate", "bracket", "line", "camera", "inspect", "serial", "batch"]
+    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+             cv2.FONT_HERSHEY_PLAIN]
+    lines = []
+    for i in range(count):
+        if i % 2 == 0:
+            text = "SN-" + "".join(rng.choice(list(digits), 4)) + "-" + "".join(rng.choice(list(letters), 2))
+        else:
+            text = " ".join(rng.choice(words, 2)) + " " + str(int(rng.integers(10, 999)))
+        font, thick = fonts[i % len(fonts)], int(rng.integers(1, 3))
+        (tw, th), base = cv2.getTextSize(text, font, 1.0, thick)
+        canvas = np.full((th + base + 16, tw + 16, 3), 235, np.uint8)
+        if photos:  # a light, blurred photograph as the background
+            ph = photos[i % len(photos)]
+            bg = cv2.resize(ph, (canvas.shape[1], canvas.shape[0]), interpolation=cv2.INTER_AREA)
+            canvas = (0.35 * cv2.GaussianBlur(bg, (5, 5), 0) + 0.65 * 235).astype(np.uint8)
+        color = tuple(int(c) for c in rng.integers(0, 70, 3))
+        cv2.putText(canvas, text, (8, 8 + th), font, 1.0, color, thick, cv2.LINE_AA)
+        h, w = canvas.shape[:2]
+        new_w = min(width, max(1, round(w * 48 / h)))
+        line = cv2.resize(canvas, (new_w, 48), interpolation=cv2.INTER_AREA)
+        if flip_half and i % 2 == 1:
+            line = cv2.rotate(line, cv2.ROTATE_180)
+        x = np.zeros((3, 48, width), np.float32)  # zeros to the right, as the pipeline pads
+        x[:, :, :new_w] = (line.transpose(2, 0, 1).astype(np.float32) / 255 - 0.5) / 0.5
+        lines.append(x)
+    return np.stack(lines)
+
+
+def ctc_greedy(y):  # [N, T, classes] -> one tuple of class ids per line (blank 0 and repeats dropped)
+    ids = y.argmax(-1)
+    return [tuple(c for j, c in enumerate(row) if c != 0 and (j == 0 or c != row[j - 1])) for row in ids]
+
+
+def ppocr_rows(fovea, count, work):
+    """Top-1 agreement on PP-OCRv4's trained classifiers, or nothing when `make models` has not fetched them."""
+    rows = []
+    cls, rec = CACHE / "models" / "ppocr" / "cls.onnx", CACHE / "models" / "ppocr" / "rec.onnx"
+    if cls.exists():
+        x = text_lines(count, 192, flip_half=True)
+        a, b = infer(fovea, cls, x, "fp32", work), infer(fovea, cls, x, "bf16", work)
+        c = infer(fovea, cls, with_input_noise(x, 2.0), "fp32", work)
+        agree = lambda y: float((a.argmax(1) == y.argmax(1)).mean())
+        rel = lambda y: float(np.linalg.norm(a - y) / np.linalg.norm(a))
+        rows.append(f"| ppocr_cls (trained) | text | {len(x)} | {len(set(a.argmax(1)))} / - | top-1 agreement / rel. L2 "
+                    f"| **{agree(b):.3f}** / {rel(b):.1e} | {agree(c):.3f} / {rel(c):.1e} |")
+    if rec.exists():
+        x = text_lines(count, 320)
+        a, b = infer(fovea, rec, x, "fp32", work), infer(fovea, rec, x, "bf16", work)
+        c = infer(fovea, rec, with_input_noise(x, 2.0), "fp32", work)
+        steps = lambda y: float((a.argmax(-1) == y.argmax(-1)).mean())
+        strings = lambda y: float(np.mean([p == q for p, q in zip(ctc_greedy(a), ctc_greedy(y))]))
+        rows.append(f"| ppocr_rec (trained) | text | {len(x)} | {len(set(a.argmax(-1).ravel()))} / - | top-1 agreement "
+                    f"per time step ({a.shape[1]} steps) / same CTC string | **{steps(b):.4f} / {strings(b):.3f}** | "
+                    f"{steps(c):.4f} / {strings(c):.3f} |")
+    return rows
+
+
 def boxes_v5(y):  # [N, boxes, 85]: cx, cy, w, h, obj, classes
     return y[..., :4], y[..., 4] * y[..., 5:].max(-1), y[..., 5:].argmax(-1)
 
@@ -156,6 +225,8 @@ def main():
     p.add_argument("--fovea", default="build/release/apps/fovea/fovea")
     p.add_argument("--images", type=int, default=32, help="noise images per classifier (detectors: a quarter)")
     p.add_argument("--top", type=int, default=100, help="detector boxes compared per image (highest fp32 scores)")
+    p.add_argument("--text-lines", type=int, default=256, help="rendered text lines per PP-OCRv4 model")
+    p.add_argument("--only-ppocr", action="store_true", help="just the PP-OCRv4 rows")
     args = p.parse_args()
     print("| model | inputs | images | fp32 distinct top-1 / median top-1 margin (logit std) | metric | bf16 vs fp32 "
           "| fp32 vs fp32 on inputs +-0.5/255 |\n|---|---|---|---|---|---|---|")
@@ -164,16 +235,18 @@ def main():
         print(f"(no natural images: {SAMPLES} is missing; scripts/install-deps.sh installs opencv-doc)", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in CLASSIFIERS:
+        for name in [] if args.only_ppocr else CLASSIFIERS:
             if natural is not None:
                 print(classifier_row(args.fovea, name, "natural", (natural - MEAN) / STD, work), flush=True)
             noise = np.random.default_rng(2026).random((args.images, 3, 224, 224), dtype=np.float32)
             print(classifier_row(args.fovea, name, "noise", (noise - MEAN) / STD, work), flush=True)
-        for name, style in DETECTORS.items():
+        for name, style in [] if args.only_ppocr else DETECTORS.items():
             model = CACHE / "models" / "zoo" / f"{name}.onnx"
             x = np.random.default_rng(2027).random((max(2, args.images // 4), 3, 640, 640), dtype=np.float32)
             decode = boxes_v5 if style == "v5" else boxes_v8
             print(detector_row(args.fovea, model, name, "noise", x, decode, args.top, work), flush=True)
+        for row in ppocr_rows(args.fovea, args.text_lines, work):
+            print(row, flush=True)
         frames = factory_frames(16)
         if frames is None:
             print(f"(no factory footage under {CACHE / 'factory'}: factory_detector skipped)", file=sys.stderr)

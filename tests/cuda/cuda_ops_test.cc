@@ -1034,6 +1034,21 @@ PRECISION_TEST(CudaResize, matches_ref_for_nearest_and_linear) {
         SCOPED_TRACE(std::string(c.mode) + " " + c.coord);
         g.expect_matches_ref(GetParam());
     }
+    // After a convolution (NHWC in fp16): nearest copies whole pixels, 16 channels in wide elements, 3 in narrow ones.
+    for (const int64_t channels : {16, 3}) {
+        GraphCase g;
+        ir::Value* x = g.input({2, 4, 5, 6}).last();
+        ir::Value* w = g.random_constant({channels, 4, 1, 1}, -0.5f, 0.5f).last();
+        ir::Value* v = g.node("Conv", {x, w}).outputs[0];
+        ir::Value* scales = g.constant(Tensor::from_vector<float>({4}, {1, 1, 2, 2})).last();
+        ir::Node& n = g.node("Resize", {v, nullptr, scales}, 1, 13);
+        n.attrs = {{"mode", std::string("nearest")},
+                   {"coordinate_transformation_mode", std::string("asymmetric")},
+                   {"nearest_mode", std::string("floor")}};
+        g.node("Relu", {n.outputs[0]});
+        SCOPED_TRACE("nhwc nearest, " + std::to_string(channels) + " channels");
+        g.expect_matches_ref(GetParam());
+    }
 }
 
 // ---- graphs ----
@@ -1048,6 +1063,154 @@ PRECISION_TEST(CudaGraph, aliases_reshapes_and_copies_those_that_are_outputs) {
     ir::Value* s = g.node("Sigmoid", {flat}).outputs[0];
     g.node("Flatten", {s}).attrs = {{"axis", int64_t{1}}};
     g.node("Tanh", {flat});  // the alias is read after the Sigmoid too: the planner must keep r alive
+    g.expect_matches_ref(GetParam());
+}
+
+// A YOLOv5 detect head, two scales: each 1x1 convolution's output (NHWC in fp16) is reshaped to [N, 3, K, H, W],
+// transposed to [N, 3, H, W, K], squashed, split into xy, wh and scores, decoded and joined, then the scales are
+// joined. The Reshape, Transpose and Split become strided views read by the Sigmoid, the decode chains and the Concat
+// (engine.cc, plan_views), which own no buffer then; FOVEA_CUDA_VIEWS=0 writes them all, for comparison.
+PRECISION_TEST(CudaViews, a_detect_head_reads_through_reshape_transpose_and_split) {
+    SKIP_WITHOUT_CUDA();
+    auto make = [](GraphCase& g) {
+        const int64_t n = 2, k = 7, c = 8;
+        std::vector<ir::Value*> scales;
+        for (const auto& [h, w] : {std::pair<int64_t, int64_t>{4, 5}, {2, 3}}) {
+            ir::Value* x = g.input({n, c, h, w}).last();
+            ir::Value* wt = g.random_constant({3 * k, c, 1, 1}, -0.5f, 0.5f).last();
+            ir::Value* bias = g.random_constant({3 * k}).last();
+            ir::Value* v = g.node("Conv", {x, wt, bias}).outputs[0];
+            ir::Value* shape5 = g.constant(Tensor::from_vector<int64_t>({5}, {n, 3, k, h, w})).last();
+            v = g.node("Reshape", {v, shape5}).outputs[0];
+            ir::Node& t = g.node("Transpose", {v});
+            t.attrs = {{"perm", Ints{0, 1, 3, 4, 2}}};
+            v = g.node("Sigmoid", {t.outputs[0]}).outputs[0];
+            ir::Value* sizes = g.constant(Tensor::from_vector<int64_t>({3}, {2, 2, 3})).last();
+            ir::Node& split = g.node("Split", {v, sizes}, 3);
+            split.attrs = {{"axis", int64_t{4}}};
+            ir::Value* two = g.constant(Tensor::scalar(2.0f)).last();
+            ir::Value* half = g.constant(Tensor::scalar(0.5f)).last();
+            ir::Value* grid = g.random_constant({1, 3, h, w, 2}, 0.0f, 8.0f).last();
+            ir::Value* stride = g.constant(Tensor::scalar(8.0f)).last();
+            ir::Value* anchors = g.random_constant({1, 3, 1, 1, 2}, 10.0f, 60.0f).last();
+            ir::Value* xy = g.node("Mul", {split.outputs[0], two}).outputs[0];
+            xy = g.node("Sub", {xy, half}).outputs[0];
+            xy = g.node("Add", {xy, grid}).outputs[0];
+            xy = g.node("Mul", {xy, stride}).outputs[0];
+            ir::Value* wh = g.node("Mul", {split.outputs[1], two}).outputs[0];
+            wh = g.node("Pow", {wh, two}).outputs[0];
+            wh = g.node("Mul", {wh, anchors}).outputs[0];
+            ir::Node& joined = g.node("Concat", {xy, wh, split.outputs[2]});
+            joined.attrs = {{"axis", int64_t{4}}};
+            ir::Value* shape3 = g.constant(Tensor::from_vector<int64_t>({3}, {n, 3 * h * w, k})).last();
+            scales.push_back(g.node("Reshape", {joined.outputs[0], shape3}).outputs[0]);
+        }
+        g.node("Concat", scales).attrs = {{"axis", int64_t{1}}};
+    };
+    GraphCase with_views;
+    make(with_views);
+    with_views.expect_matches_ref(GetParam());
+    auto viewed = with_views.engine(GetParam());
+    ASSERT_TRUE(viewed.is_ok()) << viewed.status().to_string();
+
+    ::setenv("FOVEA_CUDA_VIEWS", "0", 1);
+    GraphCase written;
+    make(written);
+    written.expect_matches_ref(GetParam());
+    auto copied = written.engine(GetParam());
+    ::unsetenv("FOVEA_CUDA_VIEWS");
+    ASSERT_TRUE(copied.is_ok()) << copied.status().to_string();
+    // The sum of the planned buffers (before reuse) lacks the views' bytes: their values own none.
+    EXPECT_LT((*viewed)->unplanned_bytes(), (*copied)->unplanned_bytes());
+}
+
+// The head's views one at a time: a transpose read by a lone map, a transpose read by a binary chain's operand, a
+// split read by chains and by a concat, a split of a transpose.
+PRECISION_TEST(CudaViewParts, each_kind_of_view_matches_ref) {
+    SKIP_WITHOUT_CUDA();
+    {
+        SCOPED_TRACE("transpose -> sigmoid");
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 4, 5}).last();
+        ir::Node& t = g.node("Transpose", {g.node("Relu", {x}).outputs[0]});
+        t.attrs = {{"perm", Ints{0, 2, 3, 1}}};
+        g.node("Sigmoid", {t.outputs[0]});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        SCOPED_TRACE("transpose as an operand");
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 4, 5}).last();
+        ir::Value* y = g.input({2, 4, 5, 3}).last();
+        ir::Node& t = g.node("Transpose", {g.node("Relu", {x}).outputs[0]});
+        t.attrs = {{"perm", Ints{0, 2, 3, 1}}};
+        ir::Value* v = g.node("Mul", {y, t.outputs[0]}).outputs[0];
+        g.node("Tanh", {v});
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        SCOPED_TRACE("split -> chains, concat");
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 7}).last();
+        ir::Value* s = g.node("Sigmoid", {x}).outputs[0];
+        ir::Value* sizes = g.constant(Tensor::from_vector<int64_t>({3}, {2, 2, 3})).last();
+        ir::Node& split = g.node("Split", {s, sizes}, 3);
+        split.attrs = {{"axis", int64_t{2}}};
+        ir::Value* two = g.constant(Tensor::scalar(2.0f)).last();
+        ir::Value* a = g.node("Mul", {split.outputs[0], two}).outputs[0];
+        a = g.node("Add", {a, two}).outputs[0];
+        ir::Value* b = g.node("Neg", {split.outputs[1]}).outputs[0];
+        g.node("Concat", {a, b, split.outputs[2]}).attrs = {{"axis", int64_t{2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        SCOPED_TRACE("split -> concat");
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 7}).last();
+        ir::Value* s = g.node("Sigmoid", {x}).outputs[0];
+        ir::Value* sizes = g.constant(Tensor::from_vector<int64_t>({2}, {3, 4})).last();
+        ir::Node& split = g.node("Split", {s, sizes}, 2);
+        split.attrs = {{"axis", int64_t{2}}};
+        g.node("Concat", {split.outputs[1], split.outputs[0]}).attrs = {{"axis", int64_t{2}}};
+        g.expect_matches_ref(GetParam());
+    }
+    {
+        SCOPED_TRACE("transpose -> split -> maps");
+        GraphCase g;
+        ir::Value* x = g.input({2, 3, 4, 5}).last();
+        ir::Node& t = g.node("Transpose", {g.node("Relu", {x}).outputs[0]});
+        t.attrs = {{"perm", Ints{0, 2, 3, 1}}};
+        ir::Value* sizes = g.constant(Tensor::from_vector<int64_t>({2}, {1, 2})).last();
+        ir::Node& split = g.node("Split", {t.outputs[0], sizes}, 2);
+        split.attrs = {{"axis", int64_t{3}}};
+        g.node("Exp", {split.outputs[0]});
+        g.node("Neg", {split.outputs[1]});
+        g.expect_matches_ref(GetParam());
+    }
+}
+
+// Views a reader cannot take are written after all: a Transpose also read by Softmax, a Split piece also read by a
+// reduction, a reshape of an NHWC value that no stride can express (it merges channels with rows).
+PRECISION_TEST(CudaViewFallback, copies_where_a_reader_needs_the_bytes) {
+    SKIP_WITHOUT_CUDA();
+    GraphCase g;
+    ir::Value* x = g.input({2, 6, 4, 5}).last();
+    ir::Value* wt = g.random_constant({6, 6, 1, 1}, -0.5f, 0.5f).last();
+    ir::Value* conv = g.node("Conv", {x, wt}).outputs[0];
+    ir::Node& t = g.node("Transpose", {conv});
+    t.attrs = {{"perm", Ints{0, 2, 3, 1}}};
+    g.node("Sigmoid", {t.outputs[0]});
+    g.node("Softmax", {t.outputs[0]}).attrs = {{"axis", int64_t{-1}}};
+    ir::Value* sizes = g.constant(Tensor::from_vector<int64_t>({2}, {2, 4})).last();
+    ir::Node& split = g.node("Split", {g.node("Relu", {conv}).outputs[0], sizes}, 2);
+    split.attrs = {{"axis", int64_t{1}}};
+    g.node("Tanh", {split.outputs[0]});
+    ir::Value* axes = g.constant(Tensor::from_vector<int64_t>({1}, {1})).last();
+    g.node("ReduceSum", {split.outputs[1], axes});
+    g.node("Exp", {split.outputs[1]});
+    ir::Value* merged = g.constant(Tensor::from_vector<int64_t>({3}, {2, 24, 5})).last();
+    ir::Value* r = g.node("Reshape", {conv, merged}).outputs[0];
+    g.node("Neg", {r});
     g.expect_matches_ref(GetParam());
 }
 
@@ -1086,9 +1249,9 @@ PRECISION_TEST(CudaSqueezeExcitation, matches_ref_in_every_layout) {
 }
 
 // Ops without a cuda kernel run on the host between device steps: LpNormalization between two convolutions (NHWC
-// around it in fp16, float16 storage converted on the host), GatherElements and TopK reading a graph input and
-// writing float and int64 graph outputs. Three runs: node by node, captured into a CUDA graph (with host nodes),
-// replayed.
+// around it in fp16, float16 storage converted on the host), Einsum reading a graph input and an integer Add after a
+// device Cast, writing float and int64 graph outputs. Three runs: node by node, captured into a CUDA graph (with host
+// nodes), replayed.
 PRECISION_TEST(CudaHostSteps, run_between_device_steps) {
     SKIP_WITHOUT_CUDA();
     GraphCase g;
@@ -1103,27 +1266,66 @@ PRECISION_TEST(CudaHostSteps, run_between_device_steps) {
     ir::Value* act = g.node("Sigmoid", {normed}).outputs[0];
     ir::Value* w2 = g.random_constant({4, 8, 1, 1}).last();
     g.node("Conv", {act, w2});
-    ir::Value* index = g.constant(Tensor::from_vector<int64_t>({2, 1, 1, 1}, {3, 0})).last();
-    g.node("GatherElements", {x, index}).attrs = {{"axis", int64_t{1}}};
-    if (GetParam() != "fp16") {  // indices of float16-rounded values may differ from float32 ties
-        ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
-        g.node("TopK", {x, k}, 2);
-    }
+    g.node("Einsum", {x}).attrs = {{"equation", std::string("nchw->nwhc")}};
+    ir::Value* ten = g.constant(Tensor::scalar(10.0f)).last();
+    ir::Node& ints = g.node("Cast", {g.node("Mul", {x, ten}).outputs[0]});
+    ints.attrs = {{"to", int64_t{7}}};  // int64
+    g.node("Add", {ints.outputs[0], ints.outputs[0]});
     g.expect_matches_ref(GetParam());
+}
+
+// TopK in one block per column (ties to the lower index, as ref's stable sort) and GatherElements on every axis.
+// TopK's inputs are constants with exact float16 values, some tied, so every precision orders them alike.
+PRECISION_TEST(CudaTopKGatherElements, match_ref) {
+    SKIP_WITHOUT_CUDA();
+    auto spaced = [](const Shape& shape, uint32_t seed) {  // multiples of 1/8 in [-8, 8), shuffled, with repeats
+        Tensor t(DType::kFloat32, shape);
+        std::mt19937 rng(seed);
+        std::uniform_int_distribution<int> pick(-64, 63);
+        for (float& v : t.span<float>()) v = static_cast<float>(pick(rng)) / 8.0f;
+        return t;
+    };
+    struct Case {
+        Shape shape;
+        int64_t axis, k, largest;
+    };
+    for (const Case& c :
+         {Case{{3, 37, 2}, 1, 5, 1}, Case{{4, 300}, -1, 17, 0}, Case{{2, 6}, 1, 6, 1}, Case{{2, 3, 2000}, 2, 100, 1}}) {
+        GraphCase g;
+        ir::Value* x = g.constant(spaced(c.shape, 5)).last();
+        ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {c.k})).last();
+        ir::Node& topk = g.node("TopK", {x, k}, 2);
+        topk.attrs = {{"axis", c.axis}, {"largest", c.largest}};
+        g.node("Neg", {topk.outputs[0]});  // the values read by a device kernel too
+        SCOPED_TRACE("TopK " + shape_to_string(c.shape) + " k " + std::to_string(c.k));
+        g.expect_matches_ref(GetParam());
+    }
+    for (const int64_t axis : {0, 1, 2}) {
+        GraphCase g;
+        ir::Value* x = g.input({3, 5, 4}).last();
+        Shape is{3, 5, 4};
+        is[static_cast<size_t>(axis)] = 2;
+        std::vector<int64_t> idx(static_cast<size_t>(shape_numel(is)));
+        for (size_t i = 0; i < idx.size(); ++i)  // in [-len, len): negatives count from the end
+            idx[i] = static_cast<int64_t>((i * 7) % 6) - 3;
+        ir::Value* index = g.constant(Tensor::from_vector<int64_t>(is, idx)).last();
+        g.node("GatherElements", {g.node("Relu", {x}).outputs[0], index}).attrs = {{"axis", axis}};
+        SCOPED_TRACE("GatherElements axis " + std::to_string(axis));
+        g.expect_matches_ref(GetParam());
+    }
 }
 
 TEST(CudaEngine, names_the_node_and_op_it_cannot_run_without_host_fallback) {
     SKIP_WITHOUT_CUDA();
     GraphCase g;
     ir::Value* x = g.input({2, 9}).last();
-    ir::Value* k = g.constant(Tensor::from_vector<int64_t>({1}, {3})).last();
-    g.node("TopK", {x, k}, 2);
+    g.node("Einsum", {x}).attrs = {{"equation", std::string("ij->ji")}};
     g.finish();
     setenv("FOVEA_CUDA_HOST", "0", 1);
     auto engine = g.engine("fp32");
     unsetenv("FOVEA_CUDA_HOST");
     ASSERT_FALSE(engine.is_ok());
-    EXPECT_NE(engine.status().message().find("TopK"), std::string::npos) << engine.status().to_string();
+    EXPECT_NE(engine.status().message().find("Einsum"), std::string::npos) << engine.status().to_string();
     EXPECT_NE(engine.status().message().find("'n0'"), std::string::npos) << engine.status().to_string();
 }
 

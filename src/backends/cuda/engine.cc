@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "ops/op.h"
@@ -204,6 +205,8 @@ constexpr Entry kBuilders[] = {
     {"Transpose", build_transpose},
     {"Pad", build_pad},
     {"Gather", build_gather},
+    {"GatherElements", build_gather_elements},
+    {"TopK", build_topk},
     {"Resize", build_resize},
     {"Upsample", build_resize},
 };
@@ -326,6 +329,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
                 layout(*node.inputs[0]) == Layout::kNCHW)
                 plan_options.aliases[node.outputs[0]] = node.inputs[0];
         }
+        plan_views(run, outputs);
         // A chain runs at its last node's place: what its steps read must live until then.
         const auto [chains, chained] = plan_chains(run, outputs);
         std::map<const ir::Node*, size_t> index_of;
@@ -334,7 +338,9 @@ class Engine final : public runtime::GraphEngine, public Builder {
             for (const ir::Node* step : chain)
                 for (const ir::Value* v : step->inputs)
                     if (v) plan_options.read_at[v] = std::max(plan_options.read_at[v], index_of.at(last));
-        const runtime::MemoryPlan plan = runtime::plan_memory(graph_, run, plan_options);
+        runtime::PlanOptions planning = plan_options;  // a view keeps the value it reads alive, like an alias
+        for (const auto& [v, view] : views_) planning.aliases[v] = view_sources_.at(v);
+        const runtime::MemoryPlan plan = runtime::plan_memory(graph_, run, planning);
         arena_bytes_ = plan.arena_bytes;
         unplanned_bytes_ = plan.unplanned_bytes;
         FOVEA_CUDA_TRY(cudaMalloc(&arena_.ptr, std::max<size_t>(plan.arena_bytes, 256)), "allocating the arena");
@@ -379,7 +385,7 @@ class Engine final : public runtime::GraphEngine, public Builder {
         std::vector<std::pair<double, const ir::Node*>> build_ms;
         const auto nodes_start = std::chrono::steady_clock::now();
         for (size_t i = 0; i < nodes.size(); ++i) {
-            if (!run[i] || chained.count(nodes[i].get())) continue;
+            if (!run[i] || chained.count(nodes[i].get()) || view_nodes_.count(nodes[i].get())) continue;
             const ir::Node& node = *nodes[i];
             if (is_alias_op(node)) {
                 if (aliases_.count(node.outputs[0])) continue;
@@ -396,7 +402,12 @@ class Engine final : public runtime::GraphEngine, public Builder {
             const auto node_start = std::chrono::steady_clock::now();
             const auto chain = chains.find(&node);
             const size_t host_before = host_nodes_.size();
-            FOVEA_ASSIGN(Launch launch, chain != chains.end() ? build_chain(chain->second, *this) : build_node(node));
+            // A lone elementwise node that reads a view is a chain of one: the chain kernel reads at strides.
+            const bool reads_view = chainable(node) && std::any_of(node.inputs.begin(), node.inputs.end(),
+                                                                   [&](auto* v) { return v && views_.count(v); });
+            FOVEA_ASSIGN(Launch launch, chain != chains.end() ? build_chain(chain->second, *this)
+                                        : reads_view          ? build_chain({&node}, *this)
+                                                              : build_node(node));
             build_ms.emplace_back(ms_since(node_start), &node);
             launches_.push_back({&node, host_nodes_.size() > host_before ? kHost : nullptr, std::move(launch)});
             for (Launch& post : post_) launches_.push_back({&node, kConversion, std::move(post)});
@@ -494,8 +505,20 @@ class Engine final : public runtime::GraphEngine, public Builder {
         return temp;
     }
 
+    const View* view(const ir::Value& v) const override {
+        auto it = views_.find(&v);
+        return it == views_.end() ? nullptr : &it->second;
+    }
+
+    Result<const void*> view_pointer(const ir::Node& node, const View& view) override {
+        FOVEA_ASSIGN(void* base, stored_pointer(node, view.base));
+        return static_cast<const void*>(static_cast<const std::byte*>(base) +
+                                        view.offset * element_size(stored(*view.base)));
+    }
+
     Result<void*> stored_pointer(const ir::Node& node, const ir::Value* v) {
         if (!v) return node_error(node, "an omitted input has no device buffer");
+        if (views_.count(v)) return node_error(node, "'" + v->name + "' is a strided view, never stored (internal)");
         if (auto it = aliases_.find(v); it != aliases_.end()) return stored_pointer(node, it->second);
         if (auto it = offsets_.find(v); it != offsets_.end()) return static_cast<std::byte*>(arena_.ptr) + it->second;
         for (Port& p : inputs_)
@@ -646,6 +669,104 @@ class Engine final : public runtime::GraphEngine, public Builder {
     };
     static constexpr const char* kConversion = "layout conversion";
     static constexpr const char* kHost = "host step";
+
+    // Strided views (views.h): Transposes, Split outputs and reshapes of NHWC values that every reader can read in
+    // place, at strides, so that they are never written. Readers that can: elementwise nodes (built as chains, whose
+    // kernel reads each operand at its own strides), Concats in the plain layout (rows at a pitch) and nodes whose
+    // outputs are views too. A detector head's Reshape, Transpose and Split before its decode cost three passes over
+    // the head's output otherwise. FOVEA_CUDA_VIEWS=0 writes every value.
+    void plan_views(const std::vector<bool>& run, const std::set<const ir::Value*>& outputs) {
+        const char* env = std::getenv("FOVEA_CUDA_VIEWS");
+        if (env && std::string(env) == "0") return;
+        const auto& nodes = graph_.nodes();
+        std::map<const ir::Node*, bool> runs;
+        for (size_t i = 0; i < nodes.size(); ++i) runs[nodes[i].get()] = run[i];
+        // `v`'s bytes as a view: a view already planned, or the value itself at its stored strides.
+        auto as_view = [&](const ir::Value* v) -> std::optional<View> {
+            if (auto it = views_.find(v); it != views_.end()) return it->second;
+            if (!v || v->constant || !v->shape_known() || v->shape->size() > static_cast<size_t>(kMaxDims))
+                return std::nullopt;
+            return View{v, 0, stored_strides(*v->shape, layout(*v) == Layout::kNHWC && layout_matters(*v))};
+        };
+        auto viewable = [&](const ir::Value* v) {
+            return v && !outputs.count(v) && v->shape_known() && v->shape->size() <= static_cast<size_t>(kMaxDims) &&
+                   layout(*v) == Layout::kNCHW && shape_numel(*v->shape) > 0;
+        };
+        for (size_t i = 0; i < nodes.size(); ++i) {
+            const ir::Node& node = *nodes[i];
+            if (!run[i] || node.outputs.empty() || !node.domain.empty()) continue;
+            const ir::Value* x = node.input(0);
+            if (!x || !x->shape_known()) continue;
+            const bool nhwc_x = layout(*x) == Layout::kNHWC && layout_matters(*x);
+            if (node.op_type == "Transpose" && viewable(node.outputs[0])) {
+                const std::optional<View> in = as_view(x);
+                if (!in) continue;
+                std::vector<int64_t> perm = node.attr_ints("perm");
+                if (perm.empty())
+                    for (size_t d = in->strides.size(); d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+                if (perm.size() != in->strides.size()) continue;
+                View out{in->base, in->offset, {}};
+                for (int64_t d : perm) out.strides.push_back(in->strides.at(static_cast<size_t>(d)));
+                add_view(node, node.outputs[0], x, std::move(out));
+            } else if (node.op_type == "Split" && !nhwc_x) {
+                const std::optional<View> in = as_view(x);
+                const int axis = normalized_axis(node, static_cast<int64_t>(x->shape->size()));
+                if (!in || axis < 0 || axis >= static_cast<int>(x->shape->size())) continue;
+                bool all = true;
+                for (const ir::Value* y : node.outputs) all = all && viewable(y);
+                if (!all) continue;
+                int64_t start = 0;
+                for (const ir::Value* y : node.outputs) {
+                    add_view(node, y, x, View{in->base, in->offset + start * in->strides[axis], in->strides});
+                    start += (*y->shape)[static_cast<size_t>(axis)];
+                }
+            } else if (is_alias_op(node) && (views_.count(x) || nhwc_x) && viewable(node.outputs[0])) {
+                const std::optional<View> in = as_view(x);
+                if (!in) continue;
+                auto strides = reshape_strides(*x->shape, in->strides, *node.outputs[0]->shape);
+                if (strides) add_view(node, node.outputs[0], x, View{in->base, in->offset, std::move(*strides)});
+            }
+        }
+        // Drop views that a reader cannot read, until none is left; a node's outputs stay views all or none.
+        auto reader_takes = [&](const ir::Node& reader, const ir::Value* v) {
+            if (view_nodes_.count(&reader)) return true;
+            if (chainable(reader)) return find_builder(reader) == build_unary || reader.opset >= 7;
+            if (reader.op_type == "Concat" && reader.domain.empty() && layout(*reader.outputs[0]) != Layout::kNHWC) {
+                const size_t axis =
+                    static_cast<size_t>(normalized_axis(reader, static_cast<int64_t>(v->shape->size())));
+                return row_pitch(*v->shape, views_.at(v).strides, axis).has_value();
+            }
+            return false;
+        };
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (const auto& [v, view] : views_) {
+                // A view made from a view reads that one's base: it goes when that one does (and is written).
+                const ir::Value* source = view_sources_.at(v);
+                bool ok = !derived_.count(v) || views_.count(source);
+                for (const ir::Node* reader : graph_.uses(v)) ok = ok && (!runs[reader] || reader_takes(*reader, v));
+                if (ok) continue;
+                drop_view_node(v->producer);
+                changed = true;
+                break;
+            }
+        }
+    }
+
+    void add_view(const ir::Node& node, const ir::Value* v, const ir::Value* source, View view) {
+        if (views_.count(source)) derived_.insert(v);
+        views_[v] = std::move(view);
+        view_sources_[v] = source;
+        view_nodes_.insert(&node);
+    }
+
+    void drop_view_node(const ir::Node* node) {
+        for (const ir::Value* y : node->outputs) {
+            views_.erase(y);
+            view_sources_.erase(y);
+        }
+        view_nodes_.erase(node);
+    }
 
     // Elementwise chains: a chainable node whose output only the next chainable node reads, at the same shape and
     // layout, becomes a step of that node's kernel (build_chain) and its output is never written: a layer scale and
@@ -838,6 +959,10 @@ class Engine final : public runtime::GraphEngine, public Builder {
     DeviceBuffer workspace_;
     std::map<const ir::Value*, size_t> offsets_;
     std::map<const ir::Value*, const ir::Value*> aliases_;
+    std::map<const ir::Value*, View> views_;
+    std::map<const ir::Value*, const ir::Value*> view_sources_;  // the input each view was made from
+    std::set<const ir::Node*> view_nodes_;                       // nodes whose outputs are all views: never run
+    std::set<const ir::Value*> derived_;                         // views made from another view
     std::map<const ir::Value*, void*> constants_;
     std::map<const ir::Value*, Layout> layouts_;
     std::map<std::pair<const ir::Value*, Layout>, void*> converted_;

@@ -17,6 +17,7 @@
 #include "backends/cuda/conv_graph.h"
 #include "backends/cuda/engine_cache.h"
 #include "backends/cuda/kernels/kernels.h"
+#include "backends/cuda/views.h"
 #include "core/cuda_status.h"
 #include "fovea/status.h"
 #include "ir/graph.h"
@@ -97,6 +98,11 @@ class Builder {
     virtual Result<void*> pointer(const ir::Node& node, const ir::Value* v) = 0;
     // The bytes of input `v` in `want`: `v` itself when stored so, else a copy converted once, after `v` is ready.
     virtual Result<void*> pointer_as(const ir::Node& node, const ir::Value* v, Layout want) = 0;
+    // Whether `v` is a strided view of another value (views.h), which is never written: only chains (build_chain)
+    // and plain-layout Concats read views, and they must ask this before pointer() (which refuses views).
+    virtual const View* view(const ir::Value& v) const = 0;
+    // Where a view's first element lies.
+    virtual Result<const void*> view_pointer(const ir::Node& node, const View& view) = 0;
     // Where `node` writes its output `v` in layout `have`: `v` itself when stored so, else a temporary that the
     // engine converts into `v` right after the node's launch.
     virtual Result<void*> output_as(const ir::Node& node, const ir::Value* v, Layout have) = 0;
@@ -140,6 +146,7 @@ Result<Launch> build_slice(const ir::Node& node, Builder& b);
 Result<Launch> build_transpose(const ir::Node& node, Builder& b);
 Result<Launch> build_pad(const ir::Node& node, Builder& b);
 Result<Launch> build_gather(const ir::Node& node, Builder& b);
+Result<Launch> build_gather_elements(const ir::Node& node, Builder& b);
 Result<Launch> build_resize(const ir::Node& node, Builder& b);
 Result<Launch> build_conv_transpose(const ir::Node& node, Builder& b);  // ops_conv.cc: ConvTranspose
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b);      // ops_eltwise.cc: LayerNormalization
@@ -148,6 +155,7 @@ Result<Launch> build_where(const ir::Node& node, Builder& b);           // ops_e
 Result<Launch> build_cast(const ir::Node& node, Builder& b);            // ops_eltwise.cc: Cast
 Result<Launch> build_instance_norm(const ir::Node& node, Builder& b);   // ops_eltwise.cc: InstanceNormalization
 Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b);      // ops_eltwise.cc: ArgMax, ArgMin
+Result<Launch> build_topk(const ir::Node& node, Builder& b);            // ops_eltwise.cc: TopK
 Result<Launch> build_depth_space(const ir::Node& node, Builder& b);     // ops_data.cc: DepthToSpace, SpaceToDepth
 // ops_host.cc: any node with a reference kernel, run on the host between the device steps around it.
 Result<Launch> build_host(const ir::Node& node, Builder& b);

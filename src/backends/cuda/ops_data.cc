@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cuda/engine.h"
+#include "backends/cuda/kernels/fast_div.h"
 #include "ops/shape_plan.h"
 
 namespace fovea::cuda {
@@ -27,7 +28,7 @@ Result<size_t> axis_attr(const ir::Node& node, size_t rank) {
 
 // One copy_rows launch per piece: pieces of `rows` rows, each piece `cols` wide at column `offset` of the joined row.
 struct Piece {
-    void* src;
+    const void* src;
     void* dst;
     int64_t src_pitch, dst_pitch, cols;
 };
@@ -58,11 +59,31 @@ Result<Launch> build_concat(const ir::Node& node, Builder& b) {
     for (const ir::Value* v : node.inputs) {
         if (!v) continue;
         const int64_t cols = shape_of(*v)[axis] * inner;
-        FOVEA_ASSIGN(void* x, b.pointer_as(node, v, nhwc ? Layout::kNHWC : Layout::kNCHW));
-        pieces.push_back({x, static_cast<std::byte*>(y) + offset * esize, cols, ys[axis] * inner, cols});
+        void* dst = static_cast<std::byte*>(y) + offset * esize;
         offset += cols;
+        if (const View* view = b.view(*v)) {  // a Split's piece, say: its rows at the pitch of what it views
+            const std::optional<int64_t> pitch = row_pitch(shape_of(*v), view->strides, axis);
+            if (nhwc || !pitch) return node_error(node, "a strided view it cannot read (internal)");
+            FOVEA_ASSIGN(const void* x, b.view_pointer(node, *view));
+            pieces.push_back({x, dst, *pitch, ys[axis] * inner, cols});
+            continue;
+        }
+        FOVEA_ASSIGN(void* x, b.pointer_as(node, v, nhwc ? Layout::kNHWC : Layout::kNCHW));
+        pieces.push_back({x, dst, cols, ys[axis] * inner, cols});
     }
-    return pieces_launch(node, esize, rows, std::move(pieces));
+    // Every piece in one pass where the kernel takes them (up to kMaxConcatPieces, 32-bit indices), else one copy
+    // per piece.
+    std::vector<ConcatPiece> joined;
+    for (const Piece& p : pieces) joined.push_back({p.src, p.src_pitch, p.cols});
+    const bool one_pass = joined.size() <= static_cast<size_t>(kMaxConcatPieces) &&
+                          fits_fast_div(rows * (ys[axis] * inner)) &&
+                          std::all_of(joined.begin(), joined.end(),
+                                      [&](const ConcatPiece& p) { return fits_fast_div(rows * p.pitch + p.cols); });
+    if (!one_pass) return pieces_launch(node, esize, rows, std::move(pieces));
+    return Launch([=, &node](const Exec& e) {
+        return launched(node,
+                        launch_concat_rows(esize, joined.data(), static_cast<int>(joined.size()), y, rows, e.stream));
+    });
 }
 
 Result<Launch> build_split(const ir::Node& node, Builder& b) {
@@ -234,30 +255,63 @@ Result<Launch> build_pad(const ir::Node& node, Builder& b) {
     return Launch([=, &node](const Exec& e) { return launched(node, launch_pad(esize, p, x, y, e.stream)); });
 }
 
+namespace {
+
+// Gather's and GatherElements' indices as int64 on the device: constants converted and uploaded, runtime int64
+// read in place.
+Result<const int64_t*> device_indices(const ir::Node& node, Builder& b, const ir::Value* iv) {
+    if (iv->constant) {
+        std::vector<int64_t> host(static_cast<size_t>(iv->constant->numel()));
+        for (size_t i = 0; i < host.size(); ++i) host[i] = iv->constant->element_as_int64(static_cast<int64_t>(i));
+        FOVEA_ASSIGN(void* up, b.upload(host.data(), host.size() * sizeof(int64_t)));
+        return static_cast<const int64_t*>(up);
+    }
+    if (iv->dtype != DType::kInt64) return node_unsupported(node, "runtime indices other than int64 are not");
+    FOVEA_ASSIGN(void* p, b.pointer(node, iv));
+    return static_cast<const int64_t*>(p);
+}
+
+}  // namespace
+
 Result<Launch> build_gather(const ir::Node& node, Builder& b) {
     const ir::Value* xv = node.input(0);
     const ir::Value* iv = node.input(1);
     const Shape& xs = shape_of(*xv);
     FOVEA_ASSIGN(const size_t axis, axis_attr(node, xs.size()));
     const int64_t count = shape_numel(shape_of(*iv));
-    void* indices = nullptr;
-    if (iv->constant) {
-        std::vector<int64_t> host(static_cast<size_t>(count));
-        for (int64_t i = 0; i < count; ++i) host[static_cast<size_t>(i)] = iv->constant->element_as_int64(i);
-        FOVEA_ASSIGN(indices, b.upload(host.data(), host.size() * sizeof(int64_t)));
-    } else if (iv->dtype == DType::kInt64) {
-        FOVEA_ASSIGN(indices, b.pointer(node, iv));
-    } else {
-        return node_unsupported(node, "runtime indices other than int64 are not");
-    }
+    FOVEA_ASSIGN(const int64_t* idx, device_indices(node, b, iv));
     const int esize = element_size(b.stored(*xv));
     const int64_t outer = product(xs, 0, axis), inner = product(xs, axis + 1, xs.size()), len = xs[axis];
     FOVEA_ASSIGN(void* x, b.pointer(node, xv));
     FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
-    const auto* idx = static_cast<const int64_t*>(indices);
     return Launch([=, &node](const Exec& e) {
         return launched(node, launch_gather(esize, x, idx, count, y, outer, len, inner, e.stream));
     });
+}
+
+Result<Launch> build_gather_elements(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    const ir::Value* iv = node.input(1);
+    const Shape& xs = shape_of(*xv);
+    const Shape& is = shape_of(*iv);
+    if (xs.size() > kMaxDims || xs.size() != is.size()) return node_unsupported(node, "more than 6 dims are not");
+    FOVEA_ASSIGN(const size_t axis, axis_attr(node, xs.size()));
+    GatherElementsDims p;
+    p.rank = static_cast<int>(xs.size());
+    p.axis = static_cast<int>(axis);
+    p.axis_len = xs[axis];
+    int64_t stride = 1;
+    for (size_t d = xs.size(); d-- > 0;) {
+        p.size[d] = is[d];
+        p.x_stride[d] = stride;
+        stride *= xs[d];
+    }
+    FOVEA_ASSIGN(const int64_t* idx, device_indices(node, b, iv));
+    const int esize = element_size(b.stored(*xv));
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* y, b.pointer(node, node.outputs[0]));
+    return Launch(
+        [=, &node](const Exec& e) { return launched(node, launch_gather_elements(esize, p, x, idx, y, e.stream)); });
 }
 
 namespace {
@@ -358,6 +412,20 @@ Result<Launch> build_resize(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(void* x, b.pointer_as(node, xv, lay));
     FOVEA_ASSIGN(void* y, b.output_as(node, yv, lay));
     const auto* tap_table = static_cast<const ResizeTap*>(table);
+    // Nearest over H and W of NHWC, channels kept: whole pixels copied, in wide elements.
+    bool channels_kept = nhwc && p.blend == 0 && xs[1] == ys[1];
+    for (int64_t c = 0; channels_kept && c < xs[1]; ++c)
+        channels_kept = taps[static_cast<size_t>(p.tap_offset[3] + c)].i0 == c;
+    if (channels_kept) {
+        ResizeParams outer = p;
+        outer.rank = 3;
+        const int64_t channels = xs[1], esize = element_size(b.stored(*xv));
+        return Launch([=, &node](const Exec& e) {  // beyond 32-bit indices, the general kernel
+            const cudaError_t r =
+                launch_resize_rows(static_cast<int>(esize), outer, tap_table, x, y, channels, e.stream);
+            return launched(node, r == cudaErrorNotSupported ? launch_resize(t, p, tap_table, x, y, e.stream) : r);
+        });
+    }
     return Launch([=, &node](const Exec& e) { return launched(node, launch_resize(t, p, tap_table, x, y, e.stream)); });
 }
 

@@ -224,6 +224,14 @@ Result<Launch> build_chain(const std::vector<const ir::Node*>& chain, Builder& b
             FOVEA_ASSIGN(s, ops::broadcast_operand_shape(node, static_cast<int>(slot), s,
                                                          static_cast<int64_t>(shape_of(*node.inputs[0]).size())));
         }
+        if (const View* view = b.view(*v)) {  // its own strides, right-aligned to y's dims; 0 where broadcast
+            if (s.size() != view->strides.size() || s.size() > ys.size())
+                return node_error(node, "a strided view read with legacy broadcasting (internal)");
+            const size_t lead = ys.size() - s.size();
+            for (size_t d = 0; d < ys.size(); ++d)
+                strides[d] = d < lead || s[d - lead] == 1 ? 0 : view->strides[d - lead];
+            return b.view_pointer(node, *view);
+        }
         operand_strides(ys, s, lay == Layout::kNHWC && layout_matters(*v), strides);
         FOVEA_ASSIGN(void* ptr, b.pointer_as(node, v, lay));
         return static_cast<const void*>(ptr);
@@ -480,18 +488,49 @@ Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b) {
     });
 }
 
+namespace {
+
+// The node's "axis" attribute (default -1: the last dim) resolved against `rank`.
+Result<size_t> axis_of(const ir::Node& node, size_t rank) {
+    int64_t axis = node.attr_int("axis", -1);
+    if (axis < 0) axis += static_cast<int64_t>(rank);
+    if (axis < 0 || axis >= static_cast<int64_t>(rank)) return node_error(node, "axis out of range");
+    return static_cast<size_t>(axis);
+}
+
+}  // namespace
+
+Result<Launch> build_topk(const ir::Node& node, Builder& b) {
+    const ir::Value* xv = node.input(0);
+    FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
+    const Shape& xs = shape_of(*xv);
+    FOVEA_ASSIGN(const size_t a, axis_of(node, xs.size()));
+    const int64_t outer = product(xs, 0, a), count = xs[a], inner = product(xs, a + 1, xs.size());
+    const int64_t k = shape_of(*node.outputs[0])[a];
+    if (k > kMaxTopK) return node_unsupported(node, "k above " + std::to_string(kMaxTopK) + " is not");
+    const bool largest = node.attr_int("largest", 1) != 0;
+    FOVEA_ASSIGN(void* x, b.pointer(node, xv));
+    FOVEA_ASSIGN(void* values, b.pointer(node, node.outputs[0]));
+    void* indices = nullptr;
+    if (node.outputs.size() > 1 && node.outputs[1]) {
+        FOVEA_ASSIGN(indices, b.pointer(node, node.outputs[1]));
+    } else {  // omitted, but the kernel writes them
+        FOVEA_ASSIGN(indices, b.upload(nullptr, static_cast<size_t>(outer * k * inner) * sizeof(int64_t)));
+    }
+    return Launch([=, &node](const Exec& e) {
+        return launched(
+            node, launch_topk(t, largest, x, values, static_cast<int64_t*>(indices), outer, count, inner, k, e.stream));
+    });
+}
+
 Result<Launch> build_layer_norm(const ir::Node& node, Builder& b) {
     const ir::Value* xv = node.input(0);
     FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
     if (node.attr_int("stash_type", 1) != 1) return node_unsupported(node, "stash_type other than 1 (float) is not");
     const Shape& xs = shape_of(*xv);
-    const auto rank = static_cast<int64_t>(xs.size());
-    int64_t axis = node.attr_int("axis", -1);
-    if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank) return node_error(node, "axis out of range");
     // The normalized dims are the trailing ones: x is [rows, size], each row contiguous.
-    const auto a = static_cast<size_t>(axis);
-    const Shape normalized(xs.begin() + axis, xs.end());
+    FOVEA_ASSIGN(const size_t a, axis_of(node, xs.size()));
+    const Shape normalized(xs.begin() + static_cast<int64_t>(a), xs.end());
     const int64_t size = product(xs, a, xs.size()), rows = product(xs, 0, a);
     const float epsilon = node.attr_float("epsilon", 1e-5f);
 

@@ -3,6 +3,7 @@
 #include "backends/cuda/kernels/fast_div.h"
 
 #include <type_traits>
+#include <vector>
 
 namespace fovea::cuda {
 
@@ -24,6 +25,37 @@ __global__ void copy_rows_wide_kernel(const E* src, int64_t src_pitch, E* dst, i
     FOVEA_GRID_LOOP(i, rows * cols) {
         const int64_t r = i / cols, c = i % cols;
         dst[r * dst_pitch + c] = src[r * src_pitch + c];
+    }
+}
+
+// One thread per element of dst: its column picks the piece (the last whose first column it has reached).
+struct ConcatRows {
+    int count = 0;
+    const void* src[kMaxConcatPieces] = {};
+    uint32_t pitch[kMaxConcatPieces] = {}, start[kMaxConcatPieces] = {};
+};
+
+template <typename E>
+__global__ void concat_rows_kernel(ConcatRows p, E* dst, FastDiv cols, uint32_t n) {
+    constexpr int kPerThread = 4;  // loads in flight per thread (a block apart, coalesced across the warp)
+    for (uint32_t chunk = blockIdx.x * blockDim.x * kPerThread; chunk < n;
+         chunk += gridDim.x * blockDim.x * kPerThread) {
+        E v[kPerThread];
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const uint32_t i = min(chunk + j * blockDim.x + threadIdx.x, n - 1);
+            const uint32_t r = cols.div(i), c = i - r * cols.d;
+            int k = 0;
+#pragma unroll
+            for (int m = 1; m < kMaxConcatPieces; ++m)
+                if (m < p.count && c >= p.start[m]) k = m;
+            v[j] = static_cast<const E*>(p.src[k])[r * p.pitch[k] + c - p.start[k]];
+        }
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const uint32_t i = chunk + j * blockDim.x + threadIdx.x;
+            if (i < n) dst[i] = v[j];
+        }
     }
 }
 
@@ -199,6 +231,24 @@ __global__ void gather_kernel(const E* src, const int64_t* indices, int64_t coun
     }
 }
 
+template <typename E>
+__global__ void gather_elements_kernel(GatherElementsDims p, const E* src, const int64_t* indices, E* dst, int64_t n) {
+    FOVEA_GRID_LOOP(i, n) {
+        int64_t rest = i, at = 0;
+        for (int d = p.rank - 1; d >= 0; --d) {
+            int64_t c = rest % p.size[d];
+            rest /= p.size[d];
+            if (d == p.axis) {
+                c = indices[i];
+                if (c < 0) c += p.axis_len;
+                c = c < 0 ? 0 : c >= p.axis_len ? p.axis_len - 1 : c;
+            }
+            at += c * p.x_stride[d];
+        }
+        dst[i] = src[at];
+    }
+}
+
 // Taps per dim resolved with unrolled dims (registers, not local memory); only the dims in `blend` (those whose taps
 // mix two inputs or scale one) take part in the corner sum, so nearest resizes are a single load per output.
 struct ResizeDims {
@@ -249,6 +299,22 @@ __global__ void resize_kernel(ResizeDims p, const ResizeTap* taps, const T* x, T
             if (corner == 0) break;
         }
         store(y, i, acc);
+    }
+}
+
+// Rows of `inner` elements picked by nearest taps over the outer dims (launch_resize_rows).
+template <typename E>
+__global__ void resize_rows_kernel(ResizeDims p, const ResizeTap* taps, const E* x, E* y, FastDiv inner, uint32_t n) {
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+        uint32_t rest = inner.div(i), base = i - rest * inner.d;
+#pragma unroll
+        for (int d = kMaxDims - 1; d >= 0; --d) {
+            if (d >= p.rank) continue;
+            const uint32_t q = p.size[d].div(rest);
+            base += taps[p.tap_offset[d] + rest - q * p.size[d].d].i0 * p.in_stride[d];
+            rest = q;
+        }
+        y[i] = x[base];
     }
 }
 
@@ -446,6 +512,41 @@ cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitc
     return by_size(width, CopyRows{src, src_pitch / k, dst, dst_pitch / k, rows, cols / k, stream});
 }
 
+cudaError_t launch_concat_rows(int element_size, const ConcatPiece* pieces, int count, void* dst, int64_t rows,
+                               cudaStream_t stream) {
+    if (count < 1 || count > kMaxConcatPieces) return cudaErrorNotSupported;
+    int64_t total = 0;
+    for (int i = 0; i < count; ++i) total += pieces[i].cols;
+    if (rows * total == 0) return cudaSuccess;
+    // The widest element every piece's address, pitch and column count (and the joined row) is a multiple of.
+    int width = 16;
+    for (; width > element_size; width /= 2) {
+        bool ok = reinterpret_cast<uintptr_t>(dst) % width == 0 && total * element_size % width == 0;
+        for (int i = 0; i < count && ok; ++i)
+            ok = reinterpret_cast<uintptr_t>(pieces[i].src) % width == 0 &&
+                 pieces[i].pitch * element_size % width == 0 && pieces[i].cols * element_size % width == 0;
+        if (ok) break;
+    }
+    const int64_t k = width / element_size;
+    ConcatRows p;
+    p.count = count;
+    int64_t start = 0;
+    for (int i = 0; i < count; ++i) {
+        if (!fits_fast_div(rows * pieces[i].pitch + pieces[i].cols)) return cudaErrorNotSupported;
+        p.src[i] = pieces[i].src;
+        p.pitch[i] = static_cast<uint32_t>(pieces[i].pitch / k);
+        p.start[i] = static_cast<uint32_t>(start / k);
+        start += pieces[i].cols;
+    }
+    const int64_t n = rows * total / k;
+    if (!fits_fast_div(n)) return cudaErrorNotSupported;
+    return by_size(width, [&](auto* type) {
+        using E = std::remove_pointer_t<decltype(type)>;
+        concat_rows_kernel<E><<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(
+            p, static_cast<E*>(dst), FastDiv(static_cast<uint32_t>(total / k)), static_cast<uint32_t>(n));
+    });
+}
+
 cudaError_t launch_nchw_to_nhwc(int element_size, const void* src, void* dst, int64_t n, int64_t channels, int64_t hw,
                                 int64_t dst_pitch, cudaStream_t stream) {
     const int64_t pixels = n * hw;
@@ -481,10 +582,18 @@ cudaError_t launch_space_to_depth(int element_size, const SpaceToDepth& p, const
         const auto n = static_cast<uint32_t>(pixels);
         const unsigned grid = blocks_for(pixels);
         switch (p.channels) {
-            case 1: space_to_depth_kernel<E, 1><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n); break;
-            case 2: space_to_depth_kernel<E, 2><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n); break;
-            case 3: space_to_depth_kernel<E, 3><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n); break;
-            default: space_to_depth_kernel<E, 4><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n); break;
+            case 1:
+                space_to_depth_kernel<E, 1><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n);
+                break;
+            case 2:
+                space_to_depth_kernel<E, 2><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n);
+                break;
+            case 3:
+                space_to_depth_kernel<E, 3><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n);
+                break;
+            default:
+                space_to_depth_kernel<E, 4><<<grid, kThreads, 0, stream>>>(s, d, p, out_w, out_h, n);
+                break;
         }
     });
 }
@@ -551,6 +660,43 @@ cudaError_t launch_resize(Float t, const ResizeParams& p, const ResizeTap* taps,
         resize_wide_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, taps, static_cast<const __half*>(x),
                                                                    static_cast<__half*>(y), n);
     return cudaGetLastError();
+}
+
+cudaError_t launch_resize_rows(int element_size, const ResizeParams& p, const ResizeTap* taps, const void* x, void* y,
+                               int64_t inner, cudaStream_t stream) {
+    const int64_t n = numel(p.rank, p.size) * inner;
+    if (n == 0) return cudaSuccess;
+    int64_t reach = inner;
+    for (int d = 0; d < p.rank; ++d) reach += p.size[d] * p.in_stride[d];
+    if (!fits_fast_div(n) || !fits_fast_div(reach) || p.blend != 0) return cudaErrorNotSupported;
+    std::vector<int64_t> counts{inner};
+    for (int d = 0; d < p.rank; ++d) counts.push_back(p.in_stride[d]);
+    const int width = widest(element_size, counts.data(), static_cast<int>(counts.size()), x, y);
+    const int64_t k = width / element_size;
+    ResizeDims q;
+    q.rank = p.rank;
+    for (int d = 0; d < p.rank; ++d) {
+        q.size[d] = FastDiv(static_cast<uint32_t>(p.size[d]));
+        q.in_stride[d] = static_cast<uint32_t>(p.in_stride[d] / k);
+        q.tap_offset[d] = static_cast<uint32_t>(p.tap_offset[d]);
+    }
+    return by_size(width, [&](auto* type) {
+        using E = std::remove_pointer_t<decltype(type)>;
+        resize_rows_kernel<E><<<blocks_for(n / k), kThreads, 0, stream>>>(
+            q, taps, static_cast<const E*>(x), static_cast<E*>(y), FastDiv(static_cast<uint32_t>(inner / k)),
+            static_cast<uint32_t>(n / k));
+    });
+}
+
+cudaError_t launch_gather_elements(int element_size, const GatherElementsDims& p, const void* src,
+                                   const int64_t* indices, void* dst, cudaStream_t stream) {
+    const int64_t n = numel(p.rank, p.size);
+    if (n == 0) return cudaSuccess;
+    return by_size(element_size, [&](auto* type) {
+        using E = std::remove_pointer_t<decltype(type)>;
+        gather_elements_kernel<E>
+            <<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const E*>(src), indices, static_cast<E*>(dst), n);
+    });
 }
 
 }  // namespace fovea::cuda

@@ -1,4 +1,5 @@
 // Elementwise kernels: unary maps, the bias + activation (+ residual) epilogue, broadcasting binary ops, casts.
+#include <optional>
 #include <type_traits>
 
 #include "backends/cuda/kernels/common.cuh"
@@ -8,9 +9,35 @@ namespace fovea::cuda {
 
 namespace {
 
-template <typename T>
-__global__ void unary_kernel(UnaryParams f, const T* x, T* y, int64_t n) {
-    FOVEA_GRID_LOOP(i, n) store(y, i, apply_unary(f, load(x, i)));
+// Each thread takes kPerThread elements a block apart (each access still coalesced across the warp) and issues
+// their loads together: one two-byte load in flight per thread leaves HBM mostly idle.
+constexpr int kPerThread = 4;
+
+unsigned blocks_per_thread_chunks(int64_t n) {
+    return blocks_for((n + kPerThread - 1) / kPerThread);
+}
+
+// Element j of this thread's chunk: i = chunk + j * blockDim.x + threadIdx.x, for chunks a grid apart.
+#define FOVEA_CHUNK_LOOP(chunk, n)                                                                \
+    for (int64_t chunk = static_cast<int64_t>(blockIdx.x) * blockDim.x * kPerThread; chunk < (n); \
+         chunk += static_cast<int64_t>(gridDim.x) * blockDim.x * kPerThread)
+
+// y = f(x), converting between float types on the way (a cast is the identity map).
+template <typename From, typename To>
+__global__ void map_kernel(UnaryParams f, const From* x, To* y, int64_t n) {
+    FOVEA_CHUNK_LOOP(chunk, n) {
+        float v[kPerThread];
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const int64_t i = chunk + j * blockDim.x + threadIdx.x;
+            v[j] = i < n ? load(x, i) : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const int64_t i = chunk + j * blockDim.x + threadIdx.x;
+            if (i < n) store(y, i, apply_unary(f, v[j]));
+        }
+    }
 }
 
 // 32-bit index math where the tensor allows it: 64-bit division costs several times more.
@@ -115,10 +142,82 @@ __global__ void chain_kernel(ChainParams p, const T* x, T* y, int64_t n) {
     }
 }
 
+// The same with 32-bit indices (FastDiv) and the rank R fixed at compile time, so that each element's coordinates
+// stay in registers and only binary steps pay for an operand's offset: the general kernel's 64-bit divisions, and its
+// offsets for every step slot, cost more than the memory traffic of a detector head's decode.
+struct Chain32 {
+    int steps = 0;
+    FastDiv size[kMaxDims];
+    uint32_t x_stride[kMaxDims] = {};
+    uint32_t stride[kMaxChainSteps][kMaxDims] = {};
+    UnaryParams unary[kMaxChainSteps];
+    Binary op[kMaxChainSteps] = {};
+    bool binary[kMaxChainSteps] = {}, operand_first[kMaxChainSteps] = {};
+    const void* operand[kMaxChainSteps] = {};
+};
+
+template <typename T, int R>
+__global__ void chain32_kernel(Chain32 p, const T* x, T* y, uint32_t n) {
+    for (uint32_t chunk = blockIdx.x * blockDim.x * kPerThread; chunk < n;
+         chunk += gridDim.x * blockDim.x * kPerThread) {
+        uint32_t c[kPerThread][R];
+        float v[kPerThread];
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            uint32_t rest = min(chunk + j * blockDim.x + threadIdx.x, n - 1);  // the tail repeats the last element
+#pragma unroll
+            for (int d = R - 1; d > 0; --d) {
+                const uint32_t q = p.size[d].div(rest);
+                c[j][d] = rest - q * p.size[d].d;
+                rest = q;
+            }
+            c[j][0] = rest;
+            uint32_t ix = 0;
+#pragma unroll
+            for (int d = 0; d < R; ++d) ix += c[j][d] * p.x_stride[d];
+            v[j] = load(x, ix);
+        }
+#pragma unroll
+        for (int s = 0; s < kMaxChainSteps; ++s) {
+            if (s >= p.steps) break;
+#pragma unroll
+            for (int j = 0; j < kPerThread; ++j) {
+                if (!p.binary[s]) {
+                    v[j] = apply_unary(p.unary[s], v[j]);
+                    continue;
+                }
+                uint32_t at = 0;
+#pragma unroll
+                for (int d = 0; d < R; ++d) at += c[j][d] * p.stride[s][d];
+                const float o = load(static_cast<const T*>(p.operand[s]), at);
+                v[j] = p.operand_first[s] ? apply_binary(p.op[s], o, v[j]) : apply_binary(p.op[s], v[j], o);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const uint32_t i = chunk + j * blockDim.x + threadIdx.x;
+            if (i < n) store(y, i, v[j]);
+        }
+    }
+}
+
 // The common shapes: same-shape operands, or b one value per (row of `inner`) block, as a per-channel scale.
 template <typename T>
 __global__ void binary_same_kernel(Binary op, const T* a, const T* b, T* y, int64_t n) {
-    FOVEA_GRID_LOOP(i, n) store(y, i, apply_binary(op, load(a, i), load(b, i)));
+    FOVEA_CHUNK_LOOP(chunk, n) {
+        float va[kPerThread], vb[kPerThread];
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const int64_t i = chunk + j * blockDim.x + threadIdx.x;
+            va[j] = i < n ? load(a, i) : 0.f;
+            vb[j] = i < n ? load(b, i) : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < kPerThread; ++j) {
+            const int64_t i = chunk + j * blockDim.x + threadIdx.x;
+            if (i < n) store(y, i, apply_binary(op, va[j], vb[j]));
+        }
+    }
 }
 
 template <typename T>
@@ -157,11 +256,6 @@ __global__ void binary_mid_kernel(Binary op, const T* a, const T* b, T* y, uint3
         store(y, i, apply_binary(op, load(a, i), load(b, mid_inner.div(i) * inner.d + inner.mod(i))));
 }
 
-template <typename From, typename To>
-__global__ void cast_kernel(const From* x, To* y, int64_t n) {
-    FOVEA_GRID_LOOP(i, n) store(y, i, load(x, i));
-}
-
 template <typename T>
 cudaError_t binary_typed(const BinaryParams& p, const T* a, const T* b, T* y, cudaStream_t stream) {
     int64_t n = 1;
@@ -178,7 +272,7 @@ cudaError_t binary_typed(const BinaryParams& p, const T* a, const T* b, T* y, cu
         expect *= p.size[d];
     }
     if (a_contiguous && b_contiguous) {
-        binary_same_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(p.op, a, b, y, n);
+        binary_same_kernel<T><<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(p.op, a, b, y, n);
         return cudaGetLastError();
     }
     if (a_contiguous && n < (int64_t(1) << 31)) {
@@ -250,11 +344,11 @@ void bias_activation_typed(UnaryParams f, T* y, const T* bias, const T* sum, int
 cudaError_t launch_unary(Float t, UnaryParams f, const void* x, void* y, int64_t n, cudaStream_t stream) {
     if (n == 0) return cudaSuccess;
     if (t == Float::kF32)
-        unary_kernel<float>
-            <<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const float*>(x), static_cast<float*>(y), n);
+        map_kernel<float, float><<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(f, static_cast<const float*>(x),
+                                                                                       static_cast<float*>(y), n);
     else
-        unary_kernel<__half>
-            <<<blocks_for(n), kThreads, 0, stream>>>(f, static_cast<const __half*>(x), static_cast<__half*>(y), n);
+        map_kernel<__half, __half><<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(
+            f, static_cast<const __half*>(x), static_cast<__half*>(y), n);
     return cudaGetLastError();
 }
 
@@ -278,25 +372,111 @@ cudaError_t launch_binary(Float t, const BinaryParams& p, const void* a, const v
                         stream);
 }
 
-cudaError_t launch_chain(Float t, const ChainParams& p, const void* x, void* y, cudaStream_t stream) {
+namespace {
+
+// Adjacent dims merged where x and every operand are contiguous across them, size-1 dims dropped: fewer divisions
+// per element (a same-shape chain becomes one dim).
+ChainParams coalesced(const ChainParams& p) {
+    ChainParams q = p;
+    q.rank = 0;
+    for (int d = 0; d < p.rank; ++d) {
+        if (p.size[d] == 1) continue;
+        bool merge = q.rank > 0;
+        const int last = q.rank - 1;
+        if (merge) {
+            merge = q.x_stride[last] == p.x_stride[d] * p.size[d];
+            for (int s = 0; s < p.steps && merge; ++s)
+                merge = !p.step[s].binary || q.step[s].stride[last] == p.step[s].stride[d] * p.size[d];
+        }
+        const int at = merge ? last : q.rank++;
+        q.size[at] = merge ? q.size[at] * p.size[d] : p.size[d];
+        q.x_stride[at] = p.x_stride[d];
+        for (int s = 0; s < p.steps; ++s) q.step[s].stride[at] = p.step[s].stride[d];
+    }
+    return q;
+}
+
+// The 32-bit form of `p` over n elements, when every index fits FastDiv's dividends.
+std::optional<Chain32> narrowed(const ChainParams& p, int64_t n) {
+    if (!fits_fast_div(n)) return std::nullopt;
+    Chain32 q;
+    q.steps = p.steps;
+    auto reach = [&](const int64_t* strides) {  // the largest offset read
+        int64_t r = 0;
+        for (int d = 0; d < p.rank; ++d) r += (p.size[d] - 1) * strides[d];
+        return r;
+    };
+    if (!fits_fast_div(reach(p.x_stride))) return std::nullopt;
+    for (int d = 0; d < p.rank; ++d) {
+        q.size[d] = FastDiv(static_cast<uint32_t>(p.size[d]));
+        q.x_stride[d] = static_cast<uint32_t>(p.x_stride[d]);
+    }
+    for (int s = 0; s < p.steps; ++s) {
+        const ChainStep& step = p.step[s];
+        q.binary[s] = step.binary;
+        q.unary[s] = step.unary;
+        q.op[s] = step.op;
+        q.operand_first[s] = step.operand_first;
+        q.operand[s] = step.operand;
+        if (!step.binary) continue;
+        if (!fits_fast_div(reach(step.stride))) return std::nullopt;
+        for (int d = 0; d < p.rank; ++d) q.stride[s][d] = static_cast<uint32_t>(step.stride[d]);
+    }
+    return q;
+}
+
+template <typename T, int R>
+void chain32(const Chain32& q, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    chain32_kernel<T, R><<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(
+        q, static_cast<const T*>(x), static_cast<T*>(y), static_cast<uint32_t>(n));
+}
+
+template <typename T>
+void chain_typed(const ChainParams& p, const void* x, void* y, int64_t n, cudaStream_t stream) {
+    const std::optional<Chain32> q = narrowed(p, n);
+    if (!q) {
+        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const T*>(x), static_cast<T*>(y), n);
+        return;
+    }
+    switch (p.rank) {  // rank 0 (every dim 1): one element, which rank 1 with size 1 reads
+        case 0:
+        case 1:
+            return chain32<T, 1>(*q, x, y, n, stream);
+        case 2:
+            return chain32<T, 2>(*q, x, y, n, stream);
+        case 3:
+            return chain32<T, 3>(*q, x, y, n, stream);
+        case 4:
+            return chain32<T, 4>(*q, x, y, n, stream);
+        case 5:
+            return chain32<T, 5>(*q, x, y, n, stream);
+        default:
+            return chain32<T, 6>(*q, x, y, n, stream);
+    }
+}
+
+}  // namespace
+
+cudaError_t launch_chain(Float t, const ChainParams& params, const void* x, void* y, cudaStream_t stream) {
     int64_t n = 1;
-    for (int d = 0; d < p.rank; ++d) n *= p.size[d];
+    for (int d = 0; d < params.rank; ++d) n *= params.size[d];
     if (n == 0) return cudaSuccess;
+    const ChainParams p = coalesced(params);
     if (t == Float::kF32)
-        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const float*>(x), static_cast<float*>(y),
-                                                             n);
+        chain_typed<float>(p, x, y, n, stream);
     else
-        chain_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, static_cast<const __half*>(x), static_cast<__half*>(y),
-                                                             n);
+        chain_typed<__half>(p, x, y, n, stream);
     return cudaGetLastError();
 }
 
 cudaError_t launch_cast(Float from, Float to, const void* x, void* y, int64_t n, cudaStream_t stream) {
     if (n == 0) return cudaSuccess;
     if (from == Float::kF32 && to == Float::kF16)
-        cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const float*>(x), static_cast<__half*>(y), n);
+        map_kernel<<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(UnaryParams{}, static_cast<const float*>(x),
+                                                                         static_cast<__half*>(y), n);
     else if (from == Float::kF16 && to == Float::kF32)
-        cast_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(x), static_cast<float*>(y), n);
+        map_kernel<<<blocks_per_thread_chunks(n), kThreads, 0, stream>>>(UnaryParams{}, static_cast<const __half*>(x),
+                                                                         static_cast<float*>(y), n);
     else
         return cudaMemcpyAsync(y, x, static_cast<size_t>(n) * (from == Float::kF32 ? 4 : 2), cudaMemcpyDeviceToDevice,
                                stream);

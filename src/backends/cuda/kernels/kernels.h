@@ -129,6 +129,14 @@ cudaError_t launch_instance_norm(Float t, const void* x, const void* scale, cons
 cudaError_t launch_arg_reduce(Float t, bool max, bool last, const void* x, int64_t* y, int64_t outer, int64_t count,
                               int64_t inner, cudaStream_t stream);
 
+// TopK along the middle dim of x viewed as [outer, count, inner]: values and int64 indices [outer, k, inner], best
+// first, ties to the lower index (the reference's stable order). One block per column, k block-wide selections, each
+// the best element below the previous one in (value, index) order: O(k * count) reads, for the k of detectors and
+// classifiers (k <= kMaxTopK; the engine runs larger ones on the host).
+constexpr int64_t kMaxTopK = 1024;
+cudaError_t launch_topk(Float t, bool largest, const void* x, void* values, int64_t* indices, int64_t outer,
+                        int64_t count, int64_t inner, int64_t k, cudaStream_t stream);
+
 // y[r, j] = f(sum_i x[r, i] * w[j, i] + bias[j] + sum[r, j]) for x [rows, c], w [k, c] (bias and sum may be null):
 // a 1x1 convolution of 1x1 maps (squeeze-excitation blocks), one warp per output.
 cudaError_t launch_dense_rows(Float t, UnaryParams f, const void* x, const void* w, const void* bias, const void* sum,
@@ -170,6 +178,17 @@ cudaError_t launch_pool2d(Float t, const Pool2dParams& p, const void* x, void* y
 // dst[r * dst_pitch + c] = src[r * src_pitch + c] for r < rows, c < cols (Concat and Split pieces).
 cudaError_t launch_copy_rows(int element_size, const void* src, int64_t src_pitch, void* dst, int64_t dst_pitch,
                              int64_t rows, int64_t cols, cudaStream_t stream);
+// A Concat's rows in one pass: row r of dst (`rows` rows of the pieces' cols together, contiguous) joins row r of
+// each piece, read at the piece's pitch. Up to kMaxConcatPieces pieces; returns cudaErrorNotSupported for more, or
+// when 32-bit indices do not reach (the caller copies piece by piece). One launch writing whole rows instead of one per
+// piece writing a few columns of each: a detector head's join of 2-, 2- and 81-wide pieces wrote its rows thrice.
+constexpr int kMaxConcatPieces = 8;
+struct ConcatPiece {
+    const void* src = nullptr;
+    int64_t pitch = 0, cols = 0;
+};
+cudaError_t launch_concat_rows(int element_size, const ConcatPiece* pieces, int count, void* dst, int64_t rows,
+                               cudaStream_t stream);
 
 // NCHW images [n, channels, hw] into NHWC rows `dst_pitch` wide (channels <= dst_pitch; the rest of each row is left
 // as it is): a convolution's input channels padded for tensor cores, in one pass.
@@ -209,6 +228,18 @@ cudaError_t launch_pad(int element_size, const PadParams& p, const void* src, vo
 cudaError_t launch_gather(int element_size, const void* src, const int64_t* indices, int64_t count, void* dst,
                           int64_t outer, int64_t axis, int64_t inner, cudaStream_t stream);
 
+// GatherElements: y[i] = x at i's coordinates, with the coordinate along `axis` replaced by indices[i] (negative
+// counts from the end; out-of-range ones are clamped, as a kernel cannot fail). `size` is the indices' (and y's)
+// shape, `x_stride` x's strides.
+struct GatherElementsDims {
+    int rank = 0, axis = 0;
+    int64_t axis_len = 0;
+    int64_t size[kMaxDims] = {};
+    int64_t x_stride[kMaxDims] = {};
+};
+cudaError_t launch_gather_elements(int element_size, const GatherElementsDims& p, const void* src,
+                                   const int64_t* indices, void* dst, cudaStream_t stream);
+
 // Resize by separable taps: along each dim d, output coordinate x reads taps[offset[d] + x] (one or two input
 // positions and their weights; nearest has one with weight 1).
 struct ResizeTap {
@@ -224,5 +255,10 @@ struct ResizeParams {
 };
 cudaError_t launch_resize(Float t, const ResizeParams& p, const ResizeTap* taps, const void* x, void* y,
                           cudaStream_t stream);
+// A nearest resize that keeps whole rows of `inner` contiguous elements (NHWC's channels): p's dims are the outer
+// ones (strides in elements, every tap a plain pick), each output row a copy of the row its taps pick, moved in the
+// widest element that the rows and addresses allow. Upsampling feature maps in NHWC.
+cudaError_t launch_resize_rows(int element_size, const ResizeParams& p, const ResizeTap* taps, const void* x, void* y,
+                               int64_t inner, cudaStream_t stream);
 
 }  // namespace fovea::cuda

@@ -216,6 +216,59 @@ cudaError_t layer_norm_dispatch(const void* x, const void* scale, const void* bi
                             epsilon, stream);
 }
 
+// TopK: block-wide selections (launch_topk). `better` is the output order: larger (or smaller) value first, then
+// the lower index.
+__device__ __forceinline__ bool topk_better(bool largest, float a, int64_t ia, float b, int64_t ib) {
+    if (a != b) return largest ? a > b : a < b;
+    return ia < ib;
+}
+
+template <typename T>
+__global__ void topk_kernel(bool largest, const T* x, T* values, int64_t* indices, int64_t count, int64_t inner,
+                            int64_t k) {
+    __shared__ float best_value[kThreads];
+    __shared__ int64_t best_index[kThreads];
+    __shared__ float last_value;
+    __shared__ int64_t last_index;
+    const int64_t column = blockIdx.x, o = column / inner, in = column % inner;
+    const T* row = x + o * count * inner + in;
+    for (int64_t r = 0; r < k; ++r) {
+        float mine = 0.f;
+        int64_t mine_at = -1;
+        for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+            const float v = load(row, j * inner);
+            if (r > 0 && !topk_better(largest, last_value, last_index, v, j)) continue;  // taken already
+            if (mine_at < 0 || topk_better(largest, v, j, mine, mine_at)) {
+                mine = v;
+                mine_at = j;
+            }
+        }
+        best_value[threadIdx.x] = mine;
+        best_index[threadIdx.x] = mine_at;
+        __syncthreads();
+        for (int half = blockDim.x / 2; half > 0; half /= 2) {
+            if (threadIdx.x < half) {
+                const float v = best_value[threadIdx.x + half];
+                const int64_t at = best_index[threadIdx.x + half];
+                if (at >= 0 && (best_index[threadIdx.x] < 0 ||
+                                topk_better(largest, v, at, best_value[threadIdx.x], best_index[threadIdx.x]))) {
+                    best_value[threadIdx.x] = v;
+                    best_index[threadIdx.x] = at;
+                }
+            }
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) {
+            const int64_t out = (o * k + r) * inner + in;
+            store(values, out, best_value[0]);
+            indices[out] = best_index[0];
+            last_value = best_value[0];
+            last_index = best_index[0];
+        }
+        __syncthreads();
+    }
+}
+
 // One thread per output: the index of the first (or, with `last`, the last) extreme along the column.
 template <typename T>
 __global__ void arg_reduce_kernel(bool max, bool last, const T* x, int64_t* y, int64_t outer, int64_t count,
@@ -494,6 +547,21 @@ cudaError_t launch_dense_rows(Float t, UnaryParams f, const void* x, const void*
         dense_rows_kernel<__half><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
             f, static_cast<const __half*>(x), static_cast<const __half*>(w), static_cast<const __half*>(bias),
             static_cast<const __half*>(sum), static_cast<__half*>(y), outputs, c, k);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_topk(Float t, bool largest, const void* x, void* values, int64_t* indices, int64_t outer,
+                        int64_t count, int64_t inner, int64_t k, cudaStream_t stream) {
+    const int64_t columns = outer * inner;
+    if (columns == 0 || k == 0) return cudaSuccess;
+    if (k > kMaxTopK || columns > int64_t{0x7fffffff}) return cudaErrorNotSupported;
+    const auto blocks = static_cast<unsigned>(columns);
+    if (t == Float::kF32)
+        topk_kernel<<<blocks, kThreads, 0, stream>>>(largest, static_cast<const float*>(x), static_cast<float*>(values),
+                                                     indices, count, inner, k);
+    else
+        topk_kernel<<<blocks, kThreads, 0, stream>>>(largest, static_cast<const __half*>(x),
+                                                     static_cast<__half*>(values), indices, count, inner, k);
     return cudaGetLastError();
 }
 
