@@ -1,5 +1,6 @@
 // `fovea inspect MODEL`: inputs, outputs, op histogram, parameters and MACs at the given shapes; with --optimized,
 // of the graph the optimizing backends run, after a table of what each pass did.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -26,12 +27,18 @@ std::string desc_text(const TensorDesc& d) {
     return s + "]";
 }
 
-// The optimizer's passes on a fresh import of the model: the session runs the same passes but keeps no report.
-Status print_pass_reports(const std::string& model) {
+// The optimizer's passes on a fresh import of the model (the session runs the same passes but keeps no report), then
+// what constant folding left to run in the session's graph at its bound shapes.
+Status print_pass_reports(const std::string& model, const ir::Graph& bound) {
     FOVEA_ASSIGN(auto graph, onnx::import_file(model));
     FOVEA_ASSIGN(const auto reports, ir::passes::optimize(*graph, "cpu"));
     std::printf("passes:\n  %-24s %8s %8s\n", "pass", "before", "after");
     for (const auto& r : reports) std::printf("  %-24s %8d %8d\n", r.name.c_str(), r.nodes_before, r.nodes_after);
+    const auto& nodes = bound.nodes();
+    const auto left =
+        std::count_if(nodes.begin(), nodes.end(), [](const auto& n) { return !ir::passes::is_folded(*n); });
+    std::printf("  %-24s %8zu %8td  (at bind: nodes left to run at the bound shapes)\n", "fold_constants", nodes.size(),
+                left);
     return Status::ok();
 }
 
@@ -98,7 +105,7 @@ Command add_inspect(CLI::App& app) {
                 FOVEA_ASSIGN(auto session, Session::load(*model, options));
                 const ir::GraphStats stats = ir::compute_stats(session->graph());
                 std::printf("model: %s\n", model->c_str());
-                if (*optimized) FOVEA_TRY(print_pass_reports(*model));
+                if (*optimized) FOVEA_TRY(print_pass_reports(*model, session->graph()));
                 for (const auto& d : session->inputs())
                     std::printf("input  %s: %s\n", d.name.c_str(), desc_text(d).c_str());
                 const auto& graph_outputs = session->graph().outputs;

@@ -1,20 +1,19 @@
 // Whole-graph type and shape inference, with optional constant folding.
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "fovea/status.h"
 #include "ir/graph.h"
+#include "ir/passes/passes.h"
 #include "ops/op.h"
 
 namespace fovea::ops {
 
-// Computes (and allocates) a node's outputs from its all-known inputs; the runtime passes the reference backend.
-using Evaluator = std::function<Status(const ir::Node&, const std::vector<const Tensor*>&, std::vector<Tensor>&)>;
+using Evaluator = ir::passes::NodeEvaluator;
 
 // Infers dtype and shape of every value in the (sorted) graph from its inputs' types. With `evaluate`, nodes whose
-// inputs are all known are computed and their outputs become constants (Shape of a known shape included), so that
+// inputs are all known are computed and their outputs become constants (ir::passes::fold_constant_node), so that
 // shape subgraphs fold away once input shapes are bound. Fails on the first invalid or unsupported node.
 Status infer_graph(ir::Graph& graph, const Evaluator* evaluate);
 

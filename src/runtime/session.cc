@@ -171,8 +171,7 @@ Status Session::compile() {
     for (const ir::Value* v : graph_->inputs) slot(v);
 
     std::vector<bool> runs(nodes.size());
-    for (size_t i = 0; i < nodes.size(); ++i)
-        for (const ir::Value* out : nodes[i]->outputs) runs[i] = runs[i] || (out && !out->constant);
+    for (size_t i = 0; i < nodes.size(); ++i) runs[i] = !ir::passes::is_folded(*nodes[i]);
     FOVEA_ASSIGN(engine_, backend_->compile_graph(*graph_, runs));
     if (engine_) {
         engine_nodes_ = static_cast<int>(std::count(runs.begin(), runs.end(), true));

@@ -1037,11 +1037,8 @@ TEST(ConstantFolding, ShapeSubgraphsAndConstantArithmeticFoldOnceShapesAreBound)
     m.output("y");
     auto runs = [](const ir::Graph& g) {
         std::vector<std::string> ops;
-        for (const auto& n : g.nodes()) {
-            bool folded = !n->outputs.empty();
-            for (const ir::Value* v : n->outputs) folded = folded && v && v->constant;
-            if (!folded) ops.push_back(n->op_type);
-        }
+        for (const auto& n : g.nodes())
+            if (!ir::passes::is_folded(*n)) ops.push_back(n->op_type);
         return ops;
     };
     const ops::Evaluator evaluate = [](const ir::Node& node, const std::vector<const Tensor*>& inputs,
@@ -1070,6 +1067,48 @@ TEST(ConstantFolding, ShapeSubgraphsAndConstantArithmeticFoldOnceShapesAreBound)
     ASSERT_TRUE(actual.is_ok()) << actual.status().to_string();
     EXPECT_EQ((*actual)[0].shape(), (Shape{2, 60}));
     EXPECT_LT(relative_l2((*actual)[0], (*expected)[0]), 1e-6);
+}
+
+TEST(ConstantFolding, OneNodeFoldsOnlyWhenItsInputsAreKnownAndItsOutputIsSmall) {
+    ModelBuilder m;
+    m.input("x", {"N", "4"});
+    m.node("Shape", {"x"}, {"shape"});
+    m.node("Relu", {"x"}, {"relu"});
+    m.constant("big", {2049, 2048}, std::vector<float>(2049 * 2048, 1.0f));
+    m.node("Neg", {"big"}, {"neg"});  // 4.2M elements: above the folding limit
+    m.output("shape");
+    m.output("relu");
+    m.output("neg");
+    auto graph = import_model(m.bytes());
+    ASSERT_TRUE(graph);
+    int evaluated = 0;
+    const ir::passes::NodeEvaluator evaluate = [&](const ir::Node& node, const std::vector<const Tensor*>& inputs,
+                                                   std::vector<Tensor>& outputs) {
+        ++evaluated;
+        return ref::run_node(node, inputs, outputs);
+    };
+    const auto fold = [&](const char* op) {
+        for (const auto& n : graph->nodes())
+            if (n->op_type == op) {
+                EXPECT_TRUE(ops::infer_node(*n).is_ok());
+                auto folded = ir::passes::fold_constant_node(*n, evaluate);
+                EXPECT_TRUE(folded.is_ok());
+                return folded.is_ok() && *folded && ir::passes::is_folded(*n);
+            }
+        return false;
+    };
+    EXPECT_FALSE(fold("Shape"));  // N is not bound
+    EXPECT_FALSE(fold("Relu"));
+    EXPECT_FALSE(fold("Neg"));
+    EXPECT_EQ(evaluated, 0);
+    graph->inputs[0]->shape = Shape{3, 4};
+    EXPECT_TRUE(fold("Shape"));  // from the shape alone, no evaluation
+    EXPECT_EQ(evaluated, 0);
+    EXPECT_FALSE(fold("Relu"));  // its input's contents are still unknown
+    const ir::Value* shape = graph->find_value("shape");
+    ASSERT_TRUE(shape && shape->constant);
+    EXPECT_EQ(shape->constant->element_as_double(0), 3);
+    EXPECT_EQ(shape->constant->element_as_double(1), 4);
 }
 
 TEST(Optimize, ReportsEachPassInOrderAndKeepsOutputNames) {

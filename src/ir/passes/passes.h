@@ -3,6 +3,7 @@
 // value a user can see keeps its name and contents.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,16 @@ Status fuse_concat_affine(Graph& graph);
 // Passes one backend runs after the default pipeline, for ops only its kernels take: fuse_concat_affine for "cpu" in
 // fp32.
 std::vector<Pass> backend_pipeline(std::string_view backend, std::string_view precision);
+
+// Computes (and allocates) a node's outputs from its inputs; sessions pass the reference backend's kernels.
+using NodeEvaluator = std::function<Status(const Node&, const std::vector<const Tensor*>&, std::vector<Tensor>&)>;
+// Constant folding, one node at a time: ops::infer_graph calls it after inferring each node, at every bind, since
+// what folds depends on the bound input shapes. Computes a node whose inputs are all constant (Shape and Size: whose
+// input's shape is known), its outputs up to 4M elements each, and keeps the results on its output values. Returns
+// whether it folded the node.
+Result<bool> fold_constant_node(Node& node, const NodeEvaluator& evaluate);
+// Whether a node has nothing left to compute: none of its outputs is a non-constant value. Sessions skip such nodes.
+bool is_folded(const Node& node);
 
 // Runs the default pipeline for optimizing backends (cpu, cuda), then `backend`'s own passes; the reference backend
 // runs models as given. Leaves the graph sorted, verified and shape-inferred (without folding), with unused values
