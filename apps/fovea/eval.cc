@@ -13,6 +13,7 @@ Command add_eval(CLI::App& app) {
     struct Options {
         eval::EvalOptions eval;
         std::string json, markdown;
+        std::vector<std::string> debounce;
     };
     auto o = std::make_shared<Options>();
     sub->add_option("pipeline", o->eval.pipeline,
@@ -27,10 +28,24 @@ Command add_eval(CLI::App& app) {
     sub->add_option("--alarm-sweep", o->eval.alarm_sweep,
                     "Also score alarms with every rule's min_score set to each of these (e.g. 0.4,0.5,0.6)")
         ->delimiter(',');
+    sub->add_option("--alarm-sweep-debounce", o->debounce,
+                    "With --alarm-sweep, score each min_score with each of these debounces, n/m: alarm once a rule "
+                    "matched in n of m consecutive frames (e.g. 1/1,2/3,3/5; default: the rules' own)")
+        ->delimiter(',');
     sub->add_option("--json", o->json, "Write the report as JSON to this file");
     sub->add_option("--markdown", o->markdown, "Write the report as markdown to this file (stdout always gets it)");
     return {
         sub, [o]() -> Status {
+            o->eval.alarm_sweep_debounce.clear();
+            for (const std::string& text : o->debounce) {
+                eval::Debounce d;
+                char slash = 0, rest = 0;
+                if (std::sscanf(text.c_str(), "%d%c%d%c", &d.n, &slash, &d.m, &rest) != 3 || slash != '/' || d.n < 1 ||
+                    d.n > d.m)
+                    return invalid_argument("--alarm-sweep-debounce: '" + text +
+                                            "' is not n/m with 1 <= n <= m (e.g. 2/3)");
+                o->eval.alarm_sweep_debounce.push_back(d);
+            }
             FOVEA_ASSIGN(nlohmann::json report, eval::run_eval(o->eval));
             const std::string md = eval::to_markdown(report);
             std::fputs(md.c_str(), stdout);

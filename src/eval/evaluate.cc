@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -104,21 +105,33 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
 
     std::vector<ImageDetections> images;
     std::map<std::string, std::vector<ImageDetections>> by_lighting;
+    // The rules' own alarm setting, then each swept one: min_score x debounce. A part is alarmed once rules matched
+    // on it in debounce.n of debounce.m consecutive inferred frames that show it, as the pipeline's RuleEngine
+    // debounces a stream's frames.
+    struct Setting {
+        std::vector<pipeline::RuleConfig> rules;
+        Debounce debounce;
+    };
+    Debounce own{1, 1};
+    for (const auto& r : options.rules) own = {std::max(own.n, r.debounce_n), std::max(own.m, r.debounce_m)};
+    std::vector<Setting> settings = {{options.rules, own}};
+    const std::vector<Debounce> swept_debounce =
+        options.alarm_sweep_debounce.empty() ? std::vector<Debounce>{own} : options.alarm_sweep_debounce;
+    for (double t : options.alarm_sweep)
+        for (const Debounce& d : swept_debounce) {
+            settings.push_back({options.rules, d});
+            for (auto& r : settings.back().rules) r.min_score = static_cast<float>(t);
+        }
+    struct Window {
+        std::deque<bool> last;  // matched or not, in the part's latest inferred frames
+        bool alarmed = false;
+    };
     struct PartState {
         bool defective = false, judged = false;
-        int matched_frames = 0;
-        std::vector<int> sweep_frames;  // matched frames with each of options.alarm_sweep's min_score
+        std::vector<Window> windows;  // one per setting
     };
-    // The same rules with their min_score replaced by each swept value.
-    std::vector<std::vector<pipeline::RuleConfig>> sweep_rules;
-    for (double t : options.alarm_sweep) {
-        sweep_rules.push_back(options.rules);
-        for (auto& r : sweep_rules.back()) r.min_score = static_cast<float>(t);
-    }
     std::map<std::pair<size_t, int>, PartState> parts;  // (stream, part id)
     int64_t frames = 0, unattributed = 0, serial_seen = 0, serial_exact = 0;
-    int debounce_n = 1;
-    for (const auto& r : options.rules) debounce_n = std::max(debounce_n, r.debounce_n);
 
     for (size_t s = 0; s < data.streams.size() && s < predictions.size(); ++s) {
         const nlohmann::json& truth = data.streams[s].truth;
@@ -169,15 +182,19 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
                 }
                 return alarmed;
             };
-            const std::set<int> alarmed_here = alarmed_parts(options.rules, &unattributed);
-            std::vector<std::set<int>> swept;
-            for (const auto& rules : sweep_rules) swept.push_back(alarmed_parts(rules, nullptr));
+            std::vector<std::set<int>> matched_parts;
+            for (size_t k = 0; k < settings.size(); ++k)
+                matched_parts.push_back(alarmed_parts(settings[k].rules, k == 0 ? &unattributed : nullptr));
             for (const auto& p : ft.at("parts")) {
                 const int id = p.at("id").get<int>();
                 PartState& st = parts[{s, id}];
-                st.matched_frames += alarmed_here.contains(id);
-                st.sweep_frames.resize(swept.size());
-                for (size_t k = 0; k < swept.size(); ++k) st.sweep_frames[k] += swept[k].contains(id);
+                st.windows.resize(settings.size());
+                for (size_t k = 0; k < settings.size(); ++k) {
+                    Window& w = st.windows[k];
+                    w.last.push_back(matched_parts[k].contains(id));
+                    if (static_cast<int>(w.last.size()) > settings[k].debounce.m) w.last.pop_front();
+                    w.alarmed = w.alarmed || std::count(w.last.begin(), w.last.end(), true) >= settings[k].debounce.n;
+                }
                 if (!p.at("fully_in_view").get<bool>()) continue;
                 st.judged = true;
                 // Serial: the best-scoring detection with text lying mostly on this part.
@@ -213,11 +230,11 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
 
     if (!options.rules.empty()) {
         // Alarm counts over the judged parts, from each part's number of matched frames.
-        const auto count = [&](const auto& matched) {
+        const auto count = [&](size_t k) {
             int64_t judged = 0, defective = 0, alarmed = 0, true_alarms = 0;
             for (const auto& [key, st] : parts) {
                 if (!st.judged) continue;
-                const bool alarm = matched(st) >= debounce_n;
+                const bool alarm = st.windows[k].alarmed;
                 ++judged;
                 defective += st.defective;
                 alarmed += alarm;
@@ -233,14 +250,16 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
         };
         std::vector<std::string> names;
         for (const auto& r : options.rules) names.push_back(r.name);
-        report["alarms"] = count([](const PartState& st) { return st.matched_frames; });
+        report["alarms"] = count(0);
         report["alarms"]["rules"] = names;
+        report["alarms"]["debounce"] = {{"n", own.n}, {"m", own.m}};
         report["alarms"]["unattributed_matches"] = unattributed;
-        if (!options.alarm_sweep.empty()) {
+        if (settings.size() > 1) {
             nlohmann::json sweep = nlohmann::json::array();
-            for (size_t k = 0; k < options.alarm_sweep.size(); ++k) {
-                nlohmann::json row = count([k](const PartState& st) { return st.sweep_frames[k]; });
-                row["min_score"] = options.alarm_sweep[k];
+            for (size_t k = 1; k < settings.size(); ++k) {
+                nlohmann::json row = count(k);
+                row["min_score"] = settings[k].rules.empty() ? 0.0 : settings[k].rules[0].min_score;
+                row["debounce"] = {{"n", settings[k].debounce.n}, {"m", settings[k].debounce.m}};
                 sweep.push_back(std::move(row));
             }
             report["alarms"]["sweep"] = std::move(sweep);
@@ -360,6 +379,7 @@ Result<nlohmann::json> run_eval(const EvalOptions& o) {
     so.rules = rules;
     so.iou_threshold = o.iou_threshold;
     so.alarm_sweep = o.alarm_sweep;
+    so.alarm_sweep_debounce = o.alarm_sweep_debounce;
     nlohmann::json report = score(data, predictions, so);
     report["pipeline"] = o.pipeline;
     report["data"] = o.data;
@@ -440,10 +460,13 @@ std::string to_markdown(const nlohmann::json& r) {
               " | " + std::to_string(a["unattributed_matches"].get<int64_t>()) + " |\n";
         if (a.contains("sweep")) {
             md +=
-                "\nWith every rule's min_score set to:\n\n| min_score | alarmed | true alarms | precision | recall "
-                "|\n|---:|---:|---:|---:|---:|\n";
+                "\nWith every rule's min_score and debounce set to:\n\n| min_score | debounce n/m | alarmed | true "
+                "alarms | "
+                "precision | recall |\n|---:|---:|---:|---:|---:|---:|\n";
             for (const auto& row : a["sweep"])
-                md += "| " + num(row["min_score"], 2) + " | " + std::to_string(row["alarmed"].get<int64_t>()) + " | " +
+                md += "| " + num(row["min_score"], 2) + " | " + std::to_string(row["debounce"]["n"].get<int>()) + "/" +
+                      std::to_string(row["debounce"]["m"].get<int>()) + " | " +
+                      std::to_string(row["alarmed"].get<int64_t>()) + " | " +
                       std::to_string(row["true_alarms"].get<int64_t>()) + " | " + num(row["precision"]) + " | " +
                       num(row["recall"]) + " |\n";
         }

@@ -29,18 +29,24 @@ Result<Dataset> load_dataset(const std::string& dir);
 // What the pipeline reported: per dataset stream, frame index -> detections (frame coordinates, cascade text).
 using Predictions = std::vector<std::map<int64_t, std::vector<pipeline::DetectionResult>>>;
 
+// A rule's debounce: alarm once it matched in n of the last m inferred frames.
+struct Debounce {
+    int n = 1, m = 1;
+};
+
 struct ScoreOptions {
     std::vector<std::string> labels;          // the primary model's class names; matched to the dataset's by name
     std::vector<pipeline::RuleConfig> rules;  // alarm rules (empty: no alarm scoring)
     double iou_threshold = 0.5;
-    std::vector<double> alarm_sweep;  // also score alarms with every rule's min_score set to each of these
+    std::vector<double> alarm_sweep;             // also score alarms with every rule's min_score set to each of these,
+    std::vector<Debounce> alarm_sweep_debounce;  // with each of these debounces (empty: the rules' own)
 };
 
 // Scores the frames present in `predictions` (frames the pipeline did not infer are not scored). Parts cut by the
-// frame edge are "difficult": neither missed nor falsely detected. A part is alarmed when, in at least `debounce.n`
-// of its frames, a rule matched a detection lying mostly (>= 50% of the detection's area) on it; parts never fully in
-// view are not judged. The serial of a part fully in view is read from the highest-scoring detection with text
-// lying mostly on it; exact match after removing spaces.
+// frame edge are "difficult": neither missed nor falsely detected. A part is alarmed when, in `debounce.n` of
+// `debounce.m` consecutive inferred frames that show it, a rule matched a detection lying mostly (>= 50% of the
+// detection's area) on it; parts never fully in view are not judged. The serial of a part fully in view is read from
+// the highest-scoring detection with text lying mostly on it; exact match after removing spaces.
 nlohmann::json score(const Dataset& data, const Predictions& predictions, const ScoreOptions& options);
 
 struct EvalOptions {
@@ -50,7 +56,8 @@ struct EvalOptions {
     std::string equalize;  // "none", "global", "clahe" overrides the template's; empty keeps it
     int interval = 0;      // infer every interval-th frame (0: the template's)
     double iou_threshold = 0.5;
-    std::vector<double> alarm_sweep;  // see ScoreOptions
+    std::vector<double> alarm_sweep;             // see ScoreOptions
+    std::vector<Debounce> alarm_sweep_debounce;  // see ScoreOptions
 };
 // Runs the pipeline over every stream of the dataset (files read as fast as decoded, nothing dropped) and scores it.
 // Fails if any frame was dropped on the way, since the scores would then not cover the footage.

@@ -128,12 +128,13 @@ TEST(Score, misread_serials_count_as_misses_and_spaces_are_ignored) {
     EXPECT_LT(rate, 0.7);
 }
 
-// The truth replayed (scores 0.9), plus a scratch of `fake_score` on every part's own box.
-Predictions with_fake_scratches(float fake_score) {
+// The truth replayed (scores 0.9), plus a scratch of `fake_score` on every part's own box (in every `every`-th frame).
+Predictions with_fake_scratches(float fake_score, int every = 1) {
     Predictions p = replay(
         dataset(), [](const auto&) { return true; }, [](const auto& s) { return s; });
     for (size_t s = 0; s < p.size(); ++s)
         for (auto& [index, dets] : p[s]) {
+            if (index % every) continue;
             std::vector<pipeline::DetectionResult> extra;
             for (const auto& d : dets)
                 if (d.det.class_id <= 2) {
@@ -166,11 +167,29 @@ TEST(Score, alarm_sweep_rescores_with_each_min_score) {
     ASSERT_EQ(a["sweep"].size(), 2u);
     EXPECT_EQ(a["alarmed"].get<int>(), a["parts"].get<int>());
     EXPECT_DOUBLE_EQ(a["sweep"][0]["min_score"].get<double>(), 0.5);
+    EXPECT_EQ(a["sweep"][0]["debounce"]["n"].get<int>(), a["debounce"]["n"].get<int>());
     EXPECT_EQ(a["sweep"][0]["alarmed"].get<int>(), a["parts"].get<int>());
     EXPECT_LT(a["sweep"][0]["precision"].get<double>(), 1.0);
     EXPECT_EQ(a["sweep"][1]["alarmed"].get<int>(), a["defective"].get<int>());
     EXPECT_DOUBLE_EQ(a["sweep"][1]["precision"].get<double>(), 1.0);
     EXPECT_DOUBLE_EQ(a["sweep"][1]["recall"].get<double>(), 1.0);
+}
+
+TEST(Score, debounce_counts_matches_in_a_window_of_consecutive_frames) {
+    // Fakes on every part in every other frame: never two frames in a row, but two in every three.
+    ScoreOptions o = options();
+    o.alarm_sweep = {0.5};
+    o.alarm_sweep_debounce = {{2, 2}, {2, 3}, {1, 1}};
+    const auto r = score(dataset(), with_fake_scratches(0.55f, 2), o);
+    const auto& sweep = r["alarms"]["sweep"];
+    ASSERT_EQ(sweep.size(), 3u);
+    const int parts = r["alarms"]["parts"].get<int>(), defective = r["alarms"]["defective"].get<int>();
+    ASSERT_LT(defective, parts) << "the seed must draw sound parts";
+    EXPECT_EQ(sweep[0]["debounce"]["m"].get<int>(), 2);
+    EXPECT_EQ(sweep[0]["alarmed"].get<int>(), defective);  // 2 of 2: the fakes never are
+    EXPECT_DOUBLE_EQ(sweep[0]["recall"].get<double>(), 1.0);
+    EXPECT_EQ(sweep[1]["alarmed"].get<int>(), parts);  // 2 of 3: every part stays in view for 3 frames and more
+    EXPECT_EQ(sweep[2]["alarmed"].get<int>(), parts);
 }
 
 }  // namespace
