@@ -8,7 +8,7 @@
 # packed into $OUT/eval_check.tgz when $OUT is set (the device tool brings back only a few files per run).
 # EVAL_SEED and EVAL_STREAMS pick other footage: seed 2, 8 streams is the validation footage that model selection
 # and the alarm threshold are chosen on (seed 1 is only for the final numbers). ALARM_SWEEP lists the min_score values
-# the alarm rule is also scored at (default 0.6,0.7,0.8,0.9).
+# the alarm rule is also scored at (default 0.6,0.7,0.8,0.9), ALARM_SWEEP_DEBOUNCE the debounces (n/m,...) each is.
 set -uo pipefail
 root=/tmp/fovea
 logs="${LOGS:-$root/eval_check}"
@@ -44,7 +44,8 @@ for precision in ${precisions[*]}; do
     for eq in ${EQUALIZE:-global none}; do
         name="eval_cuda_${precision}_eq_${eq}_seed$seed"
         timeout 400 fovea eval "$logs/factory_$precision.yaml" --data "$data" --interval 3 --device cuda \
-            --equalize "$eq" --alarm-sweep "${ALARM_SWEEP:-0.6,0.7,0.8,0.9}" --json "$logs/$name.json" --markdown "$logs/$name.md" >"$logs/$name.log" 2>&1
+            --equalize "$eq" --alarm-sweep "${ALARM_SWEEP:-0.6,0.7,0.8,0.9}" \
+            ${ALARM_SWEEP_DEBOUNCE:+--alarm-sweep-debounce "$ALARM_SWEEP_DEBOUNCE"} --json "$logs/$name.json" --markdown "$logs/$name.md" >"$logs/$name.log" 2>&1
         echo "## $name (rc $?)"
         cat "$logs/$name.md" 2>/dev/null || tail -5 "$logs/$name.log"
         echo
