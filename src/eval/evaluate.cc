@@ -111,6 +111,7 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
     struct Setting {
         std::vector<pipeline::RuleConfig> rules;
         Debounce debounce;
+        double min_score = 0;  // the swept value every rule's min_score was set to
     };
     Debounce own{1, 1};
     for (const auto& r : options.rules) own = {std::max(own.n, r.debounce_n), std::max(own.m, r.debounce_m)};
@@ -119,7 +120,7 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
         options.alarm_sweep_debounce.empty() ? std::vector<Debounce>{own} : options.alarm_sweep_debounce;
     for (double t : options.alarm_sweep)
         for (const Debounce& d : swept_debounce) {
-            settings.push_back({options.rules, d});
+            settings.push_back({options.rules, d, t});
             for (auto& r : settings.back().rules) r.min_score = static_cast<float>(t);
         }
     struct Window {
@@ -229,7 +230,7 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
     report["detection"]["by_lighting"] = lighting;
 
     if (!options.rules.empty()) {
-        // Alarm counts over the judged parts, from each part's number of matched frames.
+        // Alarm counts over the judged parts under setting k, from each part's window.
         const auto count = [&](size_t k) {
             int64_t judged = 0, defective = 0, alarmed = 0, true_alarms = 0;
             for (const auto& [key, st] : parts) {
@@ -258,7 +259,7 @@ nlohmann::json score(const Dataset& data, const Predictions& predictions, const 
             nlohmann::json sweep = nlohmann::json::array();
             for (size_t k = 1; k < settings.size(); ++k) {
                 nlohmann::json row = count(k);
-                row["min_score"] = settings[k].rules.empty() ? 0.0 : settings[k].rules[0].min_score;
+                row["min_score"] = settings[k].min_score;
                 row["debounce"] = {{"n", settings[k].debounce.n}, {"m", settings[k].debounce.m}};
                 sweep.push_back(std::move(row));
             }

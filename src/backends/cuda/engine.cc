@@ -56,6 +56,20 @@ const Shape& shape_of(const ir::Value& v) {
     return *v.shape;  // the engine checks that every value it touches has a known shape
 }
 
+int64_t product(const Shape& s, size_t begin, size_t end) {
+    int64_t n = 1;
+    for (size_t i = begin; i < end; ++i) n *= s[i];
+    return n;
+}
+
+Result<size_t> axis_attr(const ir::Node& node, size_t rank, int64_t fallback) {
+    int64_t axis = node.attr_int("axis", fallback);
+    if (axis < 0) axis += static_cast<int64_t>(rank);
+    if (axis < 0 || axis >= static_cast<int64_t>(std::max<size_t>(rank, 1)))
+        return node_error(node, "axis out of range");
+    return static_cast<size_t>(axis);
+}
+
 Result<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t input) {
     const ir::Value* v = node.input(input);
     if (!v || !v->constant) return node_unsupported(node, "input " + std::to_string(input) + " must be a constant");

@@ -187,6 +187,9 @@ Status node_error(const ir::Node& node, const std::string& what);        // inva
 Status node_unsupported(const ir::Node& node, const std::string& what);  // unsupported, node prefix
 Status launched(const ir::Node& node, cudaError_t e);                    // a kernel launch's result, named
 const Shape& shape_of(const ir::Value& v);
+int64_t product(const Shape& s, size_t begin, size_t end);  // of dims [begin, end)
+// The node's "axis" attribute (`fallback` when absent) resolved against `rank`; a scalar (rank 0) takes axis 0.
+Result<size_t> axis_attr(const ir::Node& node, size_t rank, int64_t fallback = 0);
 Result<std::vector<int64_t>> constant_ints(const ir::Node& node, size_t input);  // a constant integer input
 int element_size(DType dt);
 

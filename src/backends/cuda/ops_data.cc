@@ -12,20 +12,6 @@ namespace fovea::cuda {
 
 namespace {
 
-int64_t product(const Shape& s, size_t begin, size_t end) {
-    int64_t n = 1;
-    for (size_t i = begin; i < end; ++i) n *= s[i];
-    return n;
-}
-
-Result<size_t> axis_attr(const ir::Node& node, size_t rank) {
-    int64_t axis = node.attr_int("axis", 0);
-    if (axis < 0) axis += static_cast<int64_t>(rank);
-    if (axis < 0 || axis >= static_cast<int64_t>(std::max<size_t>(rank, 1)))
-        return node_error(node, "axis out of range");
-    return static_cast<size_t>(axis);
-}
-
 // One copy_rows launch per piece: pieces of `rows` rows, each piece `cols` wide at column `offset` of the joined row.
 struct Piece {
     const void* src;

@@ -137,12 +137,6 @@ void to_nhwc_order(int64_t* dims) {
     for (int d = 0; d < 4; ++d) dims[d] = nchw[kNhwcOrder[d]];
 }
 
-int64_t product(const Shape& s, size_t begin, size_t end) {
-    int64_t n = 1;
-    for (size_t i = begin; i < end; ++i) n *= s[i];
-    return n;
-}
-
 }  // namespace
 
 Result<Launch> build_unary(const ir::Node& node, Builder& b) {
@@ -271,10 +265,7 @@ Result<Launch> build_softmax(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
     const Shape& xs = shape_of(*xv);
     const auto rank = static_cast<int64_t>(xs.size());
-    int64_t axis = node.attr_int("axis", node.opset < 13 ? 1 : -1);
-    if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) return node_error(node, "axis out of range");
-    const auto a = static_cast<size_t>(axis);
+    FOVEA_ASSIGN(const size_t a, axis_attr(node, xs.size(), node.opset < 13 ? 1 : -1));
     int64_t outer = product(xs, 0, a), count = 0, inner = 0;
     if (node.opset < 13) {  // the input coerced to 2-D at the axis
         count = product(xs, a, xs.size());
@@ -473,10 +464,7 @@ Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b) {
     FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
     const Shape& xs = shape_of(*xv);
     const auto rank = static_cast<int64_t>(xs.size());
-    int64_t axis = node.attr_int("axis", 0);
-    if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= std::max<int64_t>(rank, 1)) return node_error(node, "axis out of range");
-    const auto a = static_cast<size_t>(axis);
+    FOVEA_ASSIGN(const size_t a, axis_attr(node, xs.size()));
     const int64_t outer = product(xs, 0, a), count = rank == 0 ? 1 : xs[a], inner = product(xs, a + 1, xs.size());
     if (count == 0) return node_error(node, "the reduced axis is empty");
     const bool max = node.op_type == "ArgMax", last = node.attr_int("select_last_index", 0) != 0;
@@ -488,23 +476,11 @@ Result<Launch> build_arg_reduce(const ir::Node& node, Builder& b) {
     });
 }
 
-namespace {
-
-// The node's "axis" attribute (default -1: the last dim) resolved against `rank`.
-Result<size_t> axis_of(const ir::Node& node, size_t rank) {
-    int64_t axis = node.attr_int("axis", -1);
-    if (axis < 0) axis += static_cast<int64_t>(rank);
-    if (axis < 0 || axis >= static_cast<int64_t>(rank)) return node_error(node, "axis out of range");
-    return static_cast<size_t>(axis);
-}
-
-}  // namespace
-
 Result<Launch> build_topk(const ir::Node& node, Builder& b) {
     const ir::Value* xv = node.input(0);
     FOVEA_ASSIGN(const Float t, b.float_type(node, *xv));
     const Shape& xs = shape_of(*xv);
-    FOVEA_ASSIGN(const size_t a, axis_of(node, xs.size()));
+    FOVEA_ASSIGN(const size_t a, axis_attr(node, xs.size(), -1));
     const int64_t outer = product(xs, 0, a), count = xs[a], inner = product(xs, a + 1, xs.size());
     const int64_t k = shape_of(*node.outputs[0])[a];
     if (k > kMaxTopK) return node_unsupported(node, "k above " + std::to_string(kMaxTopK) + " is not");
@@ -529,7 +505,7 @@ Result<Launch> build_layer_norm(const ir::Node& node, Builder& b) {
     if (node.attr_int("stash_type", 1) != 1) return node_unsupported(node, "stash_type other than 1 (float) is not");
     const Shape& xs = shape_of(*xv);
     // The normalized dims are the trailing ones: x is [rows, size], each row contiguous.
-    FOVEA_ASSIGN(const size_t a, axis_of(node, xs.size()));
+    FOVEA_ASSIGN(const size_t a, axis_attr(node, xs.size(), -1));
     const Shape normalized(xs.begin() + static_cast<int64_t>(a), xs.end());
     const int64_t size = product(xs, a, xs.size()), rows = product(xs, 0, a);
     const float epsilon = node.attr_float("epsilon", 1e-5f);
